@@ -1,0 +1,55 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "reckerd",
+    platforms: [.macOS(.v13)],
+    products: [
+        .library(name: "ReckerProtocol", targets: ["ReckerProtocol"]),
+        .executable(name: "reckerd", targets: ["reckerd"]),
+        .executable(name: "recker", targets: ["recker"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+    ],
+    targets: [
+        // Typed wrappers over libcurl's variadic calls; the only C that touches libcurl.
+        .target(
+            name: "CReckerCurl",
+            linkerSettings: [.linkedLibrary("curl")]
+        ),
+        // Wire format and client library. No NIO and no Foundation, so clients stay small.
+        .target(name: "ReckerProtocol"),
+        // The libcurl engine and the pool policy.
+        .target(
+            name: "ReckerPool",
+            dependencies: ["CReckerCurl", "ReckerProtocol"]
+        ),
+        .executableTarget(
+            name: "reckerd",
+            dependencies: [
+                "ReckerPool",
+                "ReckerProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The curl-like CLI: a fully static executable, so it starts in well under a millisecond.
+        .executableTarget(
+            name: "recker",
+            dependencies: ["ReckerProtocol"],
+            linkerSettings: [.unsafeFlags(["-static-executable"])]
+        ),
+        .testTarget(name: "ReckerProtocolTests", dependencies: ["ReckerProtocol"]),
+        .testTarget(
+            name: "ReckerPoolTests",
+            dependencies: ["ReckerPool", "ReckerProtocol"]
+        ),
+        .testTarget(
+            name: "reckerdTests",
+            dependencies: ["ReckerProtocol", "reckerd", "recker"]
+        ),
+    ]
+)

@@ -1,0 +1,1 @@
+int creckercurl_placeholder;

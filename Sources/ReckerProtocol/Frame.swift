@@ -1,0 +1,58 @@
+/// One frame: the unit of everything on the socket (docs/PROTOCOL.md §1).
+public struct Frame: Sendable, Equatable {
+    /// Bytes of type, flags and stream: the smallest payload.
+    public static let headerSize = 6
+    /// The default and largest-announced-by-default frame payload.
+    public static let defaultMaxLength = 1 << 20
+
+    public var type: UInt8
+    public var flags: UInt8
+    public var stream: UInt32
+    public var body: [UInt8]
+
+    public init(type: UInt8, flags: UInt8 = 0, stream: UInt32 = 0, body: [UInt8] = []) {
+        self.type = type
+        self.flags = flags
+        self.stream = stream
+        self.body = body
+    }
+
+    /// Checks a frame's length prefix before any of its payload is read.
+    public static func checkLength(_ length: UInt32, max: Int) throws(ReckerError) {
+        if length < UInt32(headerSize) {
+            throw ReckerError(.malformedFrame, "frame length \(length) is below the minimum of \(headerSize)")
+        }
+        if UInt64(length) > UInt64(max) {
+            throw ReckerError(.frameTooLarge, "frame length \(length) exceeds the maximum of \(max)")
+        }
+    }
+
+    /// The frame with its length prefix, as sent on the socket.
+    public var encoded: [UInt8] {
+        var w = ByteWriter(capacity: 4 + Frame.headerSize + body.count)
+        w.u32(UInt32(Frame.headerSize + body.count))
+        w.u8(type)
+        w.u8(flags)
+        w.u32(stream)
+        w.raw(body)
+        return w.bytes
+    }
+}
+
+/// Frame type numbers (docs/PROTOCOL.md §2).
+public enum FrameType {
+    public static let hello: UInt8 = 0x01
+    public static let welcome: UInt8 = 0x02
+    public static let requestHead: UInt8 = 0x10
+    public static let requestBody: UInt8 = 0x11
+    public static let responseHead: UInt8 = 0x20
+    public static let responseBody: UInt8 = 0x21
+    public static let responseEnd: UInt8 = 0x22
+    public static let windowUpdate: UInt8 = 0x30
+    public static let cancel: UInt8 = 0x31
+    public static let error: UInt8 = 0x3F
+    public static let ping: UInt8 = 0x40
+    public static let pong: UInt8 = 0x41
+    public static let statsRequest: UInt8 = 0x50
+    public static let statsResponse: UInt8 = 0x51
+}

@@ -1,0 +1,64 @@
+/// A blocking protocol connection to reckerd: handshake, then messages in and out.
+///
+/// Usable on its own, without Swift Concurrency or Foundation; the `recker` CLI is built on
+/// it. Not thread-safe: one thread at a time, or a lock around it (as `ReckerClient` does).
+public final class ReckerConnection {
+    public let socket: UnixSocket
+    /// The daemon's limits, from its WELCOME.
+    public let welcome: Message.Welcome
+    private var reader: FrameReader
+    private var readBuffer: [UInt8] = []
+
+    /// Connects and performs the handshake.
+    public init(socketPath: String) throws(ReckerError) {
+        socket = try UnixSocket(connectingTo: socketPath)
+        try socket.write(Message.hello(Message.Hello()).encoded)
+        reader = FrameReader()
+        var first: Frame?
+        while first == nil {
+            if let f = try reader.next() { first = f; break }
+            readBuffer.removeAll(keepingCapacity: true)
+            if try socket.read(into: &readBuffer) == 0 {
+                throw ReckerError(.connectionLost, "reckerd closed the connection during the handshake")
+            }
+            reader.append(readBuffer)
+        }
+        switch try Message(frame: first!) {
+        case .welcome(let w) where w.version == Message.version:
+            welcome = w
+        case .welcome(let w):
+            throw ReckerError(.unsupportedVersion, "reckerd chose protocol version \(w.version), not offered")
+        case .error(_, let e):
+            throw e
+        default:
+            throw ReckerError(.badHandshake, "reckerd did not answer HELLO with WELCOME")
+        }
+        reader.maxLength = Int(welcome.maxFrame)
+    }
+
+    /// Sends one message.
+    public func send(_ message: Message) throws(ReckerError) {
+        try socket.write(message.encoded)
+    }
+
+    /// Sends several messages in one write.
+    public func send(_ messages: [Message]) throws(ReckerError) {
+        var bytes: [UInt8] = []
+        for m in messages { bytes.append(contentsOf: m.encoded) }
+        try socket.write(bytes)
+    }
+
+    /// Blocks until the next message arrives. `CONNECTION_LOST` when the daemon closes.
+    public func receive() throws(ReckerError) -> Message {
+        while true {
+            if let f = try reader.next() { return try Message(frame: f) }
+            readBuffer.removeAll(keepingCapacity: true)
+            if try socket.read(into: &readBuffer) == 0 {
+                throw ReckerError(.connectionLost, "reckerd closed the connection")
+            }
+            reader.append(readBuffer)
+        }
+    }
+
+    public func close() { socket.close() }
+}

@@ -1,0 +1,110 @@
+/// The checks every request passes before anything is sent upstream
+/// (docs/PROTOCOL.md §2.3). Shared by the daemon and clients that want to fail early.
+public enum RequestValidator {
+    /// The upstream a URL names: scheme, host and port, which is also its pool's key.
+    public struct Target: Sendable, Hashable {
+        public var https: Bool
+        public var host: String
+        public var port: UInt16
+        /// `host:port`, the pool and stats key.
+        public var domain: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+    }
+
+    /// Framing and hop-by-hop headers that belong to the daemon, lower-cased.
+    static let forbidden: Set<String> = [
+        "content-length", "transfer-encoding", "connection", "upgrade", "expect", "te",
+        "keep-alive", "trailer", "host",
+    ]
+
+    /// Checks a request head, returning the upstream it targets.
+    public static func validate(_ head: RequestHead) throws(ReckerError) -> Target {
+        guard isToken(head.method) else {
+            throw ReckerError(.invalidMethod, "method is not an HTTP token")
+        }
+        let target = try parse(url: head.url)
+        for h in head.headers {
+            guard isToken(h.name) else {
+                throw ReckerError(.invalidHeaderName, "header name \(printable(h.name)) is not an HTTP token")
+            }
+            guard !h.value.utf8.contains(where: { $0 == 0x0D || $0 == 0x0A || $0 == 0 }) else {
+                throw ReckerError(.invalidHeaderValue, "header \(h.name) holds CR, LF or NUL")
+            }
+            let lower = h.name.lowercased()
+            if forbidden.contains(lower) || lower.hasPrefix("proxy-") {
+                throw ReckerError(.forbiddenHeader, "header \(h.name) is set by reckerd, not by clients")
+            }
+        }
+        if let critical = head.options.unknown.first(where: { $0.tag & RequestOptions.Tag.critical != 0 }) {
+            throw ReckerError(.unknownCriticalOption, "unknown critical option 0x\(String(critical.tag, radix: 16))")
+        }
+        return target
+    }
+
+    /// Parses an absolute http or https URL; anything else is `INVALID_URL`.
+    public static func parse(url: String) throws(ReckerError) -> Target {
+        let bytes = Array(url.utf8)
+        guard !bytes.contains(where: { $0 <= 0x20 || $0 == 0x7F }) else {
+            throw ReckerError(.invalidURL, "URL holds spaces or control characters")
+        }
+        guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")) else {
+            throw ReckerError(.invalidURL, "URL has no scheme")
+        }
+        let scheme = String(decoding: bytes[..<colon], as: UTF8.self).lowercased()
+        guard scheme == "http" || scheme == "https" else {
+            throw ReckerError(.invalidURL, "scheme \(printable(scheme)) is not http or https")
+        }
+        let rest = bytes[(colon + 1)...]
+        guard rest.starts(with: Array("//".utf8)) else {
+            throw ReckerError(.invalidURL, "URL is not absolute (no //host)")
+        }
+        let authorityStart = rest.startIndex + 2
+        let authorityEnd = rest[authorityStart...].firstIndex { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "#") } ?? rest.endIndex
+        var authority = rest[authorityStart ..< authorityEnd]
+        if let at = authority.lastIndex(of: UInt8(ascii: "@")) { authority = authority[(at + 1)...] }
+        var host: ArraySlice<UInt8>
+        var portText: ArraySlice<UInt8> = []
+        if authority.first == UInt8(ascii: "[") {
+            guard let close = authority.firstIndex(of: UInt8(ascii: "]")) else {
+                throw ReckerError(.invalidURL, "unterminated IPv6 address")
+            }
+            host = authority[(authority.startIndex + 1) ..< close]
+            let after = authority[(close + 1)...]
+            if !after.isEmpty {
+                guard after.first == UInt8(ascii: ":") else { throw ReckerError(.invalidURL, "junk after IPv6 address") }
+                portText = after.dropFirst()
+            }
+        } else if let c = authority.lastIndex(of: UInt8(ascii: ":")) {
+            host = authority[..<c]
+            portText = authority[(c + 1)...]
+        } else {
+            host = authority
+        }
+        guard !host.isEmpty else { throw ReckerError(.invalidURL, "URL has no host") }
+        var port: UInt16 = scheme == "https" ? 443 : 80
+        if !portText.isEmpty {
+            guard portText.count <= 5, portText.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+                  let p = UInt16(String(decoding: portText, as: UTF8.self)), p > 0 else {
+                throw ReckerError(.invalidURL, "bad port")
+            }
+            port = p
+        }
+        return Target(https: scheme == "https", host: String(decoding: host, as: UTF8.self).lowercased(), port: port)
+    }
+
+    /// RFC 9110 token: one or more tchar.
+    public static func isToken(_ s: String) -> Bool {
+        !s.isEmpty && s.utf8.allSatisfy { c in
+            switch c {
+            case UInt8(ascii: "a") ... UInt8(ascii: "z"), UInt8(ascii: "A") ... UInt8(ascii: "Z"),
+                 UInt8(ascii: "0") ... UInt8(ascii: "9"):
+                true
+            default:
+                "!#$%&'*+-.^_`|~".utf8.contains(c)
+            }
+        }
+    }
+
+    private static func printable(_ s: String) -> String {
+        "\"" + String(s.unicodeScalars.prefix(64).map { $0.value < 0x20 || $0.value == 0x7F ? "?" : Character($0) }) + "\""
+    }
+}

@@ -1,0 +1,130 @@
+import Foundation
+import XCTest
+@testable import ReckerProtocol
+
+/// The codec against the test vectors in docs/PROTOCOL.md, and its refusals.
+final class CodecTests: XCTestCase {
+    /// (name, bytes) for each vector in docs/PROTOCOL.md's vectors block.
+    static func vectors() throws -> [(String, [UInt8])] {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let doc = try String(contentsOf: root.appendingPathComponent("docs/PROTOCOL.md"), encoding: .utf8)
+        let block = doc.components(separatedBy: "<!-- vectors:begin -->")[1].components(separatedBy: "<!-- vectors:end -->")[0]
+        var out: [(String, [UInt8])] = []
+        for line in block.split(separator: "\n") where !line.hasPrefix(" ") && !line.hasPrefix("`") {
+            let parts = line.split(separator: " ")
+            let hex = parts.dropFirst().joined()
+            var bytes: [UInt8] = []
+            var i = hex.startIndex
+            while i < hex.endIndex {
+                let j = hex.index(i, offsetBy: 2)
+                bytes.append(UInt8(hex[i ..< j], radix: 16)!)
+                i = j
+            }
+            out.append((String(parts[0]), bytes))
+        }
+        return out
+    }
+
+    static let expected: [String: Message] = [
+        "hello": .hello(.init(minVersion: 1, maxVersion: 1, features: 0)),
+        "welcome": .welcome(.init(version: 1, features: 0, maxFrame: 1_048_576, maxInFlight: 256, initialWindow: 262_144)),
+        "request_get": .requestHead(stream: 1, RequestHead(method: "GET", url: "http://127.0.0.1:8080/a",
+                                                           headers: [("Accept", "*/*")], bodyLength: nil,
+                                                           options: RequestOptions(totalTimeoutMs: 5000)), endRequest: true),
+        "request_body": .requestBody(stream: 3, Array("hello".utf8), endRequest: true),
+        "response_head": .responseHead(stream: 1, ResponseHead(status: 200, httpVersion: 11, connectionID: 7, reused: true,
+                                                               firstByteMicros: 200, headers: [("Content-Type", "text/plain")])),
+        "response_body": .responseBody(stream: 1, Array("ok\n".utf8)),
+        "response_end": .responseEnd(stream: 1, ResponseEnd(totalMicros: 1000, bodyBytes: 3)),
+        "window_update": .windowUpdate(stream: 1, increment: 65536),
+        "cancel": .cancel(stream: 5),
+        "error_stream": .error(stream: 2, ReckerError(.forbiddenHeader, "header forbidden", retrySafe: true)),
+        "ping": .ping([1, 2, 3, 4, 5, 6, 7, 8]),
+        "pong": .pong([1, 2, 3, 4, 5, 6, 7, 8]),
+        "stats_request": .statsRequest(stream: 9),
+        "stats_response": .statsResponse(stream: 9, json: Array("{}".utf8)),
+    ]
+
+    func testEveryVectorDecodesAndEncodesBack() throws {
+        let vectors = try Self.vectors()
+        XCTAssertEqual(Set(vectors.map(\.0)), Set(Self.expected.keys), "every frame type has a vector")
+        for (name, bytes) in vectors {
+            var reader = FrameReader()
+            reader.append(bytes)
+            let frame = try XCTUnwrap(try reader.next(), name)
+            XCTAssertNil(try reader.next(), "\(name): no bytes left over")
+            let message = try Message(frame: frame)
+            XCTAssertEqual(message, Self.expected[name], name)
+            XCTAssertEqual(message.encoded, bytes, "\(name) encodes back to the same bytes")
+        }
+    }
+
+    func testRoundTripWithUnknownOptionsAndUnknownLength() throws {
+        var options = RequestOptions(connectTimeoutMs: 10, totalTimeoutMs: 20, followRedirects: 5, compressed: true)
+        options.unknown = [(tag: 0x0077, value: [1, 2, 3])]
+        let m = Message.requestHead(stream: 42, RequestHead(method: "PUT", url: "https://h/x", headers: [("a", "b"), ("c", "")],
+                                                              bodyLength: 12, options: options), endRequest: false)
+        var reader = FrameReader()
+        reader.append(m.encoded)
+        XCTAssertEqual(try Message(frame: try XCTUnwrap(try reader.next())), m)
+    }
+
+    func testFramesSplitAcrossReads() throws {
+        let bytes = try Self.vectors().flatMap(\.1)
+        var reader = FrameReader()
+        var count = 0
+        for b in bytes {
+            reader.append([b])
+            while let f = try reader.next() { _ = try Message(frame: f); count += 1 }
+        }
+        XCTAssertEqual(count, Self.expected.count)
+    }
+
+    func testOversizedLengthIsRefusedBeforeThePayload() {
+        var reader = FrameReader(maxLength: 1 << 20)
+        reader.append([0xFF, 0xFF, 0xFF, 0xFF])
+        XCTAssertThrowsError(try reader.next()) { XCTAssertEqual(($0 as? ReckerError)?.code, .frameTooLarge) }
+        var small = FrameReader()
+        small.append([0, 0, 0, 5, 1, 0, 0, 0, 0])
+        XCTAssertThrowsError(try small.next()) { XCTAssertEqual(($0 as? ReckerError)?.code, .malformedFrame) }
+    }
+
+    func testTruncatedUnknownAndBadFrames() {
+        func code(_ f: Frame) -> ReckerError.Code? {
+            do { _ = try Message(frame: f); return nil } catch { return error.code }
+        }
+        XCTAssertEqual(code(Frame(type: 0x7E)), .unknownFrameType)
+        XCTAssertEqual(code(Frame(type: FrameType.hello, body: Array("RECX".utf8) + [0, 1, 0, 1, 0, 0, 0, 0])), .badHandshake)
+        XCTAssertEqual(code(Frame(type: FrameType.hello, body: Array("RECK".utf8) + [0, 1])), .malformedFrame)
+        XCTAssertEqual(code(Frame(type: FrameType.windowUpdate, stream: 1, body: [0, 0, 0, 0])), .malformedFrame)
+        XCTAssertEqual(code(Frame(type: FrameType.cancel, stream: 1, body: [0])), .malformedFrame)
+        XCTAssertEqual(code(Frame(type: FrameType.requestHead, stream: 1, body: [0, 3, 0x47])), .malformedFrame)
+        XCTAssertEqual(code(Frame(type: FrameType.requestHead, stream: 1, body: [0, 1, 0xFF] + [0, 0] + [UInt8](repeating: 0, count: 12))), .malformedFrame)
+    }
+
+    func testDoorChecks() {
+        func code(_ h: RequestHead) -> ReckerError.Code? {
+            do { _ = try RequestValidator.validate(h); return nil } catch { return error.code }
+        }
+        let ok = "http://127.0.0.1:8080/x"
+        XCTAssertNil(code(RequestHead(url: ok, headers: [("X-Fine", "v")])))
+        XCTAssertEqual(code(RequestHead(method: "G E T", url: ok)), .invalidMethod)
+        XCTAssertEqual(code(RequestHead(method: "", url: ok)), .invalidMethod)
+        XCTAssertEqual(code(RequestHead(url: "ftp://host/x")), .invalidURL)
+        XCTAssertEqual(code(RequestHead(url: "http:///x")), .invalidURL)
+        XCTAssertEqual(code(RequestHead(url: "/relative")), .invalidURL)
+        XCTAssertEqual(code(RequestHead(url: "http://h:99999/")), .invalidURL)
+        XCTAssertEqual(code(RequestHead(url: ok, headers: [("Bad Name", "v")])), .invalidHeaderName)
+        XCTAssertEqual(code(RequestHead(url: ok, headers: [("X", "a\r\nInjected: 1")])), .invalidHeaderValue)
+        XCTAssertEqual(code(RequestHead(url: ok, headers: [("X", "a\u{0}")])), .invalidHeaderValue)
+        for name in ["Content-Length", "transfer-encoding", "Connection", "Upgrade", "Expect", "TE",
+                     "Keep-Alive", "Trailer", "Host", "Proxy-Authorization"] {
+            XCTAssertEqual(code(RequestHead(url: ok, headers: [(name, "x")])), .forbiddenHeader, name)
+        }
+        var critical = RequestOptions()
+        critical.unknown = [(tag: 0x8123, value: [])]
+        XCTAssertEqual(code(RequestHead(url: ok, options: critical)), .unknownCriticalOption)
+        XCTAssertEqual(try RequestValidator.parse(url: "https://[::1]:8443/p").domain, "[::1]:8443")
+        XCTAssertEqual(try RequestValidator.parse(url: "HTTP://User@Example.COM/p").domain, "example.com:80")
+    }
+}
