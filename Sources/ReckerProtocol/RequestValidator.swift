@@ -91,6 +91,11 @@ public enum RequestValidator {
         return Target(https: scheme == "https", host: String(decoding: host, as: UTF8.self).lowercased(), port: port)
     }
 
+    /// Methods whose repetition cannot change anything on the server (RFC 9110 §9.2.1).
+    public static func isSafeMethod(_ method: String) -> Bool {
+        ["GET", "HEAD", "OPTIONS", "TRACE"].contains(method.uppercased())
+    }
+
     /// RFC 9110 token: one or more tchar.
     public static func isToken(_ s: String) -> Bool {
         !s.isEmpty && s.utf8.allSatisfy { c in

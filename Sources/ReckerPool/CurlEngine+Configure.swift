@@ -1,0 +1,74 @@
+import CReckerCurl
+import ReckerProtocol
+
+extension CurlEngine {
+    /// Sets every option of a new easy handle. Each request gets a fresh handle, so no
+    /// cookie, credential or other per-handle state passes from one client to another.
+    func configure(_ t: Transfer) {
+        let e = t.easy
+        let head = t.request.head
+        let me = Unmanaged.passUnretained(t).toOpaque()
+        e.set(CURLOPT_URL, head.url)
+        e.set(CURLOPT_NOSIGNAL, 1)
+        e.set(CURLOPT_PRIVATE, pointer: me)
+        e.set(CURLOPT_ERRORBUFFER, pointer: t.errorBuffer.baseAddress)
+        e.set(CURLOPT_TCP_KEEPALIVE, 1)
+        e.set(CURLOPT_BUFFERSIZE, 64 * 1024)
+        e.set(CURLOPT_MAXAGE_CONN, max(1, (options.keepAliveTimeoutMs + 999) / 1000))
+        e.set(CURLOPT_MAXLIFETIME_CONN, options.maxLifetimeS)
+        if !options.keepAlive { e.set(CURLOPT_FORBID_REUSE, 1) }
+        if let ca = options.caFile { e.set(CURLOPT_CAINFO, ca) }
+        if options.http2Enabled {
+            e.set(CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_2TLS))
+            e.set(CURLOPT_PIPEWAIT, 1)
+        } else {
+            e.set(CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_1_1))
+        }
+        e.set(CURLOPT_CONNECTTIMEOUT_MS, Int(head.options.connectTimeoutMs ?? UInt32(options.connectTimeoutMs)))
+        if let total = head.options.totalTimeoutMs { e.set(CURLOPT_TIMEOUT_MS, Int(total)) }
+        if let n = head.options.followRedirects, n > 0 {
+            e.set(CURLOPT_FOLLOWLOCATION, 1)
+            e.set(CURLOPT_MAXREDIRS, Int(n))
+        }
+        if head.options.compressed == true { e.set(CURLOPT_ACCEPT_ENCODING, "") }
+
+        recker_easy_setopt_data_callback(e.raw, CURLOPT_WRITEFUNCTION) { ptr, size, n, ud in
+            let t = Unmanaged<Transfer>.fromOpaque(ud!).takeUnretainedValue()
+            return t.onBody(UnsafeBufferPointer(start: UnsafeRawPointer(ptr!).assumingMemoryBound(to: UInt8.self), count: size * n))
+        }
+        e.set(CURLOPT_WRITEDATA, pointer: me)
+        recker_easy_setopt_data_callback(e.raw, CURLOPT_HEADERFUNCTION) { ptr, size, n, ud in
+            let t = Unmanaged<Transfer>.fromOpaque(ud!).takeUnretainedValue()
+            t.onHeader(UnsafeBufferPointer(start: UnsafeRawPointer(ptr!).assumingMemoryBound(to: UInt8.self), count: size * n))
+            return size * n
+        }
+        e.set(CURLOPT_HEADERDATA, pointer: me)
+        installSocketCallbacks(t)
+
+        var list: UnsafeMutablePointer<curl_slist>? = nil
+        for h in head.headers { list = curl_slist_append(list, h.value.isEmpty ? "\(h.name);" : "\(h.name): \(h.value)") }
+        // Never wait on 100-continue: the body goes out at once.
+        list = curl_slist_append(list, "Expect:")
+
+        let method = head.method
+        if t.request.hasBody {
+            e.set(CURLOPT_UPLOAD, 1)
+            e.set(CURLOPT_INFILESIZE_LARGE, offset: head.bodyLength.map { Int64($0) } ?? -1)
+            e.set(CURLOPT_CUSTOMREQUEST, method)
+            recker_easy_setopt_data_callback(e.raw, CURLOPT_READFUNCTION) { ptr, size, n, ud in
+                let t = Unmanaged<Transfer>.fromOpaque(ud!).takeUnretainedValue()
+                return t.onRead(UnsafeMutableBufferPointer(start: UnsafeMutableRawPointer(ptr!).assumingMemoryBound(to: UInt8.self), count: size * n))
+            }
+            e.set(CURLOPT_READDATA, pointer: me)
+        } else if method == "GET" {
+            e.set(CURLOPT_HTTPGET, 1)
+        } else if method == "HEAD" {
+            e.set(CURLOPT_NOBODY, 1)
+        } else {
+            e.set(CURLOPT_CUSTOMREQUEST, method)
+            if ["POST", "PUT", "PATCH"].contains(method) { list = curl_slist_append(list, "Content-Length: 0") }
+        }
+        t.headerList = list
+        recker_easy_setopt_slist(e.raw, CURLOPT_HTTPHEADER, list)
+    }
+}

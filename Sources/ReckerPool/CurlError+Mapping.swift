@@ -1,0 +1,28 @@
+import CReckerCurl
+import ReckerProtocol
+
+extension ReckerError {
+    /// The wire error for a failed transfer; the CURLcode rides along as detail.
+    static func upstream(_ code: CURLcode, method: String, connected: Bool, message: String) -> ReckerError {
+        let wire: ReckerError.Code
+        switch code {
+        case CURLE_COULDNT_RESOLVE_HOST: wire = .dnsFailed
+        case CURLE_COULDNT_CONNECT: wire = .connectFailed
+        case CURLE_OPERATION_TIMEDOUT: wire = connected ? .timeout : .connectTimeout
+        case CURLE_SSL_CONNECT_ERROR, CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_CERTPROBLEM,
+             CURLE_SSL_CIPHER, CURLE_SSL_CACERT_BADFILE, CURLE_SSL_ISSUER_ERROR, CURLE_SSL_PINNEDPUBKEYNOTMATCH,
+             CURLE_SSL_INVALIDCERTSTATUS, CURLE_SSL_CRL_BADFILE, CURLE_SSL_ENGINE_INITFAILED:
+            wire = .tlsFailed
+        case CURLE_SEND_ERROR: wire = .upstreamSendFailed
+        case CURLE_RECV_ERROR, CURLE_PARTIAL_FILE: wire = .upstreamRecvFailed
+        case CURLE_GOT_NOTHING, CURLE_WEIRD_SERVER_REPLY, CURLE_HTTP2, CURLE_HTTP2_STREAM, CURLE_BAD_CONTENT_ENCODING:
+            wire = .upstreamProtocol
+        case CURLE_TOO_MANY_REDIRECTS: wire = .tooManyRedirects
+        case CURLE_ABORTED_BY_CALLBACK, CURLE_WRITE_ERROR: wire = .cancelled
+        default: wire = .upstreamFailed
+        }
+        let reached = ![.dnsFailed, .connectFailed, .connectTimeout, .tlsFailed].contains(wire)
+        let safe = !reached || RequestValidator.isSafeMethod(method)
+        return ReckerError(wire, message, detail: code.rawValue, mayHaveReachedUpstream: reached, retrySafe: safe)
+    }
+}

@@ -1,0 +1,32 @@
+import ReckerProtocol
+
+/// Identifies one request inside the engine.
+package typealias TransferID = UInt64
+
+/// Where the engine delivers a request's results. Called on the engine thread, in order
+/// per transfer; implementations hand the work to their own thread and return at once.
+package protocol TransferSink: AnyObject, Sendable {
+    func transferHead(_ id: TransferID, _ head: ResponseHead)
+    func transferBody(_ id: TransferID, _ chunk: [UInt8])
+    func transferEnd(_ id: TransferID, _ end: ResponseEnd)
+    func transferFailed(_ id: TransferID, _ error: ReckerError)
+    /// `bytes` of request body were handed upstream, so the client may send that much more.
+    func transferBodySent(_ id: TransferID, bytes: Int)
+}
+
+/// A request as the engine receives it: checked at the door already.
+package struct EngineRequest: Sendable {
+    package var head: RequestHead
+    package var target: RequestValidator.Target
+    /// When the request arrived (MonotonicClock), for queue and total times.
+    package var arrival: UInt64
+    /// Whether a body follows in `sendBody` calls.
+    package var hasBody: Bool
+
+    package init(head: RequestHead, target: RequestValidator.Target, arrival: UInt64, hasBody: Bool) {
+        self.head = head
+        self.target = target
+        self.arrival = arrival
+        self.hasBody = hasBody
+    }
+}

@@ -1,0 +1,158 @@
+import ReckerProtocol
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The command line, parsed by hand in the style of curl (no parser library: `recker`
+/// must start in well under a millisecond, and a script may call it hundreds of times).
+struct Options {
+    var url: String?
+    var method: String?
+    var headers: [(name: String, value: String)] = []
+    var body: [UInt8]?
+    var output: String?
+    var include = false
+    var silent = false
+    var showError = false
+    var fail = false
+    var writeOut: String?
+    var headOnly = false
+    var socket: String?
+    var request = RequestOptions()
+    var stats = false
+
+    static let usage = """
+    usage: recker [options] URL
+           recker stats
+      -X, --request METHOD     request method (default GET, or POST with -d)
+      -H, --header 'N: V'      add a request header (repeatable)
+      -d, --data DATA          send DATA as the body; @FILE reads a file (newlines removed), @- stdin
+          --data-binary DATA   like -d, but @FILE is sent byte for byte
+      -o, --output FILE        write the body to FILE instead of stdout
+      -i, --include            print the response head before the body
+      -I, --head               send a HEAD request and print the head
+      -s, --silent             no error messages (see -S)
+      -S, --show-error         with -s, still print errors
+      -f, --fail               exit 22 on an HTTP status >= 400, print no body
+      -L, --location           follow redirects (up to 50)
+          --compressed         ask for a compressed response and decode it
+          --connect-timeout S  seconds allowed for a new upstream connection
+      -m, --max-time S         seconds allowed for the whole request
+      -w, --write-out FORMAT   print FORMAT after the transfer: %{http_code} %{num_connects}
+                               %{reused} %{connection_id} %{time_total} %{time_queue}
+                               %{time_connect} %{time_appconnect} %{time_starttransfer}
+                               %{size_download} %{http_version}
+          --socket PATH        reckerd's socket (default: $RECKER_SOCKET, then the usual places)
+      -h, --help               this text
+    """
+
+    /// Parses `args` (without the program name); a `UsageError` names what is wrong.
+    static func parse(_ args: [String]) throws(UsageError) -> Options {
+        var o = Options()
+        var i = 0
+        func value(_ flag: String) throws(UsageError) -> String {
+            i += 1
+            guard i < args.count else { throw UsageError("option \(flag) needs a value") }
+            return args[i]
+        }
+        func seconds(_ flag: String) throws(UsageError) -> UInt32 {
+            let text = try value(flag)
+            guard let s = Double(text), s > 0, s < 4_000_000 else { throw UsageError("option \(flag): bad number of seconds \(text)") }
+            return UInt32(s * 1000)
+        }
+        var dataArgs: [(String, binary: Bool)] = []
+        while i < args.count {
+            let a = args[i]
+            switch a {
+            case "-X", "--request": o.method = try value(a)
+            case "-H", "--header":
+                let h = try value(a)
+                guard let colon = h.firstIndex(of: ":") else { throw UsageError("header '\(h)' has no colon") }
+                let name = String(h[..<colon])
+                let v = h[h.index(after: colon)...].drop { $0 == " " || $0 == "\t" }
+                o.headers.append((name: name, value: String(v)))
+            case "-d", "--data", "--data-ascii": dataArgs.append((try value(a), binary: false))
+            case "--data-binary": dataArgs.append((try value(a), binary: true))
+            case "-o", "--output": o.output = try value(a)
+            case "-i", "--include": o.include = true
+            case "-I", "--head": o.headOnly = true; o.include = true
+            case "-s", "--silent": o.silent = true
+            case "-S", "--show-error": o.showError = true
+            case "-f", "--fail": o.fail = true
+            case "-L", "--location": o.request.followRedirects = 50
+            case "--compressed": o.request.compressed = true
+            case "--connect-timeout": o.request.connectTimeoutMs = try seconds(a)
+            case "-m", "--max-time": o.request.totalTimeoutMs = try seconds(a)
+            case "-w", "--write-out": o.writeOut = try value(a)
+            case "--socket", "--unix-socket": o.socket = try value(a)
+            case "-h", "--help": throw UsageError(nil)
+            default:
+                if a.hasPrefix("-") && a.count > 2 && !a.hasPrefix("--") {
+                    // Bundled short flags, as in curl: -sS, -fsSL.
+                    let flags = a.dropFirst().map { "-\($0)" }
+                    let simple: Set<String> = ["-i", "-I", "-s", "-S", "-f", "-L"]
+                    guard flags.allSatisfy(simple.contains) else { throw UsageError("unknown option \(a)") }
+                    var nested = try parse(flags)
+                    nested.url = nil
+                    o.include = o.include || nested.include
+                    o.headOnly = o.headOnly || nested.headOnly
+                    o.silent = o.silent || nested.silent
+                    o.showError = o.showError || nested.showError
+                    o.fail = o.fail || nested.fail
+                    if nested.request.followRedirects != nil { o.request.followRedirects = nested.request.followRedirects }
+                } else if a.hasPrefix("-") && a != "-" {
+                    throw UsageError("unknown option \(a)")
+                } else if a == "stats" && o.url == nil && i == 0 {
+                    o.stats = true
+                } else {
+                    guard o.url == nil else { throw UsageError("only one URL per call (got \(o.url!) and \(a))") }
+                    o.url = a
+                }
+            }
+            i += 1
+        }
+        if !dataArgs.isEmpty {
+            var body: [UInt8] = []
+            for (n, d) in dataArgs.enumerated() {
+                if n > 0 { body.append(UInt8(ascii: "&")) }
+                body += try Self.data(d.0, binary: d.binary)
+            }
+            o.body = body
+            if !o.headers.contains(where: { $0.name.lowercased() == "content-type" }) {
+                o.headers.append((name: "Content-Type", value: "application/x-www-form-urlencoded"))
+            }
+        }
+        guard o.stats || o.url != nil else { throw UsageError("no URL given") }
+        return o
+    }
+
+    /// The bytes of a -d argument: literal, or @FILE / @- read whole.
+    private static func data(_ arg: String, binary: Bool) throws(UsageError) -> [UInt8] {
+        guard arg.hasPrefix("@") else { return Array(arg.utf8) }
+        let path = String(arg.dropFirst())
+        let fd = path == "-" ? 0 : open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw UsageError("cannot read \(path): \(String(cString: strerror(errno)))", exitCode: 26) }
+        defer { if fd != 0 { close(fd) } }
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            guard n >= 0 else { throw UsageError("cannot read \(path): \(String(cString: strerror(errno)))", exitCode: 26) }
+            if n == 0 { break }
+            out += chunk[0 ..< n]
+        }
+        return binary ? out : out.filter { $0 != 0x0A && $0 != 0x0D }
+    }
+}
+
+/// A command-line mistake; nil message means "print the usage".
+struct UsageError: Error {
+    var message: String?
+    var exitCode: Int32
+    init(_ message: String?, exitCode: Int32 = 2) {
+        self.message = message
+        self.exitCode = exitCode
+    }
+}

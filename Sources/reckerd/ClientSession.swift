@@ -1,0 +1,278 @@
+import Logging
+import NIOCore
+import ReckerPool
+import ReckerProtocol
+
+/// One client connection: the handshake, its requests in flight, and per-stream flow
+/// control. Event-loop confined; the engine reaches it through `SessionSink`.
+final class ClientSession: ChannelInboundHandler {
+    typealias InboundIn = Frame
+    typealias OutboundOut = ByteBuffer
+
+    /// A request of this client in flight.
+    struct Stream {
+        var transfer: TransferID
+        var method: String
+        /// Response bytes the client still accepts (its window for us).
+        var sendWindow: Int
+        /// Request body bytes the client may still send.
+        var receiveWindow: Int
+        var requestEnded: Bool
+        var queued: [[UInt8]] = []
+        var queuedOffset = 0
+        var end: ResponseEnd?
+    }
+
+    private let daemon: Daemon
+    private var context: ChannelHandlerContext!
+    private var sink: SessionSink!
+    private var handshaken = false
+    private var streams: [UInt32: Stream] = [:]
+    private var byTransfer: [TransferID: UInt32] = [:]
+    private var statsPending = 0
+    private var closed = false
+    private let logger: Logger
+
+    init(daemon: Daemon) {
+        self.daemon = daemon
+        self.logger = daemon.logger
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        sink = SessionSink(session: NIOLoopBound(self, eventLoop: context.eventLoop), eventLoop: context.eventLoop)
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        daemon.clientConnected(context.channel)
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        closed = true
+        for s in streams.values { daemon.engine.cancel(s.transfer) }
+        streams.removeAll()
+        byTransfer.removeAll()
+        daemon.clientDisconnected(context.channel)
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let e = error as? ReckerError {
+            connectionError(e)
+        } else {
+            logger.debug("client connection error: \(error)")
+            context.close(promise: nil)
+        }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        guard !closed else { return }
+        do {
+            let message = try Message(frame: frame)
+            guard handshaken else { return try handshake(message) }
+            try handle(message)
+        } catch {
+            if error.code.isConnectionError { connectionError(error) } else { streamError(frame.stream, error) }
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { for id in Array(streams.keys) { pump(id) } }
+        context.fireChannelWritabilityChanged()
+    }
+
+    // MARK: - client frames
+
+    private func handshake(_ message: Message) throws(ReckerError) {
+        guard case .hello(let hello) = message else {
+            throw ReckerError(.badHandshake, "the first frame must be HELLO")
+        }
+        guard hello.minVersion <= Message.version && Message.version <= hello.maxVersion else {
+            throw ReckerError(.unsupportedVersion, "reckerd speaks protocol version \(Message.version) only; client offered \(hello.minVersion)...\(hello.maxVersion)")
+        }
+        handshaken = true
+        let c = daemon.config
+        write(.welcome(Message.Welcome(version: Message.version, features: 0, maxFrame: UInt32(c.maxFrame),
+                                       maxInFlight: UInt32(c.maxInFlightPerClient), initialWindow: UInt32(c.streamWindow))))
+    }
+
+    private func handle(_ message: Message) throws(ReckerError) {
+        switch message {
+        case .requestHead(let id, let head, let end):
+            try startRequest(id, head, end: end)
+        case .requestBody(let id, let data, let end):
+            guard var s = streams[id], !s.requestEnded else { return }
+            s.receiveWindow -= data.count
+            guard s.receiveWindow >= 0 else {
+                throw ReckerError(.flowControlError, "stream \(id) sent \(-s.receiveWindow) body bytes beyond its window")
+            }
+            s.requestEnded = end
+            streams[id] = s
+            daemon.engine.sendBody(s.transfer, data, end: end)
+        case .windowUpdate(let id, let increment):
+            guard var s = streams[id] else { return }
+            s.sendWindow += Int(increment)
+            guard s.sendWindow <= Int(Int32.max) else {
+                throw ReckerError(.flowControlError, "stream \(id) window above 2^31-1")
+            }
+            streams[id] = s
+            pump(id)
+        case .cancel(let id):
+            if let s = streams[id] { daemon.engine.cancel(s.transfer) }
+        case .ping(let opaque):
+            write(.pong(opaque))
+        case .pong:
+            break
+        case .statsRequest(let id):
+            guard id != 0 else { throw ReckerError(.invalidStream, "stream 0 is the connection itself") }
+            write(.statsResponse(stream: id, json: daemon.statsDocument()))
+        case .hello:
+            throw ReckerError(.badHandshake, "HELLO sent twice")
+        case .welcome, .responseHead, .responseBody, .responseEnd, .error, .statsResponse:
+            throw ReckerError(.malformedFrame, "a daemon-to-client frame was sent by the client")
+        }
+    }
+
+    private func startRequest(_ id: UInt32, _ head: RequestHead, end: Bool) throws(ReckerError) {
+        guard id != 0, streams[id] == nil else {
+            throw ReckerError(.invalidStream, "stream \(id) is \(id == 0 ? "the connection itself" : "already in flight")")
+        }
+        guard streams.count < daemon.config.maxInFlightPerClient else {
+            return streamError(id, ReckerError(.tooManyInFlight, "more than \(daemon.config.maxInFlightPerClient) requests in flight on one connection"))
+        }
+        guard !daemon.isDraining else {
+            return streamError(id, ReckerError(.shuttingDown, "reckerd is stopping and takes no new requests"))
+        }
+        let target: RequestValidator.Target
+        do { target = try RequestValidator.validate(head) } catch {
+            logger.info("refused request", metadata: ["code": "\(error.code.name)", "reason": "\(error.message)"])
+            return streamError(id, error)
+        }
+        let request = EngineRequest(head: head, target: target, arrival: MonotonicClock.nanoseconds(), hasBody: !end)
+        let transfer = daemon.engine.start(request, sink: sink)
+        streams[id] = Stream(transfer: transfer, method: head.method, sendWindow: daemon.config.streamWindow,
+                             receiveWindow: daemon.config.streamWindow, requestEnded: end)
+        byTransfer[transfer] = id
+    }
+
+    // MARK: - engine events (on the event loop)
+
+    func engineHead(_ transfer: TransferID, _ head: ResponseHead) {
+        guard let id = byTransfer[transfer] else { return }
+        write(.responseHead(stream: id, head))
+    }
+
+    func engineBody(_ transfer: TransferID, _ chunk: [UInt8]) {
+        guard let id = byTransfer[transfer] else { return }
+        streams[id]?.queued.append(chunk)
+        pump(id)
+    }
+
+    func engineEnd(_ transfer: TransferID, _ end: ResponseEnd) {
+        guard let id = byTransfer[transfer] else { return }
+        streams[id]?.end = end
+        pump(id)
+    }
+
+    func engineFailed(_ transfer: TransferID, _ error: ReckerError) {
+        guard let id = byTransfer.removeValue(forKey: transfer) else { return }
+        streams[id] = nil
+        write(.error(stream: id, error))
+    }
+
+    func engineBodySent(_ transfer: TransferID, bytes: Int) {
+        guard let id = byTransfer[transfer], var s = streams[id], !s.requestEnded || bytes > 0 else { return }
+        s.receiveWindow += bytes
+        streams[id] = s
+        write(.windowUpdate(stream: id, increment: UInt32(bytes)))
+    }
+
+    /// Sends a stream's queued body within its window, then its end.
+    private func pump(_ id: UInt32) {
+        guard var s = streams[id], context.channel.isWritable else { return }
+        let maxData = daemon.config.maxFrame - Frame.headerSize
+        var sent = 0
+        while s.sendWindow > 0, let chunk = s.queued.first {
+            let n = min(s.sendWindow, chunk.count - s.queuedOffset, maxData)
+            let slice = s.queuedOffset == 0 && n == chunk.count ? chunk : Array(chunk[s.queuedOffset ..< s.queuedOffset + n])
+            write(.responseBody(stream: id, slice), flush: false)
+            s.sendWindow -= n
+            s.queuedOffset += n
+            sent += n
+            if s.queuedOffset == chunk.count {
+                s.queued.removeFirst()
+                s.queuedOffset = 0
+            }
+        }
+        if sent > 0 { daemon.engine.consumed(s.transfer, bytes: sent) }
+        if s.queued.isEmpty, let end = s.end {
+            streams[id] = nil
+            byTransfer[s.transfer] = nil
+            write(.responseEnd(stream: id, end))
+        } else {
+            streams[id] = s
+            if sent > 0 { context.flush() }
+        }
+    }
+
+    // MARK: - output
+
+    private func write(_ message: Message, flush: Bool = true) {
+        guard !closed else { return }
+        let bytes = message.encoded
+        var buffer = context.channel.allocator.buffer(capacity: bytes.count)
+        buffer.writeBytes(bytes)
+        if flush {
+            context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+        } else {
+            context.write(wrapOutboundOut(buffer), promise: nil)
+        }
+    }
+
+    private func streamError(_ id: UInt32, _ error: ReckerError) {
+        write(.error(stream: id, error))
+    }
+
+    private func connectionError(_ error: ReckerError) {
+        guard !closed else { return }
+        logger.info("closing client connection", metadata: ["code": "\(error.code.name)", "reason": "\(error.message)"])
+        write(.error(stream: 0, error))
+        closed = true
+        context.close(promise: nil)
+    }
+
+}
+
+/// The engine's handle on a session: forwards each event to the session's event loop, so
+/// the engine thread never blocks on a client.
+final class SessionSink: TransferSink {
+    private let session: NIOLoopBound<ClientSession>
+    private let eventLoop: any EventLoop
+
+    init(session: NIOLoopBound<ClientSession>, eventLoop: any EventLoop) {
+        self.session = session
+        self.eventLoop = eventLoop
+    }
+
+    func transferHead(_ id: TransferID, _ head: ResponseHead) {
+        eventLoop.execute { [session] in session.value.engineHead(id, head) }
+    }
+
+    func transferBody(_ id: TransferID, _ chunk: [UInt8]) {
+        eventLoop.execute { [session] in session.value.engineBody(id, chunk) }
+    }
+
+    func transferEnd(_ id: TransferID, _ end: ResponseEnd) {
+        eventLoop.execute { [session] in session.value.engineEnd(id, end) }
+    }
+
+    func transferFailed(_ id: TransferID, _ error: ReckerError) {
+        eventLoop.execute { [session] in session.value.engineFailed(id, error) }
+    }
+
+    func transferBodySent(_ id: TransferID, bytes: Int) {
+        eventLoop.execute { [session] in session.value.engineBodySent(id, bytes: bytes) }
+    }
+}

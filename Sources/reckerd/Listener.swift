@@ -1,0 +1,65 @@
+import Foundation
+import Glibc
+import NIOCore
+import NIOPosix
+import ReckerProtocol
+
+/// Chooses, claims and serves the Unix socket.
+enum Listener {
+    /// The daemon's socket when neither `--socket` nor the config names one: the first of
+    /// `SocketPaths.candidates()` whose directory is (or can be made) writable.
+    static func defaultPath() throws -> String {
+        for path in SocketPaths.candidates() {
+            let dir = (path as NSString).deletingLastPathComponent
+            var isDir: ObjCBool = false
+            if FileManager.default.fileExists(atPath: dir, isDirectory: &isDir) {
+                if isDir.boolValue && access(dir, W_OK) == 0 { return path }
+                continue
+            }
+            let parent = (dir as NSString).deletingLastPathComponent
+            if access(parent, W_OK) == 0 && mkdir(dir, dir.hasPrefix("/tmp/") ? 0o700 : 0o755) == 0 { return path }
+        }
+        throw ConfigError(description: "no writable directory for the socket among \(SocketPaths.candidates().joined(separator: ", ")); pass --socket PATH")
+    }
+
+    /// Makes `path` free to bind: refuses when a live daemon answers there, removes a stale
+    /// socket file left by a dead one, refuses to touch anything that is not a socket.
+    static func claim(_ path: String) throws {
+        var st = stat()
+        guard lstat(path, &st) == 0 else {
+            let dir = (path as NSString).deletingLastPathComponent
+            guard access(dir.isEmpty ? "." : dir, W_OK) == 0 else {
+                throw ConfigError(description: "cannot create the socket \(path): directory \(dir) is not writable")
+            }
+            return
+        }
+        guard (st.st_mode & S_IFMT) == S_IFSOCK else {
+            throw ConfigError(description: "\(path) exists and is not a socket; refusing to replace it")
+        }
+        if let probe = try? UnixSocket(connectingTo: path) {
+            probe.close()
+            throw ConfigError(description: "another reckerd is already serving \(path)")
+        }
+        guard unlink(path) == 0 else {
+            throw ConfigError(description: "cannot remove the stale socket \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// Binds and listens; the socket file gets mode 0660.
+    static func bind(_ path: String, daemon: Daemon, group: MultiThreadedEventLoopGroup) throws -> any Channel {
+        let maxFrame = daemon.config.maxFrame
+        let channel = try ServerBootstrap(group: group)
+            .serverChannelOption(ChannelOptions.backlog, value: 256)
+            .childChannelOption(ChannelOptions.writeBufferWaterMark, value: .init(low: 256 * 1024, high: 1024 * 1024))
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder(maxLength: maxFrame)))
+                    try channel.pipeline.syncOperations.addHandler(ClientSession(daemon: daemon))
+                }
+            }
+            .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: false)
+            .wait()
+        chmod(path, 0o660)
+        return channel
+    }
+}
