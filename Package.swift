@@ -42,14 +42,26 @@ let package = Package(
             dependencies: ["ReckerProtocol"],
             linkerSettings: [.unsafeFlags(["-static-executable"])]
         ),
+        // Real upstreams and a real daemon for the tests: nginx with TLS and h2, a Swift
+        // fault-injection server, and helpers to run the binaries.
+        .target(
+            name: "ReckerTestSupport",
+            dependencies: [
+                "ReckerProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            path: "Tests/ReckerTestSupport"
+        ),
         .testTarget(name: "ReckerProtocolTests", dependencies: ["ReckerProtocol"]),
         .testTarget(
             name: "ReckerPoolTests",
-            dependencies: ["ReckerPool", "ReckerProtocol"]
+            dependencies: ["ReckerPool", "ReckerProtocol", "ReckerTestSupport"]
         ),
         .testTarget(
             name: "reckerdTests",
-            dependencies: ["ReckerProtocol", "reckerd", "recker"]
+            dependencies: ["ReckerProtocol", "ReckerTestSupport"]
         ),
     ]
 )

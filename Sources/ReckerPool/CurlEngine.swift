@@ -210,18 +210,19 @@ package final class CurlEngine: @unchecked Sendable {
         guard !t.finished else { return }
         t.finished = true
         transfers[t.id] = nil
-        if let error {
-            t.sink.transferFailed(t.id, error)
-        } else {
-            t.sendHeadIfNeeded()
-            t.sink.transferEnd(t.id, ResponseEnd(totalMicros: MonotonicClock.micros(since: t.request.arrival), bodyBytes: t.bodyBytes))
-        }
+        if error == nil { t.sendHeadIfNeeded() }
+        // Counted before the sink hears of it, so stats never lag an answer a client saw.
         statsBox.withLock {
             $0.update(t.request.target.domain) { s in
                 s.requestsInFlight -= 1
                 if error != nil { s.errorsTotal += 1 }
                 s.bytesOut += Int(t.uploadReceived)
             }
+        }
+        if let error {
+            t.sink.transferFailed(t.id, error)
+        } else {
+            t.sink.transferEnd(t.id, ResponseEnd(totalMicros: MonotonicClock.micros(since: t.request.arrival), bodyBytes: t.bodyBytes))
         }
         curl_multi_remove_handle(multi.raw, t.easy.raw)
         t.easy.cleanup()

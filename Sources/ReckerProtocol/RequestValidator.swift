@@ -13,7 +13,7 @@ public enum RequestValidator {
     /// Framing and hop-by-hop headers that belong to the daemon, lower-cased.
     static let forbidden: Set<String> = [
         "content-length", "transfer-encoding", "connection", "upgrade", "expect", "te",
-        "keep-alive", "trailer", "host",
+        "keep-alive", "trailer",
     ]
 
     /// Checks a request head, returning the upstream it targets.

@@ -48,7 +48,8 @@ struct Options {
     """
 
     /// Parses `args` (without the program name); a `UsageError` names what is wrong.
-    static func parse(_ args: [String]) throws(UsageError) -> Options {
+    static func parse(_ arguments: [String]) throws(UsageError) -> Options {
+        var args = arguments
         var o = Options()
         var i = 0
         func value(_ flag: String) throws(UsageError) -> String {
@@ -89,21 +90,12 @@ struct Options {
             case "-h", "--help": throw UsageError(nil)
             default:
                 if a.hasPrefix("-") && a.count > 2 && !a.hasPrefix("--") {
-                    // Bundled short flags, as in curl: -sS, -fsSL.
-                    let flags = a.dropFirst().map { "-\($0)" }
-                    let simple: Set<String> = ["-i", "-I", "-s", "-S", "-f", "-L"]
-                    guard flags.allSatisfy(simple.contains) else { throw UsageError("unknown option \(a)") }
-                    var nested = try parse(flags)
-                    nested.url = nil
-                    o.include = o.include || nested.include
-                    o.headOnly = o.headOnly || nested.headOnly
-                    o.silent = o.silent || nested.silent
-                    o.showError = o.showError || nested.showError
-                    o.fail = o.fail || nested.fail
-                    if nested.request.followRedirects != nil { o.request.followRedirects = nested.request.followRedirects }
+                    // Bundled short flags, as in curl: -sS, -fsSL; a value-taking flag may come last.
+                    args.replaceSubrange(i ... i, with: a.dropFirst().map { "-\($0)" })
+                    continue
                 } else if a.hasPrefix("-") && a != "-" {
                     throw UsageError("unknown option \(a)")
-                } else if a == "stats" && o.url == nil && i == 0 {
+                } else if a == "stats" && o.url == nil && !o.stats {
                     o.stats = true
                 } else {
                     guard o.url == nil else { throw UsageError("only one URL per call (got \(o.url!) and \(a))") }

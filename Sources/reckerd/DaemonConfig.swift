@@ -12,6 +12,26 @@ struct DaemonConfig: Equatable {
     /// How long a stop waits for requests in flight before failing them.
     var drainTimeoutMs = 10000
 
+    /// The config in force, in the config file's own shape (`reckerd --check-config`).
+    var effectiveJSON: String {
+        var tls: [String: Any] = [:]
+        if let ca = pool.caFile { tls["caFile"] = ca }
+        var doc: [String: Any] = [
+            "logLevel": logLevel,
+            "agent": ["connections": pool.connections, "keepAlive": pool.keepAlive,
+                      "keepAliveTimeout": pool.keepAliveTimeoutMs, "connectTimeout": pool.connectTimeoutMs,
+                      "perDomainPooling": pool.perDomainPooling, "maxLifetime": pool.maxLifetimeS] as [String: Any],
+            "http2": ["enabled": pool.http2Enabled, "maxConcurrentStreams": pool.http2MaxConcurrentStreams] as [String: Any],
+            "limits": ["maxFrame": maxFrame, "maxInFlightPerClient": maxInFlightPerClient,
+                       "streamWindow": streamWindow, "responseBuffer": pool.maxResponseBuffer],
+            "drainTimeout": drainTimeoutMs,
+        ]
+        if !tls.isEmpty { doc["tls"] = tls }
+        if let socket { doc["socket"] = socket }
+        let data = (try? JSONSerialization.data(withJSONObject: doc, options: [.sortedKeys, .prettyPrinted])) ?? Data()
+        return String(decoding: data, as: UTF8.self)
+    }
+
     /// Where the daemon looks for its config when `--config` is not given.
     static let systemPath = "/etc/reckerd/reckerd.json"
 }

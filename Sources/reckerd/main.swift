@@ -8,7 +8,13 @@ import ReckerProtocol
 /// `reckerd [--config PATH] [--socket PATH]`: keeps warm upstream connections for the
 /// short-lived processes that talk to it over a Unix socket.
 enum Reckerd {
-    static let usage = "usage: reckerd [--config PATH] [--socket PATH]"
+    static let usage = """
+        usage: reckerd [--config PATH] [--socket PATH] [--check-config]
+          --config PATH    config file (default: /etc/reckerd/reckerd.json if present, else built-in defaults)
+          --socket PATH    Unix socket to serve (default: the config's, else /run/reckerd/reckerd.sock,
+                           $XDG_RUNTIME_DIR/reckerd.sock or /tmp/reckerd-UID/reckerd.sock, the first writable)
+          --check-config   print the effective config as JSON and exit
+        """
 
     static func fail(_ message: String) -> Never {
         FileHandle.standardError.write(Data("reckerd: \(message)\n".utf8))
@@ -18,6 +24,7 @@ enum Reckerd {
     static func main() {
         var configPath: String?
         var socketArg: String?
+        var checkOnly = false
         var args = CommandLine.arguments.dropFirst()
         while let a = args.popFirst() {
             switch a {
@@ -27,6 +34,7 @@ enum Reckerd {
             case "--socket", "-s":
                 guard let v = args.popFirst() else { fail("--socket needs a path\n\(usage)") }
                 socketArg = v
+            case "--check-config": checkOnly = true
             case "--help", "-h": print(usage); exit(0)
             case "--version": print("reckerd protocol \(Message.version)"); exit(0)
             default: fail("unknown argument \(a)\n\(usage)")
@@ -44,6 +52,23 @@ enum Reckerd {
             }
         } catch {
             fail("\(error)")
+        }
+
+        if checkOnly {
+            print(config.effectiveJSON)
+            exit(0)
+        }
+
+        // Signals are taken over before the socket exists, so a stop that comes the moment
+        // the socket answers is still graceful.
+        let stop = DispatchSemaphore(value: 0)
+        var sources: [any DispatchSourceSignal] = []
+        for sig in [SIGINT, SIGTERM] {
+            signal(sig, SIG_IGN)
+            let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            s.setEventHandler { stop.signal() }
+            s.resume()
+            sources.append(s)
         }
 
         var logger = Logger(label: "reckerd")
@@ -67,15 +92,6 @@ enum Reckerd {
         }
         logger.info("reckerd listening", metadata: ["socket": "\(path)", "pid": "\(getpid())"])
 
-        let stop = DispatchSemaphore(value: 0)
-        var sources: [any DispatchSourceSignal] = []
-        for sig in [SIGINT, SIGTERM] {
-            signal(sig, SIG_IGN)
-            let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            s.setEventHandler { stop.signal() }
-            s.resume()
-            sources.append(s)
-        }
         stop.wait()
         logger.info("stopping: no new connections; draining requests in flight")
         try? server.close().wait()

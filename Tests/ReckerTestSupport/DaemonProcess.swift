@@ -1,0 +1,69 @@
+import Foundation
+import ReckerProtocol
+
+/// A real `reckerd` started for a test, on its own socket, with its own config.
+public final class DaemonProcess: @unchecked Sendable {
+    public let dir: URL
+    public let socketPath: String
+    public let configPath: String
+    public let process: Process
+    private let stderrPipe = Pipe()
+    private var collected: OutputCollector?
+
+    /// Starts reckerd with `config` (JSON text) and waits until its socket answers.
+    public init(config: String = "{}", socketPath: String? = nil, extraArgs: [String] = []) throws {
+        dir = try TestEnvironment.makeTempDir("reckerd")
+        self.socketPath = socketPath ?? dir.appendingPathComponent("reckerd.sock").path
+        configPath = dir.appendingPathComponent("reckerd.json").path
+        try config.write(toFile: configPath, atomically: true, encoding: .utf8)
+        process = Process()
+        process.executableURL = TestEnvironment.binDir.appendingPathComponent("reckerd")
+        process.arguments = ["--config", configPath, "--socket", self.socketPath] + extraArgs
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = stderrPipe
+        collected = OutputCollector(out: Pipe(), err: stderrPipe)
+        try process.run()
+        let path = self.socketPath
+        let proc = process
+        guard TestEnvironment.eventually(20, { !proc.isRunning || (try? UnixSocket(connectingTo: path)) != nil }), process.isRunning else {
+            process.waitUntilExit()
+            throw NSError(domain: "DaemonProcess", code: 1, userInfo: [NSLocalizedDescriptionKey: "reckerd did not start: \(stderr)"])
+        }
+    }
+
+    deinit {
+        if process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+        }
+    }
+
+    public var pid: Int32 { process.processIdentifier }
+
+    /// Everything the daemon wrote to stderr (complete once it has exited).
+    public var stderr: String {
+        String(decoding: collected?.finish().1 ?? Data(), as: UTF8.self)
+    }
+
+    /// Sends a signal and waits (bounded) for the exit; returns the exit status.
+    @discardableResult
+    public func stop(signal: Int32 = SIGTERM, seconds: Double = 30) -> Int32? {
+        kill(process.processIdentifier, signal)
+        let proc = process
+        guard TestEnvironment.eventually(seconds, { !proc.isRunning }) else { return nil }
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    /// Runs the `recker` CLI against this daemon.
+    public func recker(_ args: [String], stdin: Data? = nil) throws -> TestEnvironment.Result {
+        try TestEnvironment.run(TestEnvironment.binDir.appendingPathComponent("recker").path,
+                                ["--socket", socketPath] + args, stdin: stdin)
+    }
+
+    /// The daemon's stats document.
+    public func stats() throws -> [String: Any] {
+        let r = try recker(["stats"])
+        return (try JSONSerialization.jsonObject(with: r.stdout) as? [String: Any]) ?? [:]
+    }
+}

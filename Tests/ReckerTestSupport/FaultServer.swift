@@ -1,0 +1,110 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// A small HTTP/1.1 server in Swift for what nginx cannot do: echo a digest of the request
+/// body, answer late, or misbehave on purpose. TCP_NODELAY is on (without it a reused
+/// connection waits ~40 ms on delayed ACKs).
+///
+/// Endpoints:
+/// - `/digest` — answers `<bytes> <fnv1a64 hex>` of the request body, plus the method.
+/// - `/delay/MS` — answers "ok" after MS milliseconds.
+/// - `/headers` — answers the request headers, one per line.
+public final class FaultServer: @unchecked Sendable {
+    public let port: UInt16
+    private let group: MultiThreadedEventLoopGroup
+    private let channel: any Channel
+    private let counts = NSLock()
+    private var _connections = 0
+    private var _requests = 0
+
+    public init() throws {
+        group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let box = Box()
+        channel = try ServerBootstrap(group: group)
+            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                box.server?.noteConnection()
+                return channel.pipeline.configureHTTPServerPipeline().flatMap {
+                    channel.pipeline.addHandler(Handler(server: box.server))
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0).wait()
+        port = UInt16(channel.localAddress!.port!)
+        box.server = self
+    }
+
+    deinit {
+        try? channel.close().wait()
+        try? group.syncShutdownGracefully()
+    }
+
+    public func url(_ path: String) -> String { "http://127.0.0.1:\(port)\(path)" }
+
+    /// TCP connections accepted so far.
+    public var connections: Int { counts.lock(); defer { counts.unlock() }; return _connections }
+    /// Requests answered so far.
+    public var requests: Int { counts.lock(); defer { counts.unlock() }; return _requests }
+
+    func noteConnection() { counts.lock(); _connections += 1; counts.unlock() }
+    func noteRequest() { counts.lock(); _requests += 1; counts.unlock() }
+
+    public static func fnv1a(_ bytes: some Sequence<UInt8>) -> UInt64 {
+        var h: UInt64 = 0xcbf29ce484222325
+        for b in bytes { h = (h ^ UInt64(b)) &* 0x100000001b3 }
+        return h
+    }
+
+    private final class Box: @unchecked Sendable { weak var server: FaultServer? }
+
+    private final class Handler: ChannelInboundHandler {
+        typealias InboundIn = HTTPServerRequestPart
+        typealias OutboundOut = HTTPServerResponsePart
+        weak var server: FaultServer?
+        var head: HTTPRequestHead?
+        var hash: UInt64 = 0xcbf29ce484222325
+        var length = 0
+
+        init(server: FaultServer?) { self.server = server }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            switch unwrapInboundIn(data) {
+            case .head(let h):
+                head = h
+                hash = 0xcbf29ce484222325
+                length = 0
+            case .body(var buf):
+                length += buf.readableBytes
+                while let b = buf.readInteger(as: UInt8.self) { hash = (hash ^ UInt64(b)) &* 0x100000001b3 }
+            case .end:
+                guard let head else { return }
+                server?.noteRequest()
+                let path = head.uri
+                if path.hasPrefix("/delay/"), let ms = Int(path.dropFirst(7)) {
+                    let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+                    context.eventLoop.scheduleTask(in: .milliseconds(Int64(ms))) {
+                        let (h, ctx) = loopBound.value
+                        h.respond(ctx, head: head, body: "ok")
+                    }
+                } else if path == "/digest" {
+                    respond(context, head: head, body: "\(head.method.rawValue) \(length) \(String(hash, radix: 16))")
+                } else if path == "/headers" {
+                    respond(context, head: head, body: head.headers.map { "\($0.name): \($0.value)" }.joined(separator: "\n"))
+                } else {
+                    respond(context, head: head, body: "not found", status: .notFound)
+                }
+            }
+        }
+
+        func respond(_ context: ChannelHandlerContext, head: HTTPRequestHead, body: String, status: HTTPResponseStatus = .ok) {
+            var headers = HTTPHeaders()
+            headers.add(name: "Content-Length", value: String(body.utf8.count))
+            headers.add(name: "Content-Type", value: "text/plain")
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
+            context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: body)))), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        }
+    }
+}

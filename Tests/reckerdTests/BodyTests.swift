@@ -1,0 +1,54 @@
+import Foundation
+import ReckerProtocol
+import ReckerTestSupport
+import XCTest
+
+/// Bodies arrive byte for byte, in both directions.
+final class BodyTests: XCTestCase {
+    func testResponseBodiesOfEverySize() throws {
+        let nginx = try Nginx(files: Fixtures.files)
+        let daemon = try DaemonProcess(config: Fixtures.config(nginx))
+        for https in [false, true] {
+            for size in [0, 1, 65536, 8 << 20] {
+                let out = daemon.dir.appendingPathComponent("out-\(size)")
+                let r = try daemon.recker(["-sS", "-o", out.path, "-w", "%{size_download}", nginx.url("/size/\(size)", https: https)])
+                XCTAssertEqual(r.status, 0, r.stderr)
+                XCTAssertEqual(r.text, String(size))
+                let got = try Data(contentsOf: out)
+                let want = Fixtures.files["size/\(size)"]!
+                XCTAssertEqual(got.count, want.count, "size \(size) https=\(https)")
+                XCTAssertEqual(FaultServer.fnv1a(got), FaultServer.fnv1a(want), "size \(size) https=\(https): bytes differ")
+            }
+        }
+    }
+
+    func testOneMebibytePostArrivesIntact() async throws {
+        let server = try FaultServer()
+        let daemon = try DaemonProcess()
+        let body = [UInt8](Fixtures.bytes(1 << 20, seed: 9))
+        let want = "POST \(body.count) \(String(FaultServer.fnv1a(body), radix: 16))"
+
+        let client = ReckerClient(socketPath: daemon.socketPath)
+        defer { client.close() }
+        let response = try await client.send(ReckerRequest(method: "POST", url: server.url("/digest"), body: body))
+        XCTAssertEqual(response.status, 200)
+        XCTAssertEqual(String(decoding: response.body, as: UTF8.self), want)
+
+        // The CLI sends it too (from a file, byte for byte), and a PUT from stdin.
+        let file = daemon.dir.appendingPathComponent("post.bin")
+        try Data(body).write(to: file)
+        let r = try daemon.recker(["-sS", "--data-binary", "@\(file.path)", server.url("/digest")])
+        XCTAssertEqual(r.text, want, r.stderr)
+        let put = try daemon.recker(["-sS", "-X", "PUT", "--data-binary", "@-", server.url("/digest")], stdin: Data(body))
+        XCTAssertEqual(put.text, "PUT \(body.count) \(String(FaultServer.fnv1a(body), radix: 16))", put.stderr)
+    }
+
+    func testUploadsNeverWaitForContinue() throws {
+        let server = try FaultServer()
+        let daemon = try DaemonProcess()
+        let r = try daemon.recker(["-sS", "-d", "a=1", server.url("/headers")])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertFalse(r.text.lowercased().contains("expect"), r.text)
+        XCTAssertTrue(r.text.contains("Content-Length: 3"), r.text)
+    }
+}
