@@ -12,6 +12,7 @@ import Synchronization
 package final class CurlEngine: @unchecked Sendable {
     package let options: PoolOptions
     private let multi: MultiHandle
+    private let driver: any EngineDriver
     private let mailbox = Mutex<[Command]>([])
     private let statsBox = Mutex(PoolStats())
     private let nextTransfer = Atomic<UInt64>(1)
@@ -41,6 +42,7 @@ package final class CurlEngine: @unchecked Sendable {
         guard let m = MultiHandle() else { throw ReckerError(.internalError, "curl_multi_init failed") }
         self.options = options
         multi = m
+        driver = PollDriver(multi: m)
         multi.set(CURLMOPT_MAXCONNECTS, options.maxCachedConnections)
         if options.perDomainPooling {
             multi.set(CURLMOPT_MAX_HOST_CONNECTIONS, options.connections)
@@ -103,13 +105,12 @@ package final class CurlEngine: @unchecked Sendable {
             box.append(command)
             return box.count == 1
         }
-        if wasEmpty { curl_multi_wakeup(multi.raw) }
+        if wasEmpty { driver.wake() }
     }
 
     // MARK: - the engine thread
 
     private func run() {
-        var running: Int32 = 0
         while true {
             heartbeat.wrappingAdd(1, ordering: .relaxed)
             let commands = mailbox.withLock { box -> [Command] in
@@ -117,10 +118,10 @@ package final class CurlEngine: @unchecked Sendable {
                 return box
             }
             for c in commands { handle(c) }
-            curl_multi_perform(multi.raw, &running)
+            driver.perform()
             drainMessages()
             if stopping && transfers.isEmpty { break }
-            curl_multi_poll(multi.raw, nil, 0, 1000, nil)
+            driver.wait(timeoutMs: 1000)
         }
         curl_multi_cleanup(multi.raw)
         exited.signal()

@@ -35,8 +35,9 @@ struct EasyHandle {
     func cleanup() { curl_easy_cleanup(raw) }
 }
 
-/// A libcurl multi handle: the connection cache all transfers share.
-struct MultiHandle {
+/// A libcurl multi handle: the connection cache all transfers share. Only the engine
+/// thread uses it, except `curl_multi_wakeup`, which libcurl allows from any thread.
+struct MultiHandle: @unchecked Sendable {
     let raw: UnsafeMutableRawPointer
 
     init?() {

@@ -11,6 +11,7 @@ import NIOPosix
 /// - `/digest` — answers `<bytes> <fnv1a64 hex>` of the request body, plus the method.
 /// - `/delay/MS` — answers "ok" after MS milliseconds.
 /// - `/headers` — answers the request headers, one per line.
+/// - `/set-cookie` — answers with `Set-Cookie: session=secret`.
 public final class FaultServer: @unchecked Sendable {
     public let port: UInt16
     private let group: MultiThreadedEventLoopGroup
@@ -90,6 +91,8 @@ public final class FaultServer: @unchecked Sendable {
                     }
                 } else if path == "/digest" {
                     respond(context, head: head, body: "\(head.method.rawValue) \(length) \(String(hash, radix: 16))")
+                } else if path == "/set-cookie" {
+                    respond(context, head: head, body: "cookie set", extra: [("Set-Cookie", "session=secret; Path=/")])
                 } else if path == "/headers" {
                     respond(context, head: head, body: head.headers.map { "\($0.name): \($0.value)" }.joined(separator: "\n"))
                 } else {
@@ -98,8 +101,9 @@ public final class FaultServer: @unchecked Sendable {
             }
         }
 
-        func respond(_ context: ChannelHandlerContext, head: HTTPRequestHead, body: String, status: HTTPResponseStatus = .ok) {
-            var headers = HTTPHeaders()
+        func respond(_ context: ChannelHandlerContext, head: HTTPRequestHead, body: String, status: HTTPResponseStatus = .ok,
+                     extra: [(String, String)] = []) {
+            var headers = HTTPHeaders(extra)
             headers.add(name: "Content-Length", value: String(body.utf8.count))
             headers.add(name: "Content-Type", value: "text/plain")
             context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
