@@ -12,6 +12,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
         // Typed wrappers over libcurl's variadic calls; the only C that touches libcurl.
@@ -24,7 +25,11 @@ let package = Package(
         // The libcurl engine and the pool policy.
         .target(
             name: "ReckerPool",
-            dependencies: ["CReckerCurl", "ReckerProtocol"]
+            dependencies: [
+                "CReckerCurl",
+                "ReckerProtocol",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ]
         ),
         .executableTarget(
             name: "reckerd",

@@ -10,6 +10,8 @@ CURLcode recker_easy_setopt_data_callback(CURL *easy, CURLoption option, recker_
 CURLcode recker_easy_setopt_opensocket(CURL *easy, recker_opensocket_callback cb) { return curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, cb); }
 CURLcode recker_easy_setopt_closesocket(CURL *easy, recker_closesocket_callback cb) { return curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, cb); }
 
+CURLcode recker_easy_setopt_prereq(CURL *easy, curl_prereq_callback cb) { return curl_easy_setopt(easy, CURLOPT_PREREQFUNCTION, cb); }
+
 CURLcode recker_easy_getinfo_long(CURL *easy, CURLINFO info, long *out) { return curl_easy_getinfo(easy, info, out); }
 CURLcode recker_easy_getinfo_off(CURL *easy, CURLINFO info, curl_off_t *out) { return curl_easy_getinfo(easy, info, out); }
 CURLcode recker_easy_getinfo_pointer(CURL *easy, CURLINFO info, void **out) { return curl_easy_getinfo(easy, info, out); }

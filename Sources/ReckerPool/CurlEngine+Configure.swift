@@ -7,6 +7,7 @@ extension CurlEngine {
     func configure(_ t: Transfer) {
         let e = t.easy
         let head = t.request.head
+        let agent = options.agent(forDomain: t.request.target.domain, host: t.request.target.host)
         let me = Unmanaged.passUnretained(t).toOpaque()
         e.set(CURLOPT_URL, head.url)
         e.set(CURLOPT_NOSIGNAL, 1)
@@ -14,9 +15,12 @@ extension CurlEngine {
         e.set(CURLOPT_ERRORBUFFER, pointer: t.errorBuffer.baseAddress)
         e.set(CURLOPT_TCP_KEEPALIVE, 1)
         e.set(CURLOPT_BUFFERSIZE, 64 * 1024)
-        e.set(CURLOPT_MAXAGE_CONN, max(1, (options.keepAliveTimeoutMs + 999) / 1000))
-        e.set(CURLOPT_MAXLIFETIME_CONN, options.maxLifetimeS)
-        if !options.keepAlive { e.set(CURLOPT_FORBID_REUSE, 1) }
+        // reckerd closes idle connections itself, on time (PoolStateMachine); libcurl's own
+        // idle limit only counts whole seconds, so it is set past ours as a backstop.
+        e.set(CURLOPT_MAXAGE_CONN, agent.keepAliveTimeoutMs / 1000 + 2)
+        // A connection past its lifetime takes no new request; the one it carries finishes.
+        e.set(CURLOPT_MAXLIFETIME_CONN, agent.maxLifetimeS)
+        if !agent.keepAlive { e.set(CURLOPT_FORBID_REUSE, 1) }
         if let ca = options.caFile { e.set(CURLOPT_CAINFO, ca) }
         if options.http2Enabled {
             e.set(CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_2TLS))
@@ -24,7 +28,7 @@ extension CurlEngine {
         } else {
             e.set(CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_1_1))
         }
-        e.set(CURLOPT_CONNECTTIMEOUT_MS, Int(head.options.connectTimeoutMs ?? UInt32(options.connectTimeoutMs)))
+        e.set(CURLOPT_CONNECTTIMEOUT_MS, Int(head.options.connectTimeoutMs ?? UInt32(agent.connectTimeoutMs)))
         if let total = head.options.totalTimeoutMs { e.set(CURLOPT_TIMEOUT_MS, Int(total)) }
         if let n = head.options.followRedirects, n > 0 {
             e.set(CURLOPT_FOLLOWLOCATION, 1)

@@ -4,28 +4,38 @@ import ReckerProtocol
 import Synchronization
 
 /// The libcurl engine: one thread owns a multi handle, so every request to a domain shares
-/// that domain's warm connections, whichever client or process sent it.
+/// that domain's warm connections, whichever client or process sent it. The pool's
+/// decisions come from `PoolStateMachine`; this type carries them out.
 ///
-/// Thread confinement: `transfers`, `connections` and the multi handle are touched only on
-/// the engine thread. Other threads talk to it through `mailbox` (then wake it) and read
-/// `stats` under its mutex. That split is why the type is `@unchecked Sendable`.
+/// Thread confinement: everything but `mailbox`, `inFlightCount` and `heartbeat` is touched
+/// only on the engine thread. Other threads post commands to `mailbox` and wake the thread.
+/// That split is why the type is `@unchecked Sendable`.
 package final class CurlEngine: @unchecked Sendable {
     package let options: PoolOptions
     private let multi: MultiHandle
     private let driver: any EngineDriver
     private let mailbox = Mutex<[Command]>([])
-    private let statsBox = Mutex(PoolStats())
     private let nextTransfer = Atomic<UInt64>(1)
+    private let inFlightCount = Atomic<Int>(0)
     private let stopped = Mutex<Bool>(false)
-    private var thread: Thread?
     private let exited = DispatchSemaphore(value: 0)
-
-    private var transfers: [TransferID: Transfer] = [:]
-    var connections: [Int32: ConnectionRecord] = [:]
-    var nextConnectionID: UInt64 = 1
-    private var stopping = false
     /// Engine loop passes, for a watchdog to see that the loop turns.
     package let heartbeat = Atomic<UInt64>(0)
+
+    var pool: PoolStateMachine
+    private var waiting: [TransferID: (EngineRequest, any TransferSink)] = [:]
+    private var transfers: [TransferID: Transfer] = [:]
+    var connections: [Int32: ConnectionRecord] = [:]
+    var nextConnectionID: ConnectionID = 1
+    var counters: [String: DomainCounters] = [:]
+    var totals = DomainCounters()
+    private var stopping = false
+    /// Actions decided inside libcurl callbacks, where multi calls are not allowed; run
+    /// after `perform` returns.
+    var deferred: [PoolStateMachine.Action] = []
+    /// A socket whose peer is closed: `dup2`'d over a connection we close, so libcurl's
+    /// descriptor stays valid (and reads as closed) until libcurl lets go of it.
+    let deadSocket: Int32
 
     enum Command {
         case start(TransferID, EngineRequest, any TransferSink)
@@ -33,6 +43,7 @@ package final class CurlEngine: @unchecked Sendable {
         case consumed(TransferID, Int)
         case cancel(TransferID)
         case failAll(ReckerError)
+        case snapshot(@Sendable (PoolStats) -> Void)
         case stop
     }
 
@@ -40,20 +51,27 @@ package final class CurlEngine: @unchecked Sendable {
     package init(options: PoolOptions) throws {
         Self.globalInit
         guard let m = MultiHandle() else { throw ReckerError(.internalError, "curl_multi_init failed") }
+        var pair: [Int32] = [0, 0]
+        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
+            throw ReckerError(.internalError, "socketpair failed")
+        }
+        close(pair[1])
+        deadSocket = pair[0]
         self.options = options
+        pool = PoolStateMachine(options: options)
         multi = m
         driver = PollDriver(multi: m)
         multi.set(CURLMOPT_MAXCONNECTS, options.maxCachedConnections)
+        let most = ([options.agent] + options.domains.values).map(\.connections).max() ?? options.agent.connections
         if options.perDomainPooling {
-            multi.set(CURLMOPT_MAX_HOST_CONNECTIONS, options.connections)
+            multi.set(CURLMOPT_MAX_HOST_CONNECTIONS, most)
         } else {
-            multi.set(CURLMOPT_MAX_TOTAL_CONNECTIONS, options.connections)
+            multi.set(CURLMOPT_MAX_TOTAL_CONNECTIONS, options.agent.connections)
         }
         multi.set(CURLMOPT_PIPELINING, options.http2Enabled ? Int(CURLPIPE_MULTIPLEX) : 0)
         multi.set(CURLMOPT_MAX_CONCURRENT_STREAMS, options.http2MaxConcurrentStreams)
         let t = Thread { [unowned self] in self.run() }
         t.name = "reckerd-engine"
-        thread = t
         t.start()
     }
 
@@ -67,6 +85,7 @@ package final class CurlEngine: @unchecked Sendable {
     /// Starts a request; its results go to `sink`.
     package func start(_ request: EngineRequest, sink: any TransferSink) -> TransferID {
         let id = nextTransfer.wrappingAdd(1, ordering: .relaxed).oldValue
+        inFlightCount.wrappingAdd(1, ordering: .relaxed)
         post(.start(id, request, sink))
         return id
     }
@@ -83,11 +102,23 @@ package final class CurlEngine: @unchecked Sendable {
     /// Fails every request in flight with `error` (used when a drain runs out of time).
     package func failAll(_ error: ReckerError) { post(.failAll(error)) }
 
-    /// A snapshot of the counters.
-    package var stats: PoolStats { statsBox.withLock { $0 } }
+    /// Takes a consistent snapshot of the statistics on the engine thread.
+    package func snapshot(_ done: @escaping @Sendable (PoolStats) -> Void) { post(.snapshot(done)) }
 
-    /// Requests in flight now.
-    package var inFlight: Int { statsBox.withLock { $0.total.requestsInFlight } }
+    /// The snapshot, waited for (at most 5 s; an empty one if the engine is gone).
+    package var stats: PoolStats {
+        let box = Mutex<PoolStats?>(nil)
+        let ready = DispatchSemaphore(value: 0)
+        snapshot { s in
+            box.withLock { $0 = s }
+            ready.signal()
+        }
+        _ = ready.wait(timeout: .now() + 5)
+        return box.withLock { $0 } ?? PoolStats()
+    }
+
+    /// Requests in flight now, queued ones included.
+    package var inFlight: Int { inFlightCount.load(ordering: .relaxed) }
 
     /// Ends every transfer, closes every connection and joins the engine thread.
     package func shutdown() {
@@ -120,32 +151,38 @@ package final class CurlEngine: @unchecked Sendable {
             for c in commands { handle(c) }
             driver.perform()
             drainMessages()
-            if stopping && transfers.isEmpty { break }
-            driver.wait(timeoutMs: 1000)
+            while !deferred.isEmpty {
+                let actions = deferred
+                deferred.removeAll()
+                execute(actions)
+            }
+            let now = MonotonicClock.nanoseconds()
+            execute(pool.tick(now: now))
+            if stopping && transfers.isEmpty && waiting.isEmpty { break }
+            var timeout: Int32 = 1000
+            if let next = pool.nextDeadline() {
+                timeout = next <= now ? 0 : Int32(min(1000, (next - now) / 1_000_000 + 1))
+            }
+            driver.wait(timeoutMs: timeout)
         }
         curl_multi_cleanup(multi.raw)
+        close(deadSocket)
         exited.signal()
     }
 
     private func handle(_ command: Command) {
         switch command {
         case .start(let id, let request, let sink):
-            begin(id, request, sink)
-        case .body(let id, let chunk, let end):
-            guard let t = transfers[id] else { return }
-            t.uploadReceived += UInt64(chunk.count)
-            if let expected = t.request.head.bodyLength,
-               t.uploadReceived > expected || (end && t.uploadReceived != expected) {
-                finish(t, error: ReckerError(.bodyLengthMismatch,
-                                             "request body was \(t.uploadReceived)\(end ? "" : "+") bytes, head said \(expected)"))
+            if stopping {
+                inFlightCount.wrappingAdd(-1, ordering: .relaxed)
+                sink.transferFailed(id, ReckerError(.shuttingDown, "reckerd is stopping"))
                 return
             }
-            if !chunk.isEmpty { t.uploadQueue.append(chunk) }
-            if end { t.uploadEnded = true }
-            if t.sendPaused {
-                t.sendPaused = false
-                curl_easy_pause(t.easy.raw, t.pauseMask)
-            }
+            count(request.target.domain) { $0.requestsTotal += 1 }
+            waiting[id] = (request, sink)
+            execute(pool.requestArrived(id, target: request.target, now: MonotonicClock.nanoseconds()))
+        case .body(let id, let chunk, let end):
+            if let t = transfers[id] { receiveBody(t, chunk, end: end) }
         case .consumed(let id, let n):
             guard let t = transfers[id] else { return }
             t.outstanding -= n
@@ -154,32 +191,93 @@ package final class CurlEngine: @unchecked Sendable {
                 curl_easy_pause(t.easy.raw, t.pauseMask)
             }
         case .cancel(let id):
-            guard let t = transfers[id] else { return }
-            finish(t, error: ReckerError(.cancelled, "request cancelled", mayHaveReachedUpstream: true,
-                                         retrySafe: RequestValidator.isSafeMethod(t.request.head.method)))
+            let error = { (method: String) in
+                ReckerError(.cancelled, "request cancelled", mayHaveReachedUpstream: true,
+                            retrySafe: RequestValidator.isSafeMethod(method))
+            }
+            if let t = transfers[id] {
+                finish(t, error: error(t.request.head.method))
+            } else if let (request, sink) = waiting[id] {
+                failWaiting(id, request, sink, error(request.head.method))
+            }
         case .failAll(let error):
-            for t in Array(transfers.values) { finish(t, error: error) }
+            failEverything(error)
+        case .snapshot(let done):
+            done(takeSnapshot())
         case .stop:
             stopping = true
-            let error = ReckerError(.shuttingDown, "reckerd is stopping", mayHaveReachedUpstream: true, retrySafe: false)
-            for t in Array(transfers.values) { finish(t, error: error) }
+            failEverything(ReckerError(.shuttingDown, "reckerd is stopping", mayHaveReachedUpstream: true, retrySafe: false))
         }
     }
 
-    private func begin(_ id: TransferID, _ request: EngineRequest, _ sink: any TransferSink) {
-        if stopping {
-            sink.transferFailed(id, ReckerError(.shuttingDown, "reckerd is stopping"))
+    private func failEverything(_ error: ReckerError) {
+        for (id, (request, sink)) in waiting { failWaiting(id, request, sink, error) }
+        for t in Array(transfers.values) { finish(t, error: error) }
+    }
+
+    private func receiveBody(_ t: Transfer, _ chunk: [UInt8], end: Bool) {
+        t.uploadReceived += UInt64(chunk.count)
+        if let expected = t.request.head.bodyLength,
+           t.uploadReceived > expected || (end && t.uploadReceived != expected) {
+            finish(t, error: ReckerError(.bodyLengthMismatch,
+                                         "request body was \(t.uploadReceived)\(end ? "" : "+") bytes, head said \(expected)"))
             return
         }
+        if !chunk.isEmpty { t.uploadQueue.append(chunk) }
+        if end { t.uploadEnded = true }
+        if t.sendPaused {
+            t.sendPaused = false
+            curl_easy_pause(t.easy.raw, t.pauseMask)
+        }
+    }
+
+    /// Carries out what the pool decided.
+    func execute(_ actions: [PoolStateMachine.Action]) {
+        for action in actions {
+            switch action {
+            case .start(let id):
+                guard let (request, sink) = waiting[id] else { continue }
+                begin(id, request, sink)
+            case .fail(let id, let code):
+                guard let (request, sink) = waiting[id] else { continue }
+                let message = code == .queueFull
+                    ? "the queue for \(request.target.domain) is full"
+                    : "waited longer than the queue timeout for a connection to \(request.target.domain)"
+                failWaiting(id, request, sink, ReckerError(code, message), endInPool: false)
+            case .close(let id):
+                closeConnection(id)
+            case .warm(let target):
+                warmUp(target)
+            }
+        }
+    }
+
+    /// Answers a request that never reached libcurl.
+    private func failWaiting(_ id: TransferID, _ request: EngineRequest, _ sink: any TransferSink, _ error: ReckerError,
+                             endInPool: Bool = true) {
+        waiting[id] = nil
+        count(request.target.domain) { s in
+            s.errorsTotal += 1
+            if error.code == .queueTimeout { s.timeouts += 1 }
+        }
+        if endInPool { execute(pool.requestEnded(id)) }
+        inFlightCount.wrappingAdd(-1, ordering: .relaxed)
+        sink.transferFailed(id, error)
+    }
+
+    func begin(_ id: TransferID, _ request: EngineRequest, _ sink: any TransferSink, warmUp: Bool = false) {
+        waiting[id] = nil
         guard let easy = EasyHandle() else {
-            sink.transferFailed(id, ReckerError(.internalError, "curl_easy_init failed"))
+            failWaiting(id, request, sink, ReckerError(.internalError, "curl_easy_init failed"))
             return
         }
         let t = Transfer(id: id, request: request, sink: sink, easy: easy, engine: self)
+        t.isWarmUp = warmUp
         configure(t)
         transfers[id] = t
         t.startedAt = MonotonicClock.nanoseconds()
-        statsBox.withLock { $0.update(request.target.domain) { $0.requestsTotal += 1; $0.requestsInFlight += 1 } }
+        let queued = (t.startedAt &- request.arrival) / 1000
+        record(request.target.domain) { $0.queueTime.record(queued) }
         let rc = curl_multi_add_handle(multi.raw, easy.raw)
         if rc != CURLM_OK {
             finish(t, error: ReckerError(.internalError, "curl_multi_add_handle: \(String(cString: curl_multi_strerror(rc)))"))
@@ -198,7 +296,7 @@ package final class CurlEngine: @unchecked Sendable {
             if result == CURLE_OK {
                 finish(t, error: nil)
             } else {
-                let connected = t.easy.offset(CURLINFO_CONNECT_TIME_T) > 0 || t.easy.long(CURLINFO_NUM_CONNECTS) == 0
+                let connected = t.connection != nil
                 let detail = String(decoding: t.errorBuffer.prefix { $0 != 0 }, as: UTF8.self)
                 let text = detail.isEmpty ? String(cString: curl_easy_strerror(result)) : detail
                 finish(t, error: .upstream(result, method: t.request.head.method, connected: connected, message: text))
@@ -206,39 +304,87 @@ package final class CurlEngine: @unchecked Sendable {
         }
     }
 
-    /// Ends a transfer exactly once: tells its sink, counts it, frees its handle.
+    /// Ends a transfer exactly once: counts it, tells its sink, frees its handle, and lets
+    /// the pool start what waited for it.
     private func finish(_ t: Transfer, error: ReckerError?) {
         guard !t.finished else { return }
         t.finished = true
         transfers[t.id] = nil
+        waiting[t.id] = nil
         if error == nil { t.sendHeadIfNeeded() }
+        let domain = t.request.target.domain
+        let total = MonotonicClock.micros(since: t.request.arrival)
         // Counted before the sink hears of it, so stats never lag an answer a client saw.
-        statsBox.withLock {
-            $0.update(t.request.target.domain) { s in
-                s.requestsInFlight -= 1
-                if error != nil { s.errorsTotal += 1 }
-                s.bytesOut += Int(t.uploadReceived)
+        count(domain) { s in
+            s.bytesOut += Int(t.uploadReceived)
+            guard let error else { return }
+            s.errorsTotal += 1
+            switch error.code {
+            case .connectFailed, .connectTimeout, .dnsFailed, .tlsFailed: s.connectFailures += 1
+            default: break
             }
+            if error.code == .timeout || error.code == .connectTimeout { s.timeouts += 1 }
         }
-        if let error {
-            t.sink.transferFailed(t.id, error)
-        } else {
-            t.sink.transferEnd(t.id, ResponseEnd(totalMicros: MonotonicClock.micros(since: t.request.arrival), bodyBytes: t.bodyBytes))
-        }
+        if error == nil { record(domain) { $0.latency.record(UInt64(total)) } }
         curl_multi_remove_handle(multi.raw, t.easy.raw)
         t.easy.cleanup()
         if let list = t.headerList { curl_slist_free_all(list) }
-    }
-
-    func noteBytesIn(_ n: Int, domain: String) {
-        statsBox.withLock { $0.update(domain) { $0.bytesIn += n } }
-    }
-
-    func noteConnection(opened: Bool, domain: String) {
-        statsBox.withLock {
-            $0.update(domain) { s in
-                if opened { s.connectionsCreated += 1; s.connectionsOpen += 1 } else { s.connectionsOpen -= 1 }
+        let now = MonotonicClock.nanoseconds()
+        if let c = t.connection { pool.connectionReleased(c, now: now) }
+        if t.isWarmUp { pool.warmUpEnded(domain: domain) }
+        inFlightCount.wrappingAdd(t.isWarmUp ? 0 : -1, ordering: .relaxed)
+        if !t.isWarmUp {
+            if let error {
+                t.sink.transferFailed(t.id, error)
+            } else {
+                t.sink.transferEnd(t.id, ResponseEnd(totalMicros: total, bodyBytes: t.bodyBytes))
             }
         }
+        execute(pool.requestEnded(t.id))
+    }
+
+    // MARK: - statistics (engine thread)
+
+    func count(_ domain: String, _ change: (inout DomainStats) -> Void) {
+        change(&totals.stats)
+        change(&counters[domain, default: DomainCounters()].stats)
+    }
+
+    func record(_ domain: String, _ change: (inout DomainCounters) -> Void) {
+        change(&totals)
+        change(&counters[domain, default: DomainCounters()])
+    }
+
+    private func takeSnapshot() -> PoolStats {
+        var running: [String: Int] = [:]
+        for t in transfers.values where !t.isWarmUp { running[t.request.target.domain, default: 0] += 1 }
+        var queued: [String: Int] = [:]
+        for (request, _) in waiting.values { queued[request.target.domain, default: 0] += 1 }
+        var open: [String: (idle: Int, busy: Int)] = [:]
+        for record in connections.values where !record.retired {
+            let busy = pool.connections[record.id]?.active ?? 0 > 0
+            var e = open[record.domain] ?? (0, 0)
+            if busy { e.busy += 1 } else { e.idle += 1 }
+            open[record.domain] = e
+        }
+        func fill(_ c: DomainCounters, running: Int, queued: Int, idle: Int, busy: Int) -> DomainStats {
+            var s = c.stats
+            s.requestsInFlight = running
+            s.requestsQueued = queued
+            s.connectionsIdle = idle
+            s.connectionsBusy = busy
+            s.connectionsOpen = idle + busy
+            s.latency = c.latency.quantiles
+            s.queueTime = c.queueTime.quantiles
+            return s
+        }
+        var snap = PoolStats()
+        for (domain, c) in counters {
+            let o = open[domain] ?? (0, 0)
+            snap.domains[domain] = fill(c, running: running[domain] ?? 0, queued: queued[domain] ?? 0, idle: o.idle, busy: o.busy)
+        }
+        snap.total = fill(totals, running: running.values.reduce(0, +), queued: queued.values.reduce(0, +),
+                          idle: open.values.map(\.idle).reduce(0, +), busy: open.values.map(\.busy).reduce(0, +))
+        return snap
     }
 }

@@ -1,26 +1,64 @@
-/// The engine's settings: the pool options users know (connections, keepAlive, ...) and
-/// the engine's own bounds. Values are already checked by the config loader.
-package struct PoolOptions: Sendable, Equatable {
-    /// Most concurrent upstream connections per domain.
+/// The per-domain pool options users know from HTTP client agents. Values are already
+/// checked by the config loader.
+package struct AgentOptions: Sendable, Equatable {
+    /// Most concurrent upstream connections per domain (per pool).
     package var connections = 10
     /// false: close each connection after its response.
     package var keepAlive = true
-    /// An idle connection is closed after this long.
+    /// An idle connection is closed after this long, actively.
     package var keepAliveTimeoutMs = 4000
     /// Time allowed to establish a new connection (DNS + TCP + TLS).
     package var connectTimeoutMs = 10000
-    /// Separate limits per domain; false: one limit over all domains together.
-    package var perDomainPooling = true
     /// A connection is retired after this age, so DNS changes are picked up.
     package var maxLifetimeS = 300
+    /// Most requests waiting for a connection; more are refused with QUEUE_FULL.
+    package var maxQueue = 1000
+    /// Longest wait for a connection; longer is QUEUE_TIMEOUT.
+    package var queueTimeoutMs = 30000
+
+    package init() {}
+}
+
+/// A domain connected at start-up and kept warm.
+package struct WarmTarget: Sendable, Equatable {
+    /// The URL fetched (HEAD) to open each connection.
+    package var url: String
+    /// Connections kept open (idle or busy) to this domain at all times.
+    package var minIdle: Int
+
+    package init(url: String, minIdle: Int) {
+        self.url = url
+        self.minIdle = minIdle
+    }
+}
+
+/// The engine's settings: the agent options (global and per domain) and the engine's own
+/// bounds.
+package struct PoolOptions: Sendable, Equatable {
+    package var agent = AgentOptions()
+    /// Overrides by `host` or `host:port`, each already merged onto `agent`.
+    package var domains: [String: AgentOptions] = [:]
+    /// Separate limits per domain; false: one limit over all domains together.
+    package var perDomainPooling = true
     package var http2Enabled = true
     package var http2MaxConcurrentStreams = 100
-    /// Extra CA bundle to trust (PEM), besides the system's.
+    /// CA bundle (PEM) to trust instead of the system's.
     package var caFile: String?
     /// Most response bytes held for one request before reading from upstream pauses.
     package var maxResponseBuffer = 1 << 20
     /// Most idle connections kept in total, across all domains.
     package var maxCachedConnections = 1000
+    package var warm: [WarmTarget] = []
 
     package init() {}
+
+    /// The options for a domain (`host:port`): its own override, its host's, or the global.
+    package func agent(forDomain domain: String, host: String) -> AgentOptions {
+        domains[domain] ?? domains[host] ?? agent
+    }
+
+    /// The pool a domain belongs to: itself, or the one shared pool.
+    package func poolKey(forDomain domain: String) -> String {
+        perDomainPooling ? domain : "*"
+    }
 }

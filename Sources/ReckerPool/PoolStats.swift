@@ -1,26 +1,80 @@
-/// Counters for one domain (or for the whole daemon). Live values, never estimates.
+import Histogram
+
+/// Counters and gauges for one domain (or for the whole daemon). Live values, never
+/// estimates: gauges are read from the pool's own state when the snapshot is taken.
 package struct DomainStats: Sendable, Equatable {
     package var requestsTotal = 0
     package var requestsInFlight = 0
+    package var requestsQueued = 0
     package var connectionsCreated = 0
     package var connectionsOpen = 0
+    package var connectionsIdle = 0
+    package var connectionsBusy = 0
+    package var connectFailures = 0
+    package var timeouts = 0
+    package var retries = 0
     package var errorsTotal = 0
     package var bytesIn = 0
     package var bytesOut = 0
+    /// "1.1", "2" …: the version of the latest response.
+    package var httpVersion: String?
+    /// Whole-request latency, µs: p50, p90, p99, and sum and count.
+    package var latency = Quantiles()
+    /// Time waited for a connection, µs.
+    package var queueTime = Quantiles()
+
+    package init() {}
+
+    /// Reuse ratio: 1 − connections created / requests.
+    package var reuseRatio: Double {
+        requestsTotal == 0 ? 0 : 1 - Double(connectionsCreated) / Double(requestsTotal)
+    }
+}
+
+/// Percentiles of a distribution, in microseconds.
+package struct Quantiles: Sendable, Equatable {
+    package var p50: UInt64 = 0
+    package var p90: UInt64 = 0
+    package var p99: UInt64 = 0
+    package var sum: UInt64 = 0
+    package var count: UInt64 = 0
 
     package init() {}
 }
 
-/// A snapshot of the engine's counters.
+/// A snapshot of the engine's statistics.
 package struct PoolStats: Sendable, Equatable {
     package var total = DomainStats()
     package var domains: [String: DomainStats] = [:]
 
     package init() {}
+}
 
-    /// Applies a change to one domain and to the total alike.
-    mutating func update(_ domain: String, _ change: (inout DomainStats) -> Void) {
-        change(&total)
-        change(&domains[domain, default: DomainStats()])
+/// A latency distribution kept by the engine (µs, up to 10 minutes, 2 significant digits).
+struct LatencyRecorder {
+    private var histogram = Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .two)
+    private var sum: UInt64 = 0
+
+    mutating func record(_ micros: UInt64) {
+        _ = histogram.record(min(micros, 600_000_000))
+        sum &+= micros
     }
+
+    var quantiles: Quantiles {
+        var q = Quantiles()
+        q.count = histogram.totalCount
+        q.sum = sum
+        guard q.count > 0 else { return q }
+        q.p50 = histogram.valueAtPercentile(50)
+        q.p90 = histogram.valueAtPercentile(90)
+        q.p99 = histogram.valueAtPercentile(99)
+        return q
+    }
+}
+
+/// The engine's running counters for one domain (or the total).
+struct DomainCounters {
+    var stats = DomainStats()
+    var latency = LatencyRecorder()
+    var queueTime = LatencyRecorder()
 }

@@ -28,7 +28,10 @@ final class Transfer {
     var outstanding = 0
     var recvPaused = false
     var bodyBytes: UInt64 = 0
-    var connectionID: UInt64 = 0
+    /// The connection this request went out on, once libcurl has picked it.
+    var connection: ConnectionID?
+    /// A request the engine made itself to open a warm connection; no client waits for it.
+    var isWarmUp = false
     var finished = false
     /// libcurl writes its detailed error text here (CURLOPT_ERRORBUFFER).
     let errorBuffer = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
@@ -76,7 +79,7 @@ final class Transfer {
         sendHeadIfNeeded()
         outstanding += data.count
         bodyBytes += UInt64(data.count)
-        engine.noteBytesIn(data.count, domain: request.target.domain)
+        engine.count(request.target.domain) { $0.bytesIn += data.count }
         sink.transferBody(id, Array(data))
         return data.count
     }
@@ -114,12 +117,12 @@ final class Transfer {
         default: 11
         }
         let reused = easy.long(CURLINFO_NUM_CONNECTS) == 0
-        connectionID = engine.connectionID(for: self)
+        engine.learned(version: version, domain: request.target.domain)
         let connect = easy.offset(CURLINFO_CONNECT_TIME_T)
         let appConnect = easy.offset(CURLINFO_APPCONNECT_TIME_T)
         let firstByte = easy.offset(CURLINFO_STARTTRANSFER_TIME_T)
         let head = ResponseHead(
-            status: UInt16(clamping: status), httpVersion: version, connectionID: connectionID, reused: reused,
+            status: UInt16(clamping: status), httpVersion: version, connectionID: connection ?? 0, reused: reused,
             queueMicros: UInt32(clamping: (startedAt &- request.arrival) / 1000),
             connectMicros: reused ? 0 : UInt32(clamping: connect),
             tlsMicros: reused || appConnect == 0 ? 0 : UInt32(clamping: max(0, appConnect - connect)),

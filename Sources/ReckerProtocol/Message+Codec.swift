@@ -60,8 +60,9 @@ extension Message {
         case .pong(let o):
             type = FrameType.pong
             w.raw(o)
-        case .statsRequest:
+        case .statsRequest(_, let format):
             type = FrameType.statsRequest
+            if format != 0 { w.u8(format) }
         case .statsResponse(_, let json):
             type = FrameType.statsResponse
             w.raw(json)
@@ -146,8 +147,9 @@ extension Message {
             try r.expectEnd()
             self = f.type == FrameType.ping ? .ping(o) : .pong(o)
         case FrameType.statsRequest:
+            let format = r.remaining > 0 ? try r.u8() : 0
             try r.expectEnd()
-            self = .statsRequest(stream: s)
+            self = .statsRequest(stream: s, format: format)
         case FrameType.statsResponse:
             self = .statsResponse(stream: s, json: Array(r.rest()))
         default:

@@ -12,7 +12,8 @@ public enum Message: Sendable, Equatable {
     case error(stream: UInt32, ReckerError)
     case ping([UInt8])
     case pong([UInt8])
-    case statsRequest(stream: UInt32)
+    /// `format`: 0 JSON, 1 Prometheus text, 2 table (docs/PROTOCOL.md §2.12).
+    case statsRequest(stream: UInt32, format: UInt8 = 0)
     case statsResponse(stream: UInt32, json: [UInt8])
 
     /// The 4-byte magic that opens HELLO and WELCOME.
@@ -57,7 +58,7 @@ public enum Message: Sendable, Equatable {
         case .hello, .welcome, .ping, .pong: 0
         case .requestHead(let s, _, _), .requestBody(let s, _, _), .responseHead(let s, _),
              .responseBody(let s, _), .responseEnd(let s, _), .windowUpdate(let s, _),
-             .cancel(let s), .error(let s, _), .statsRequest(let s), .statsResponse(let s, _):
+             .cancel(let s), .error(let s, _), .statsRequest(let s, _), .statsResponse(let s, _):
             s
         }
     }

@@ -60,11 +60,12 @@ public final class ReckerClient: Sendable {
         return ReckerResponseStream(head: head, pending: stream, client: self)
     }
 
-    /// The daemon's statistics document (JSON, docs/PROTOCOL.md §2.12).
-    public func statsJSON() async throws -> [UInt8] {
+    /// The daemon's statistics document (docs/PROTOCOL.md §2.12): `format` 0 is JSON,
+    /// 1 Prometheus text, 2 a table.
+    public func stats(format: UInt8 = 0) async throws -> [UInt8] {
         let pending = PendingStream(kind: .stats)
         let id = try register(pending)
-        try write([.statsRequest(stream: id)])
+        try write([.statsRequest(stream: id, format: format)])
         return try await pending.statsBody()
     }
 

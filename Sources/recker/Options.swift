@@ -21,10 +21,12 @@ struct Options {
     var socket: String?
     var request = RequestOptions()
     var stats = false
+    /// STATS_REQUEST format: 0 JSON, 1 Prometheus, 2 table.
+    var statsFormat: UInt8 = 2
 
     static let usage = """
     usage: recker [options] URL
-           recker stats
+           recker stats [--json | --prometheus]
       -X, --request METHOD     request method (default GET, or POST with -d)
       -H, --header 'N: V'      add a request header (repeatable)
       -d, --data DATA          send DATA as the body; @FILE reads a file (newlines removed), @- stdin
@@ -87,6 +89,8 @@ struct Options {
             case "-m", "--max-time": o.request.totalTimeoutMs = try seconds(a)
             case "-w", "--write-out": o.writeOut = try value(a)
             case "--socket", "--unix-socket": o.socket = try value(a)
+            case "--json": o.statsFormat = 0
+            case "--prometheus": o.statsFormat = 1
             case "-h", "--help": throw UsageError(nil)
             default:
                 if a.hasPrefix("-") && a.count > 2 && !a.hasPrefix("--") {

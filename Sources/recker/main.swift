@@ -60,10 +60,12 @@ func run(_ o: Options) -> Int32 {
 
     if o.stats {
         do {
-            try connection.send(.statsRequest(stream: 1))
+            try connection.send(.statsRequest(stream: 1, format: o.statsFormat))
             while true {
                 switch try connection.receive() {
-                case .statsResponse(_, let json): Output.stdout.write(json + [0x0A]); return ExitCode.ok
+                case .statsResponse(_, let document):
+                    Output.stdout.write(o.statsFormat == 0 ? document + [0x0A] : document)
+                    return ExitCode.ok
                 case .error(_, let e): return report(e)
                 default: continue
                 }

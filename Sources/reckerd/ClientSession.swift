@@ -125,9 +125,16 @@ final class ClientSession: ChannelInboundHandler {
             write(.pong(opaque))
         case .pong:
             break
-        case .statsRequest(let id):
+        case .statsRequest(let id, let formatByte):
             guard id != 0 else { throw ReckerError(.invalidStream, "stream 0 is the connection itself") }
-            write(.statsResponse(stream: id, json: daemon.statsDocument()))
+            guard let format = StatsReport.Format(rawValue: formatByte) else {
+                return streamError(id, ReckerError(.malformedFrame, "unknown stats format \(formatByte)"))
+            }
+            let loop = context.eventLoop
+            let me = NIOLoopBound(self, eventLoop: loop)
+            daemon.statsReport(format) { body in
+                loop.execute { me.value.write(.statsResponse(stream: id, json: body)) }
+            }
         case .hello:
             throw ReckerError(.badHandshake, "HELLO sent twice")
         case .welcome, .responseHead, .responseBody, .responseEnd, .error, .statsResponse:

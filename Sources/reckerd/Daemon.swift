@@ -33,21 +33,14 @@ final class Daemon: Sendable {
 
     var clientCount: Int { clients.withLock { $0.count } }
 
-    /// The STATS_RESPONSE document (docs/PROTOCOL.md §2.12).
-    func statsDocument() -> [UInt8] {
-        let s = engine.stats
-        func counters(_ d: DomainStats) -> [String: Any] {
-            ["requests_total": d.requestsTotal, "requests_in_flight": d.requestsInFlight,
-             "connections_created": d.connectionsCreated, "connections_open": d.connectionsOpen,
-             "errors_total": d.errorsTotal, "bytes_in": d.bytesIn, "bytes_out": d.bytesOut]
+    /// The stats in the asked format, built from an engine snapshot; `done` runs on the
+    /// engine thread.
+    func statsReport(_ format: StatsReport.Format, _ done: @escaping @Sendable ([UInt8]) -> Void) {
+        let uptime = Double(MonotonicClock.nanoseconds() - startedAt) / 1e9
+        let clients = clientCount
+        engine.snapshot { stats in
+            done(StatsReport(stats: stats, uptime: uptime, clients: clients).render(format))
         }
-        var doc = counters(s.total)
-        doc["schema"] = 1
-        doc["uptime_s"] = Double(MonotonicClock.nanoseconds() - startedAt) / 1e9
-        doc["clients"] = clientCount
-        doc["domains"] = s.domains.mapValues(counters)
-        let data = (try? JSONSerialization.data(withJSONObject: doc, options: [.sortedKeys])) ?? Data("{}".utf8)
-        return Array(data)
     }
 
     /// Stops taking requests, waits for those in flight (up to the drain timeout), fails

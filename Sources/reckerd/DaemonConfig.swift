@@ -1,5 +1,6 @@
 import Foundation
 import ReckerPool
+import ReckerProtocol
 
 /// Everything `config/reckerd.json` can say. Defaults equal the shipped file.
 struct DaemonConfig: Equatable {
@@ -14,19 +15,24 @@ struct DaemonConfig: Equatable {
 
     /// The config in force, in the config file's own shape (`reckerd --check-config`).
     var effectiveJSON: String {
-        var tls: [String: Any] = [:]
-        if let ca = pool.caFile { tls["caFile"] = ca }
+        func agent(_ a: AgentOptions) -> [String: Any] {
+            ["connections": a.connections, "keepAlive": a.keepAlive, "keepAliveTimeout": a.keepAliveTimeoutMs,
+             "connectTimeout": a.connectTimeoutMs, "maxLifetime": a.maxLifetimeS, "maxQueue": a.maxQueue,
+             "queueTimeout": a.queueTimeoutMs]
+        }
+        var global = agent(pool.agent)
+        global["perDomainPooling"] = pool.perDomainPooling
         var doc: [String: Any] = [
             "logLevel": logLevel,
-            "agent": ["connections": pool.connections, "keepAlive": pool.keepAlive,
-                      "keepAliveTimeout": pool.keepAliveTimeoutMs, "connectTimeout": pool.connectTimeoutMs,
-                      "perDomainPooling": pool.perDomainPooling, "maxLifetime": pool.maxLifetimeS] as [String: Any],
+            "agent": global,
             "http2": ["enabled": pool.http2Enabled, "maxConcurrentStreams": pool.http2MaxConcurrentStreams] as [String: Any],
             "limits": ["maxFrame": maxFrame, "maxInFlightPerClient": maxInFlightPerClient,
                        "streamWindow": streamWindow, "responseBuffer": pool.maxResponseBuffer],
             "drainTimeout": drainTimeoutMs,
         ]
-        if !tls.isEmpty { doc["tls"] = tls }
+        if !pool.domains.isEmpty { doc["domains"] = pool.domains.mapValues(agent) }
+        if !pool.warm.isEmpty { doc["warm"] = pool.warm.map { ["url": $0.url, "minIdle": $0.minIdle] as [String: Any] } }
+        if let ca = pool.caFile { doc["tls"] = ["caFile": ca] }
         if let socket { doc["socket"] = socket }
         let data = (try? JSONSerialization.data(withJSONObject: doc, options: [.sortedKeys, .prettyPrinted])) ?? Data()
         return String(decoding: data, as: UTF8.self)
@@ -60,7 +66,7 @@ enum ConfigLoader {
         guard let root = any as? [String: Any] else { throw ConfigError(description: "\(source): the top level must be an object") }
         var c = DaemonConfig()
         let r = Reader(source: source)
-        try r.keys(root, "", allowed: ["socket", "logLevel", "agent", "http2", "tls", "limits", "drainTimeout"])
+        try r.keys(root, "", allowed: ["socket", "logLevel", "agent", "domains", "warm", "http2", "tls", "limits", "drainTimeout"])
         c.socket = try r.string(root, "socket")
         if let level = try r.string(root, "logLevel") {
             guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(level) else {
@@ -70,14 +76,31 @@ enum ConfigLoader {
         }
         if let v = try r.int(root, "drainTimeout", min: 0) { c.drainTimeoutMs = v }
         if let agent = try r.object(root, "agent") {
-            try r.keys(agent, "agent.", allowed: ["connections", "keepAlive", "keepAliveTimeout", "connectTimeout",
-                                                  "perDomainPooling", "maxLifetime"])
-            if let v = try r.int(agent, "connections", path: "agent.", min: 1) { c.pool.connections = v }
-            if let v = try r.bool(agent, "keepAlive", path: "agent.") { c.pool.keepAlive = v }
-            if let v = try r.int(agent, "keepAliveTimeout", path: "agent.", min: 1) { c.pool.keepAliveTimeoutMs = v }
-            if let v = try r.int(agent, "connectTimeout", path: "agent.", min: 1) { c.pool.connectTimeoutMs = v }
+            try r.keys(agent, "agent.", allowed: agentKeys.union(["perDomainPooling"]))
+            c.pool.agent = try r.agent(agent, path: "agent.", base: c.pool.agent)
             if let v = try r.bool(agent, "perDomainPooling", path: "agent.") { c.pool.perDomainPooling = v }
-            if let v = try r.int(agent, "maxLifetime", path: "agent.", min: 1) { c.pool.maxLifetimeS = v }
+        }
+        if let domains = try r.object(root, "domains") {
+            for (name, value) in domains.sorted(by: { $0.key < $1.key }) {
+                let path = "domains.\(name)"
+                guard let o = value as? [String: Any] else { throw r.fail(path, "must be an object") }
+                guard !name.isEmpty, !name.contains("/"), !name.contains(" ") else {
+                    throw r.fail(path, "must be a host or host:port")
+                }
+                try r.keys(o, path + ".", allowed: agentKeys)
+                c.pool.domains[name.lowercased()] = try r.agent(o, path: path + ".", base: c.pool.agent)
+            }
+        }
+        if let warm = root["warm"], !(warm is NSNull) {
+            guard let list = warm as? [Any] else { throw r.fail("warm", "must be a list of { \"url\": …, \"minIdle\": … }") }
+            for (i, item) in list.enumerated() {
+                let path = "warm[\(i)]"
+                guard let o = item as? [String: Any] else { throw r.fail(path, "must be an object") }
+                try r.keys(o, path + ".", allowed: ["url", "minIdle"])
+                guard let url = try r.string(o, "url", path: path + ".") else { throw r.fail(path + ".url", "is required") }
+                guard (try? RequestValidator.parse(url: url)) != nil else { throw r.fail(path + ".url", "must be an http or https URL") }
+                c.pool.warm.append(WarmTarget(url: url, minIdle: try r.int(o, "minIdle", path: path + ".", min: 1, max: 1000) ?? 1))
+            }
         }
         if let h2 = try r.object(root, "http2") {
             try r.keys(h2, "http2.", allowed: ["enabled", "maxConcurrentStreams"])
@@ -98,6 +121,9 @@ enum ConfigLoader {
         return c
     }
 
+    static let agentKeys: Set<String> = ["connections", "keepAlive", "keepAliveTimeout", "connectTimeout",
+                                         "maxLifetime", "maxQueue", "queueTimeout"]
+
     private struct Reader {
         let source: String
 
@@ -106,6 +132,19 @@ enum ConfigLoader {
 
         func fail(_ key: String, _ why: String) -> ConfigError {
             ConfigError(description: "\(source): \(key) \(why)")
+        }
+
+        /// Agent options at `path`, each absent one taken from `base`.
+        func agent(_ o: [String: Any], path: String, base: AgentOptions) throws -> AgentOptions {
+            var a = base
+            if let v = try int(o, "connections", path: path, min: 1, max: 100_000) { a.connections = v }
+            if let v = try bool(o, "keepAlive", path: path) { a.keepAlive = v }
+            if let v = try int(o, "keepAliveTimeout", path: path, min: 1) { a.keepAliveTimeoutMs = v }
+            if let v = try int(o, "connectTimeout", path: path, min: 1) { a.connectTimeoutMs = v }
+            if let v = try int(o, "maxLifetime", path: path, min: 1) { a.maxLifetimeS = v }
+            if let v = try int(o, "maxQueue", path: path, min: 0, max: 1_000_000) { a.maxQueue = v }
+            if let v = try int(o, "queueTimeout", path: path, min: 1) { a.queueTimeoutMs = v }
+            return a
         }
 
         func keys(_ object: [String: Any], _ path: String, allowed: Set<String>) throws {

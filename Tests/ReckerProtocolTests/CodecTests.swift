@@ -42,6 +42,7 @@ final class CodecTests: XCTestCase {
         "ping": .ping([1, 2, 3, 4, 5, 6, 7, 8]),
         "pong": .pong([1, 2, 3, 4, 5, 6, 7, 8]),
         "stats_request": .statsRequest(stream: 9),
+        "stats_prom": .statsRequest(stream: 10, format: 1),
         "stats_response": .statsResponse(stream: 9, json: Array("{}".utf8)),
     ]
 

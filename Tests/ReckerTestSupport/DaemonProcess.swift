@@ -63,7 +63,7 @@ public final class DaemonProcess: @unchecked Sendable {
 
     /// The daemon's stats document.
     public func stats() throws -> [String: Any] {
-        let r = try recker(["stats"])
+        let r = try recker(["stats", "--json"])
         return (try JSONSerialization.jsonObject(with: r.stdout) as? [String: Any]) ?? [:]
     }
 }

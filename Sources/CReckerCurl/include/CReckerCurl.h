@@ -19,6 +19,7 @@ CURLcode recker_easy_setopt_slist(CURL *easy, CURLoption option, struct curl_sli
 CURLcode recker_easy_setopt_data_callback(CURL *easy, CURLoption option, recker_data_callback cb);
 CURLcode recker_easy_setopt_opensocket(CURL *easy, recker_opensocket_callback cb);
 CURLcode recker_easy_setopt_closesocket(CURL *easy, recker_closesocket_callback cb);
+CURLcode recker_easy_setopt_prereq(CURL *easy, curl_prereq_callback cb);
 
 CURLcode recker_easy_getinfo_long(CURL *easy, CURLINFO info, long *out);
 CURLcode recker_easy_getinfo_off(CURL *easy, CURLINFO info, curl_off_t *out);

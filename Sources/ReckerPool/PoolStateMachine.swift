@@ -1,0 +1,222 @@
+import ReckerProtocol
+
+/// Identifies one upstream connection (reckerd's own ids, from 1).
+package typealias ConnectionID = UInt64
+
+/// The pool's policy — limits, the wait queue, idle expiry, lifetime, warm-up — as a pure
+/// state machine: events go in, actions come out, and the engine thread carries them out.
+/// No sockets, no clocks: time is passed in (nanoseconds), so it is tested on its own.
+package struct PoolStateMachine {
+    /// What the engine must do.
+    package enum Action: Equatable, Sendable {
+        /// Hand this request to libcurl now.
+        case start(TransferID)
+        /// Answer this waiting request with an error (QUEUE_FULL, QUEUE_TIMEOUT).
+        case fail(TransferID, ReckerError.Code)
+        /// Close this idle connection (keep-alive timeout or lifetime reached).
+        case close(ConnectionID)
+        /// Open one more warm connection by fetching this warm target's URL.
+        case warm(WarmTarget)
+    }
+
+    struct Waiting {
+        var id: TransferID
+        var since: UInt64
+    }
+
+    struct Pool {
+        var limits: AgentOptions
+        var running: Set<TransferID> = []
+        var queue: [Waiting] = []
+        /// An upstream of this pool multiplexes (HTTP/2): `connections` × streams may run.
+        var multiplexed = false
+    }
+
+    struct Connection {
+        var pool: String
+        var domain: String
+        var limits: AgentOptions
+        var openedAt: UInt64
+        var active = 0
+        var idleSince: UInt64
+        var served = 0
+    }
+
+    package let options: PoolOptions
+    private(set) var pools: [String: Pool] = [:]
+    private var transferPool: [TransferID: String] = [:]
+    private(set) var connections: [ConnectionID: Connection] = [:]
+    /// Warm targets by domain, and how many warm-up requests are under way for each.
+    private var warmByDomain: [String: WarmTarget] = [:]
+    private var warming: [String: Int] = [:]
+
+    package init(options: PoolOptions) {
+        self.options = options
+        for w in options.warm {
+            if let t = try? RequestValidator.parse(url: w.url) { warmByDomain[t.domain] = w }
+        }
+    }
+
+    private func limits(_ target: RequestValidator.Target) -> AgentOptions {
+        options.agent(forDomain: target.domain, host: target.host)
+    }
+
+    private func capacity(_ p: Pool) -> Int {
+        p.limits.connections * (p.multiplexed && options.http2Enabled ? options.http2MaxConcurrentStreams : 1)
+    }
+
+    // MARK: - requests
+
+    /// A request wants a connection: start it, queue it, or refuse it.
+    package mutating func requestArrived(_ id: TransferID, target: RequestValidator.Target, now: UInt64) -> [Action] {
+        let key = options.poolKey(forDomain: target.domain)
+        var pool = pools[key] ?? Pool(limits: options.perDomainPooling ? limits(target) : options.agent)
+        transferPool[id] = key
+        defer { pools[key] = pool }
+        if pool.running.count < capacity(pool) && pool.queue.isEmpty {
+            pool.running.insert(id)
+            return [.start(id)]
+        }
+        guard pool.queue.count < pool.limits.maxQueue else {
+            transferPool[id] = nil
+            return [.fail(id, .queueFull)]
+        }
+        pool.queue.append(Waiting(id: id, since: now))
+        return []
+    }
+
+    /// A request ended (answered, failed or cancelled), running or still waiting.
+    package mutating func requestEnded(_ id: TransferID) -> [Action] {
+        guard let key = transferPool.removeValue(forKey: id), var pool = pools[key] else { return [] }
+        if pool.running.remove(id) == nil {
+            pool.queue.removeAll { $0.id == id }
+        }
+        let actions = admit(&pool)
+        pools[key] = pool
+        return actions
+    }
+
+    /// The upstream answered in a version that multiplexes (or not); the pool's room grows
+    /// (or shrinks) to match.
+    package mutating func learnedProtocol(domain: String, multiplexed: Bool) -> [Action] {
+        let key = options.poolKey(forDomain: domain)
+        guard var pool = pools[key], pool.multiplexed != multiplexed else { return [] }
+        pool.multiplexed = multiplexed
+        let actions = admit(&pool)
+        pools[key] = pool
+        return actions
+    }
+
+    private func admit(_ pool: inout Pool) -> [Action] {
+        var actions: [Action] = []
+        while pool.running.count < capacity(pool), !pool.queue.isEmpty {
+            let next = pool.queue.removeFirst()
+            pool.running.insert(next.id)
+            actions.append(.start(next.id))
+        }
+        return actions
+    }
+
+    // MARK: - connections
+
+    package mutating func connectionOpened(_ id: ConnectionID, target: RequestValidator.Target, now: UInt64) {
+        connections[id] = Connection(pool: options.poolKey(forDomain: target.domain), domain: target.domain,
+                                     limits: limits(target), openedAt: now, idleSince: now)
+    }
+
+    /// A request starts on this connection (new, reused, or another HTTP/2 stream).
+    package mutating func connectionInUse(_ id: ConnectionID) {
+        connections[id]?.active += 1
+        connections[id]?.served += 1
+    }
+
+    /// A request no longer uses this connection.
+    package mutating func connectionReleased(_ id: ConnectionID, now: UInt64) {
+        guard var c = connections[id] else { return }
+        c.active = max(0, c.active - 1)
+        if c.active == 0 { c.idleSince = now }
+        connections[id] = c
+    }
+
+    /// The connection is gone (closed by libcurl, the upstream, or a `.close` action).
+    package mutating func connectionClosed(_ id: ConnectionID) -> [Action] {
+        connections[id] = nil
+        return []
+    }
+
+    /// A warm-up request for `domain` ended.
+    package mutating func warmUpEnded(domain: String) {
+        warming[domain] = max(0, (warming[domain] ?? 0) - 1)
+    }
+
+    // MARK: - time
+
+    /// Everything due at `now`: queue timeouts, idle and lifetime expiry, warm-up.
+    package mutating func tick(now: UInt64) -> [Action] {
+        var actions: [Action] = []
+        for key in pools.keys {
+            var pool = pools[key]!
+            let timeout = UInt64(pool.limits.queueTimeoutMs) * 1_000_000
+            let expired = pool.queue.filter { now >= $0.since + timeout }
+            if !expired.isEmpty {
+                pool.queue.removeAll { now >= $0.since + timeout }
+                for w in expired {
+                    transferPool[w.id] = nil
+                    actions.append(.fail(w.id, .queueTimeout))
+                }
+                pools[key] = pool
+            }
+        }
+        var open: [String: Int] = [:]
+        for c in connections.values { open[c.domain, default: 0] += 1 }
+        for (id, c) in connections.sorted(by: { $0.key < $1.key }) where c.active == 0 {
+            let idleFor = now &- c.idleSince
+            let age = now &- c.openedAt
+            let lifetimeOver = age >= UInt64(c.limits.maxLifetimeS) * 1_000_000_000
+            let keptWarm = (open[c.domain] ?? 0) <= (warmByDomain[c.domain]?.minIdle ?? 0)
+            let idleOver = idleFor >= UInt64(c.limits.keepAliveTimeoutMs) * 1_000_000 && c.served > 0 && !keptWarm
+            if lifetimeOver || idleOver {
+                actions.append(.close(id))
+                open[c.domain, default: 1] -= 1
+            }
+        }
+        for (domain, w) in warmByDomain.sorted(by: { $0.key < $1.key }) {
+            let have = (open[domain] ?? 0) + (warming[domain] ?? 0)
+            if have < w.minIdle {
+                for _ in have ..< w.minIdle { actions.append(.warm(w)) }
+                warming[domain, default: 0] += w.minIdle - have
+            }
+        }
+        return actions
+    }
+
+    /// When `tick` next has something to do, if anything is pending.
+    package func nextDeadline() -> UInt64? {
+        var next: UInt64?
+        func consider(_ t: UInt64) { next = min(next ?? t, t) }
+        for pool in pools.values {
+            if let first = pool.queue.first { consider(first.since + UInt64(pool.limits.queueTimeoutMs) * 1_000_000) }
+        }
+        for c in connections.values where c.active == 0 {
+            consider(c.openedAt + UInt64(c.limits.maxLifetimeS) * 1_000_000_000)
+            if c.served > 0 { consider(c.idleSince + UInt64(c.limits.keepAliveTimeoutMs) * 1_000_000) }
+        }
+        return next
+    }
+
+    // MARK: - read-outs for stats
+
+    /// Requests waiting in the domain's pool (the shared pool's when pooling is global).
+    package func queued(domain: String) -> Int {
+        pools[options.poolKey(forDomain: domain)]?.queue.count ?? 0
+    }
+
+    /// Open connections of a domain: (idle, busy).
+    package func connectionStates(domain: String) -> (idle: Int, busy: Int) {
+        var idle = 0, busy = 0
+        for c in connections.values where c.domain == domain {
+            if c.active > 0 { busy += 1 } else { idle += 1 }
+        }
+        return (idle, busy)
+    }
+}

@@ -1,0 +1,126 @@
+import Foundation
+import ReckerPool
+
+/// The stats document in its three forms: JSON (schema 1, docs/PROTOCOL.md §2.12),
+/// Prometheus text format, and a table for people.
+struct StatsReport {
+    let stats: PoolStats
+    let uptime: Double
+    let clients: Int
+
+    /// STATS_REQUEST format byte values.
+    enum Format: UInt8 {
+        case json = 0
+        case prometheus = 1
+        case table = 2
+    }
+
+    func render(_ format: Format) -> [UInt8] {
+        switch format {
+        case .json: json
+        case .prometheus: Array(prometheus.utf8)
+        case .table: Array(table.utf8)
+        }
+    }
+
+    private static func fields(_ d: DomainStats) -> [String: Any] {
+        func q(_ x: Quantiles) -> [String: Any] {
+            ["p50": x.p50, "p90": x.p90, "p99": x.p99, "sum": x.sum, "count": x.count]
+        }
+        var f: [String: Any] = [
+            "requests_total": d.requestsTotal, "requests_in_flight": d.requestsInFlight,
+            "requests_queued": d.requestsQueued, "connections_created": d.connectionsCreated,
+            "connections_open": d.connectionsOpen, "connections_idle": d.connectionsIdle,
+            "connections_busy": d.connectionsBusy, "reuse_ratio": (d.reuseRatio * 10000).rounded() / 10000,
+            "connect_failures": d.connectFailures, "timeouts": d.timeouts, "retries": d.retries,
+            "errors_total": d.errorsTotal, "bytes_in": d.bytesIn, "bytes_out": d.bytesOut,
+            "latency_us": q(d.latency), "queue_time_us": q(d.queueTime),
+        ]
+        if let v = d.httpVersion { f["http_version"] = v }
+        return f
+    }
+
+    var json: [UInt8] {
+        var doc = Self.fields(stats.total)
+        doc["schema"] = 1
+        doc["uptime_s"] = (uptime * 1000).rounded() / 1000
+        doc["clients"] = clients
+        doc["domains"] = stats.domains.mapValues(Self.fields)
+        let data = (try? JSONSerialization.data(withJSONObject: doc, options: [.sortedKeys])) ?? Data("{}".utf8)
+        return Array(data)
+    }
+
+    /// Prometheus text exposition format 0.0.4; every per-domain series has a `domain` label.
+    var prometheus: String {
+        var out = ""
+        let domains = stats.domains.keys.sorted()
+        func label(_ d: String) -> String {
+            "domain=\"" + d.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+        }
+        func family(_ name: String, _ type: String, _ help: String, _ value: (DomainStats) -> Double) {
+            out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
+            for d in domains { out += "\(name){\(label(d))} \(Self.number(value(stats.domains[d]!)))\n" }
+        }
+        out += "# HELP reckerd_uptime_seconds Seconds since the daemon started.\n# TYPE reckerd_uptime_seconds gauge\n"
+        out += "reckerd_uptime_seconds \(Self.number(uptime))\n"
+        out += "# HELP reckerd_clients Client connections open now.\n# TYPE reckerd_clients gauge\nreckerd_clients \(clients)\n"
+        family("reckerd_requests_total", "counter", "Requests sent upstream or refused by the pool.") { Double($0.requestsTotal) }
+        family("reckerd_requests_in_flight", "gauge", "Requests running upstream now.") { Double($0.requestsInFlight) }
+        family("reckerd_requests_queued", "gauge", "Requests waiting for a connection now.") { Double($0.requestsQueued) }
+        family("reckerd_upstream_connections_created_total", "counter", "Upstream connections opened.") { Double($0.connectionsCreated) }
+        out += "# HELP reckerd_upstream_connections Upstream connections open now, by state.\n# TYPE reckerd_upstream_connections gauge\n"
+        for d in domains {
+            let s = stats.domains[d]!
+            out += "reckerd_upstream_connections{\(label(d)),state=\"idle\"} \(s.connectionsIdle)\n"
+            out += "reckerd_upstream_connections{\(label(d)),state=\"busy\"} \(s.connectionsBusy)\n"
+        }
+        family("reckerd_connection_reuse_ratio", "gauge", "1 - connections created / requests.") { $0.reuseRatio }
+        family("reckerd_upstream_connect_failures_total", "counter", "Failed DNS, connect or TLS attempts.") { Double($0.connectFailures) }
+        family("reckerd_timeouts_total", "counter", "Requests that ran out of time (connect, total or queue).") { Double($0.timeouts) }
+        family("reckerd_retries_total", "counter", "Requests resent on a fresh connection after a reused one was found dead.") { Double($0.retries) }
+        family("reckerd_errors_total", "counter", "Requests that ended in an error.") { Double($0.errorsTotal) }
+        family("reckerd_received_bytes_total", "counter", "Response body bytes received from upstreams.") { Double($0.bytesIn) }
+        family("reckerd_sent_bytes_total", "counter", "Request body bytes sent to upstreams.") { Double($0.bytesOut) }
+        for (name, help, pick) in [("reckerd_request_duration_seconds", "Whole-request latency.", \DomainStats.latency),
+                                   ("reckerd_queue_wait_seconds", "Time waited for a connection.", \DomainStats.queueTime)] {
+            out += "# HELP \(name) \(help)\n# TYPE \(name) summary\n"
+            for d in domains {
+                let q = stats.domains[d]![keyPath: pick]
+                for (p, v) in [("0.5", q.p50), ("0.9", q.p90), ("0.99", q.p99)] {
+                    out += "\(name){\(label(d)),quantile=\"\(p)\"} \(Self.number(Double(v) / 1e6))\n"
+                }
+                out += "\(name)_sum{\(label(d))} \(Self.number(Double(q.sum) / 1e6))\n"
+                out += "\(name)_count{\(label(d))} \(q.count)\n"
+            }
+        }
+        return out
+    }
+
+    /// A table for `recker stats`.
+    var table: String {
+        let head = ["domain", "http", "open", "idle", "busy", "queued", "in-flight", "requests", "created", "reuse",
+                    "errors", "p50 ms", "p99 ms"]
+        func row(_ name: String, _ s: DomainStats) -> [String] {
+            [name, s.httpVersion ?? "-", "\(s.connectionsOpen)", "\(s.connectionsIdle)", "\(s.connectionsBusy)",
+             "\(s.requestsQueued)", "\(s.requestsInFlight)", "\(s.requestsTotal)", "\(s.connectionsCreated)",
+             String(format: "%.0f%%", s.reuseRatio * 100), "\(s.errorsTotal)",
+             String(format: "%.2f", Double(s.latency.p50) / 1000), String(format: "%.2f", Double(s.latency.p99) / 1000)]
+        }
+        var rows = [head]
+        for d in stats.domains.keys.sorted() { rows.append(row(d, stats.domains[d]!)) }
+        rows.append(row("(all)", stats.total))
+        let widths = head.indices.map { i in rows.map { $0[i].count }.max()! }
+        var out = "reckerd: up \(String(format: "%.0f", uptime)) s, \(clients) client\(clients == 1 ? "" : "s") connected\n"
+        for r in rows {
+            out += r.enumerated().map { i, cell in
+                i == 0 ? cell.padding(toLength: widths[i], withPad: " ", startingAt: 0)
+                       : String(repeating: " ", count: widths[i] - cell.count) + cell
+            }.joined(separator: "  ") + "\n"
+        }
+        return out
+    }
+
+    private static func number(_ v: Double) -> String {
+        v == v.rounded() && abs(v) < 1e15 ? String(Int64(v)) : String(v)
+    }
+}
