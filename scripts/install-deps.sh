@@ -9,6 +9,8 @@ have_pkg libcurl4-openssl-dev || need+=(libcurl4-openssl-dev)
 have_pkg libsystemd-dev || need+=(libsystemd-dev)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+# The Prometheus text-format parser the stats test checks our output with.
+have_pkg python3-prometheus-client || need+=(python3-prometheus-client)
 for extra in "$@"; do
   case "$extra" in
     *:*) pkg=${extra%%:*}; cmd=${extra#*:}; command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg") ;;

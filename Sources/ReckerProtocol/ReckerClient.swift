@@ -35,12 +35,22 @@ public struct ReckerResponse: Sendable {
 public final class ReckerClient: Sendable {
     /// The socket this client talks to.
     public let socketPath: String
+    /// Prefix for relative request URLs ("/users/1"), e.g. "https://api.example.com".
+    public let baseURL: String?
     private let state = Mutex(State())
 
     /// A client for the daemon at `socketPath` (default: the same search as the `recker` CLI).
     /// It connects on first use.
-    public init(socketPath: String = SocketPaths.clientPath()) {
+    public init(socketPath: String = SocketPaths.clientPath(), baseURL: String? = nil) {
         self.socketPath = socketPath
+        self.baseURL = baseURL
+    }
+
+    /// The absolute URL for `url`: unchanged when it has a scheme, else joined to `baseURL`.
+    public func resolve(_ url: String) -> String {
+        guard let base = baseURL, !url.contains("://") else { return url }
+        let trimmed = base.hasSuffix("/") ? String(base.dropLast()) : base
+        return url.hasPrefix("/") ? trimmed + url : trimmed + "/" + url
     }
 
     deinit { close() }
@@ -84,7 +94,9 @@ public final class ReckerClient: Sendable {
         var nextStream: UInt32 = 1
     }
 
-    private func start(_ request: ReckerRequest, kind: PendingStream.Kind) async throws -> (PendingStream, UInt32) {
+    private func start(_ original: ReckerRequest, kind: PendingStream.Kind) async throws -> (PendingStream, UInt32) {
+        var request = original
+        request.head.url = resolve(original.head.url)
         let pending = PendingStream(kind: kind)
         let id = try register(pending)
         guard let body = request.body, !body.isEmpty else {

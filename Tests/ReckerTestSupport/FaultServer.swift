@@ -18,6 +18,9 @@ public final class FaultServer: @unchecked Sendable {
     private let channel: any Channel
     private let counts = NSLock()
     private var _connections = 0
+    private var _open = 0
+    private var _maxOpen = 0
+    private var _closed = 0
     private var _requests = 0
 
     public init() throws {
@@ -49,7 +52,20 @@ public final class FaultServer: @unchecked Sendable {
     /// Requests answered so far.
     public var requests: Int { counts.lock(); defer { counts.unlock() }; return _requests }
 
-    func noteConnection() { counts.lock(); _connections += 1; counts.unlock() }
+    /// Connections open now, the most open at once so far, and those closed so far.
+    public var openConnections: Int { counts.lock(); defer { counts.unlock() }; return _open }
+    public var maxOpenConnections: Int { counts.lock(); defer { counts.unlock() }; return _maxOpen }
+    public var closedConnections: Int { counts.lock(); defer { counts.unlock() }; return _closed }
+
+    func noteConnection() {
+        counts.lock()
+        _connections += 1
+        _open += 1
+        _maxOpen = max(_maxOpen, _open)
+        counts.unlock()
+    }
+
+    func noteClose() { counts.lock(); _open -= 1; _closed += 1; counts.unlock() }
     func noteRequest() { counts.lock(); _requests += 1; counts.unlock() }
 
     public static func fnv1a(_ bytes: some Sequence<UInt8>) -> UInt64 {
@@ -69,6 +85,11 @@ public final class FaultServer: @unchecked Sendable {
         var length = 0
 
         init(server: FaultServer?) { self.server = server }
+
+        func channelInactive(context: ChannelHandlerContext) {
+            server?.noteClose()
+            context.fireChannelInactive()
+        }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             switch unwrapInboundIn(data) {

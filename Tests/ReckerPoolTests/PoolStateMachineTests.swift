@@ -1,0 +1,125 @@
+import ReckerPool
+import ReckerProtocol
+import XCTest
+
+/// The pool's decisions, with no network and no clock: time is a number passed in.
+final class PoolStateMachineTests: XCTestCase {
+    let a = try! RequestValidator.parse(url: "https://a.test/")
+    let b = try! RequestValidator.parse(url: "https://b.test/")
+    let ms: UInt64 = 1_000_000
+
+    func machine(_ change: (inout PoolOptions) -> Void = { _ in }) -> PoolStateMachine {
+        var o = PoolOptions()
+        o.agent.connections = 2
+        o.agent.maxQueue = 3
+        o.agent.queueTimeoutMs = 100
+        o.agent.keepAliveTimeoutMs = 500
+        o.agent.maxLifetimeS = 10
+        change(&o)
+        return PoolStateMachine(options: o)
+    }
+
+    func testLimitQueueAndFIFO() {
+        var m = machine()
+        XCTAssertEqual(m.requestArrived(1, target: a, now: 0), [.start(1)])
+        XCTAssertEqual(m.requestArrived(2, target: a, now: 0), [.start(2)])
+        XCTAssertEqual(m.requestArrived(3, target: a, now: 1), [])
+        XCTAssertEqual(m.requestArrived(4, target: a, now: 2), [])
+        XCTAssertEqual(m.requestArrived(5, target: a, now: 3), [])
+        XCTAssertEqual(m.requestArrived(6, target: a, now: 4), [.fail(6, .queueFull)])
+        XCTAssertEqual(m.queued(domain: a.domain), 3)
+        XCTAssertEqual(m.requestEnded(2), [.start(3)], "first in, first out")
+        XCTAssertEqual(m.requestEnded(4), [], "a queued request that ends leaves the queue")
+        XCTAssertEqual(m.requestEnded(1), [.start(5)])
+        XCTAssertEqual(m.queued(domain: a.domain), 0)
+    }
+
+    func testDomainsDoNotShareLimitsUnlessPoolingIsGlobal() {
+        var m = machine()
+        _ = m.requestArrived(1, target: a, now: 0)
+        _ = m.requestArrived(2, target: a, now: 0)
+        XCTAssertEqual(m.requestArrived(3, target: b, now: 0), [.start(3)], "b has its own pool")
+
+        var shared = machine { $0.perDomainPooling = false }
+        _ = shared.requestArrived(1, target: a, now: 0)
+        _ = shared.requestArrived(2, target: a, now: 0)
+        XCTAssertEqual(shared.requestArrived(3, target: b, now: 0), [], "one pool for all: b waits behind a")
+        XCTAssertEqual(shared.requestEnded(1), [.start(3)])
+    }
+
+    func testPerDomainOverride() {
+        var m = machine { o in
+            var big = o.agent
+            big.connections = 3
+            o.domains["b.test"] = big
+        }
+        for id in UInt64(1) ... 3 { XCTAssertEqual(m.requestArrived(id, target: b, now: 0), [.start(id)]) }
+        XCTAssertEqual(m.requestArrived(4, target: b, now: 0), [])
+    }
+
+    func testQueueTimeout() {
+        var m = machine()
+        _ = m.requestArrived(1, target: a, now: 0)
+        _ = m.requestArrived(2, target: a, now: 0)
+        _ = m.requestArrived(3, target: a, now: 10 * ms)
+        XCTAssertEqual(m.nextDeadline(), 110 * ms)
+        XCTAssertEqual(m.tick(now: 109 * ms), [])
+        XCTAssertEqual(m.tick(now: 110 * ms), [.fail(3, .queueTimeout)])
+        XCTAssertEqual(m.requestEnded(1), [], "nothing left to start")
+    }
+
+    func testMultiplexingRaisesTheRoom() {
+        var m = machine { $0.http2MaxConcurrentStreams = 4 }
+        for id in UInt64(1) ... 5 { _ = m.requestArrived(id, target: a, now: 0) }
+        XCTAssertEqual(m.learnedProtocol(domain: a.domain, multiplexed: true), [.start(3), .start(4), .start(5)])
+        for id in UInt64(6) ... 8 { XCTAssertEqual(m.requestArrived(id, target: a, now: 0), [.start(id)]) }
+        XCTAssertEqual(m.requestArrived(9, target: a, now: 0), [], "2 connections x 4 streams = 8")
+    }
+
+    func testIdleConnectionsExpireAndBusyOnesDoNot() {
+        var m = machine()
+        m.connectionOpened(1, target: a, now: 0)
+        m.connectionOpened(2, target: a, now: 0)
+        m.connectionInUse(1)
+        m.connectionInUse(2)
+        m.connectionReleased(1, now: 100 * ms)
+        XCTAssertEqual(m.connectionStates(domain: a.domain).idle, 1)
+        XCTAssertEqual(m.connectionStates(domain: a.domain).busy, 1)
+        XCTAssertEqual(m.nextDeadline(), 600 * ms)
+        XCTAssertEqual(m.tick(now: 599 * ms), [])
+        XCTAssertEqual(m.tick(now: 600 * ms), [.close(1)], "idle 500 ms: closed; the busy one stays")
+        _ = m.connectionClosed(1)
+        m.connectionInUse(2)
+        m.connectionReleased(2, now: 700 * ms)
+        m.connectionReleased(2, now: 800 * ms)
+        XCTAssertEqual(m.tick(now: 1299 * ms), [], "released at 800 ms")
+        XCTAssertEqual(m.tick(now: 1300 * ms), [.close(2)])
+    }
+
+    func testLifetimeRetiresIdleConnections() {
+        var m = machine { $0.agent.keepAliveTimeoutMs = 1_000_000 }
+        m.connectionOpened(1, target: a, now: 0)
+        m.connectionInUse(1)
+        XCTAssertEqual(m.tick(now: 11_000 * ms), [], "a busy connection is never cut (libcurl retires it after its request)")
+        m.connectionReleased(1, now: 11_000 * ms)
+        XCTAssertEqual(m.tick(now: 11_000 * ms), [.close(1)])
+    }
+
+    func testWarmTargetsAreOpenedAndKept() {
+        let target = WarmTarget(url: "https://a.test/health", minIdle: 2)
+        var m = machine { $0.warm = [target] }
+        XCTAssertEqual(m.tick(now: 0), [.warm(target), .warm(target)])
+        XCTAssertEqual(m.tick(now: 1), [], "warm-ups under way count")
+        m.connectionOpened(1, target: a, now: 1)
+        m.connectionInUse(1)
+        m.warmUpEnded(domain: a.domain)
+        m.connectionReleased(1, now: 2)
+        m.connectionOpened(2, target: a, now: 1)
+        m.connectionInUse(2)
+        m.warmUpEnded(domain: a.domain)
+        m.connectionReleased(2, now: 2)
+        XCTAssertEqual(m.tick(now: 5_000 * ms), [], "warm connections outlive keepAliveTimeout")
+        _ = m.connectionClosed(1)
+        XCTAssertEqual(m.tick(now: 5_001 * ms), [.warm(target)], "a lost warm connection is replaced")
+    }
+}

@@ -1,0 +1,209 @@
+import Foundation
+import ReckerProtocol
+import ReckerTestSupport
+import XCTest
+
+/// Pool options with the meaning users know, checked from the upstream's side.
+final class PoolTests: XCTestCase {
+    func requests(_ n: Int, _ url: (Int) -> String) -> [ReckerRequest] {
+        (0 ..< n).map { ReckerRequest(url: url($0)) }
+    }
+
+    func testBatchOverHTTP2UsesAtMostTwoConnections() async throws {
+        let nginx = try Nginx(files: Fixtures.files)
+        let daemon = try DaemonProcess(config: Fixtures.config(nginx))
+        let client = ReckerClient(socketPath: daemon.socketPath, baseURL: "https://localhost:\(nginx.httpsPort)")
+        defer { client.close() }
+        let batch = await client.batch(requests(200) { "/n/\($0 % 50).txt" }, concurrency: 50)
+        XCTAssertEqual(batch.stats.total, 200)
+        XCTAssertEqual(batch.stats.successful, 200)
+        for (i, r) in batch.results.enumerated() {
+            XCTAssertEqual(try r.get().body, Array("item \(i % 50)\n".utf8), "result \(i) in input order")
+        }
+        let log = nginx.waitForLog(count: 200)
+        XCTAssertEqual(log.count, 200)
+        XCTAssertTrue(log.allSatisfy { $0.proto == "HTTP/2.0" })
+        let used = Set(log.map(\.connection)).count
+        XCTAssertLessThanOrEqual(used, 2, "h2 batch used \(used) upstream connections")
+        print("h2 batch of 200 at concurrency 50: \(used) upstream connection(s), \(batch.stats.duration) ms")
+    }
+
+    func testBatchOverHTTP1StaysWithinConnections() async throws {
+        let nginx = try Nginx(files: Fixtures.files)
+        let daemon = try DaemonProcess(config: Fixtures.config(nginx, extra: #""http2": { "enabled": false }, "agent": { "connections": 10 }"#))
+        let client = ReckerClient(socketPath: daemon.socketPath)
+        defer { client.close() }
+        let batch = await client.batch(requests(200) { nginx.url("/n/\($0 % 50).txt", https: true) }, concurrency: 50)
+        XCTAssertEqual(batch.stats.successful, 200)
+        let log = nginx.waitForLog(count: 200)
+        XCTAssertTrue(log.allSatisfy { $0.proto == "HTTP/1.1" })
+        let used = Set(log.map(\.connection)).count
+        XCTAssertLessThanOrEqual(used, 10, "h1 batch used \(used) upstream connections")
+        print("h1 batch of 200 at concurrency 50, connections 10: \(used) upstream connection(s), \(batch.stats.duration) ms")
+    }
+
+    func testConnectionLimitQueuesAndQueueTimeout() async throws {
+        let server = try FaultServer()
+        let daemon = try DaemonProcess(config: #"{ "agent": { "connections": 2 } }"#)
+        let client = ReckerClient(socketPath: daemon.socketPath)
+        defer { client.close() }
+        let twenty = requests(20) { _ in server.url("/delay/300") }
+        async let batch = client.batch(twenty, concurrency: 20)
+        // While they wait, the daemon's stats show the queue.
+        var sawQueue = false
+        for _ in 0 ..< 50 where !sawQueue {
+            let s = try JSONSerialization.jsonObject(with: Data(try await client.stats())) as? [String: Any]
+            if (s?["requests_queued"] as? Int ?? 0) > 0 && (s?["connections_busy"] as? Int ?? 0) == 2 { sawQueue = true }
+            try await Task.sleep(nanoseconds: 50_000_000)
+        }
+        XCTAssertTrue(sawQueue, "stats showed requests queued behind 2 busy connections")
+        let result = await batch
+        XCTAssertEqual(result.stats.successful, 20)
+        XCTAssertLessThanOrEqual(server.maxOpenConnections, 2, "never more than 2 upstream connections at once")
+
+        let strict = try DaemonProcess(config: #"{ "agent": { "connections": 1, "queueTimeout": 200 } }"#)
+        let c2 = ReckerClient(socketPath: strict.socketPath)
+        defer { c2.close() }
+        let timed = await c2.batch(requests(3) { _ in server.url("/delay/500") }, concurrency: 3)
+        let codes = timed.results.compactMap { r -> ReckerError.Code? in if case .failure(let e) = r { e.code } else { nil } }
+        XCTAssertEqual(timed.stats.successful, 1)
+        XCTAssertEqual(codes, [.queueTimeout, .queueTimeout])
+        let s = try strict.stats()
+        XCTAssertEqual(s["timeouts"] as? Int, 2)
+    }
+
+    func testQueueFull() async throws {
+        let server = try FaultServer()
+        let daemon = try DaemonProcess(config: #"{ "agent": { "connections": 1, "maxQueue": 1 } }"#)
+        let client = ReckerClient(socketPath: daemon.socketPath)
+        defer { client.close() }
+        let result = await client.batch(requests(3) { _ in server.url("/delay/300") }, concurrency: 3)
+        let codes = result.results.compactMap { r -> ReckerError.Code? in if case .failure(let e) = r { e.code } else { nil } }
+        XCTAssertEqual(codes, [.queueFull])
+        XCTAssertEqual(result.stats.successful, 2)
+    }
+
+    func testStalledDomainNeverDelaysAnother() async throws {
+        let stalled = try FaultServer()
+        let healthy = try FaultServer()
+        let daemon = try DaemonProcess(config: #"{ "agent": { "connections": 2 } }"#)
+        let client = ReckerClient(socketPath: daemon.socketPath)
+        defer { client.close() }
+        let order = OrderLog()
+        await withTaskGroup(of: Void.self) { group in
+            // Domain A: 2 requests hold its 2 connections for 5 s, a third waits in its queue.
+            for _ in 0 ..< 3 {
+                group.addTask {
+                    let r = try? await client.send(ReckerRequest(url: stalled.url("/delay/5000")))
+                    order.add(r?.status == 200 ? "A" : "A-failed")
+                }
+            }
+            try? await Task.sleep(nanoseconds: 200_000_000)
+            for _ in 0 ..< 50 {
+                group.addTask {
+                    let r = try? await client.send(ReckerRequest(url: healthy.url("/delay/1")))
+                    order.add(r?.status == 200 ? "B" : "B-failed")
+                }
+            }
+        }
+        let entries = order.entries
+        XCTAssertEqual(entries.filter { $0 == "A" }.count, 3)
+        XCTAssertEqual(entries.filter { $0 == "B" }.count, 50)
+        let lastB = entries.lastIndex(of: "B") ?? .max
+        let firstA = entries.firstIndex(of: "A") ?? -1
+        XCTAssertLessThan(lastB, firstA, "all of B's answers came before A's first: \(entries)")
+    }
+
+    func testKeepAliveTimeoutClosesIdleConnectionsOnTime() throws {
+        let server = try FaultServer()
+        let daemon = try DaemonProcess(config: #"{ "agent": { "keepAliveTimeout": 500 } }"#)
+        XCTAssertEqual(try daemon.recker(["-sS", server.url("/delay/1")]).text, "ok")
+        XCTAssertEqual(server.openConnections, 1)
+        usleep(1_500_000)
+        XCTAssertEqual(server.closedConnections, 1, "the upstream saw the close")
+        let s = try daemon.stats()
+        XCTAssertEqual(s["connections_open"] as? Int, 0)
+        XCTAssertEqual(s["connections_created"] as? Int, 1)
+        let r = try daemon.recker(["-sS", "-w", " %{num_connects}", server.url("/delay/1")])
+        XCTAssertEqual(r.text, "ok 1", "the next request opens a new connection")
+        XCTAssertEqual(try daemon.stats()["connections_created"] as? Int, 2)
+        XCTAssertEqual(server.connections, 2)
+    }
+
+    func testMaxLifetimeRetiresBusyConnectionsWithoutFailures() async throws {
+        let server = try FaultServer()
+        let daemon = try DaemonProcess(config: #"{ "agent": { "maxLifetime": 1, "connections": 1 } }"#)
+        let client = ReckerClient(socketPath: daemon.socketPath)
+        defer { client.close() }
+        let result = await client.batch(requests(25) { _ in server.url("/delay/100") }, concurrency: 3)
+        XCTAssertEqual(result.stats.failed, 0, "no request failed while connections were retired")
+        XCTAssertGreaterThanOrEqual(server.connections, 2, "a new connection took over after 1 s")
+        XCTAssertLessThanOrEqual(server.maxOpenConnections, 2)
+        XCTAssertTrue(TestEnvironment.eventually(3) { server.closedConnections >= server.connections - 1 },
+                      "retired connections are closed")
+    }
+
+    func testStatsEqualTheUpstreamsLogAfterAMixedRun() async throws {
+        let nginx = try Nginx(files: Fixtures.files)
+        let daemon = try DaemonProcess(config: Fixtures.config(nginx, extra: #""agent": { "connections": 4 }"#))
+        for i in 0 ..< 5 { _ = try daemon.recker(["-sS", nginx.url("/n/\(i).txt")]) }
+        _ = try daemon.recker(["-sS", nginx.url("/missing")])
+        let client = ReckerClient(socketPath: daemon.socketPath)
+        defer { client.close() }
+        _ = await client.batch(requests(40) { nginx.url("/n/\($0 % 50).txt", https: $0 % 2 == 0) }, concurrency: 12)
+        _ = try await client.send(ReckerRequest(method: "POST", url: nginx.url("/n/1.txt"), body: Array("x".utf8)))
+        let log = nginx.waitForLog(count: 47)
+        usleep(200_000)
+        let s = try daemon.stats()
+        XCTAssertEqual(s["requests_total"] as? Int, nginx.log().count)
+        XCTAssertEqual(s["connections_created"] as? Int, Set(log.map(\.connection)).count)
+    }
+
+    func testPrometheusOutputParses() throws {
+        let nginx = try Nginx(files: Fixtures.files)
+        let daemon = try DaemonProcess(config: Fixtures.config(nginx))
+        _ = try daemon.recker(["-sS", nginx.url("/hello.txt")])
+        let prom = try daemon.recker(["stats", "--prometheus"])
+        XCTAssertEqual(prom.status, 0)
+        XCTAssertTrue(prom.text.contains("reckerd_upstream_connections{domain=\"127.0.0.1:\(nginx.httpPort)\",state=\"idle\"} 1"), prom.text)
+        let script = """
+            import sys
+            from prometheus_client.parser import text_string_to_metric_families
+            n = 0
+            for family in text_string_to_metric_families(sys.stdin.read()):
+                for sample in family.samples:
+                    n += 1
+            print(n)
+            """
+        let parsed = try TestEnvironment.run("/usr/bin/python3", ["-c", script], stdin: prom.stdout)
+        XCTAssertEqual(parsed.status, 0, "prometheus_client could not parse it: \(parsed.stderr)")
+        XCTAssertGreaterThan(Int(parsed.text.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0, 20)
+        let table = try daemon.recker(["stats"])
+        XCTAssertTrue(table.text.contains("127.0.0.1:\(nginx.httpPort)"), table.text)
+    }
+
+    func testBatchKeepsInputOrderAndPerItemErrors() async throws {
+        let nginx = try Nginx(files: Fixtures.files)
+        let daemon = try DaemonProcess(config: Fixtures.config(nginx))
+        let client = ReckerClient(socketPath: daemon.socketPath, baseURL: nginx.url(""))
+        defer { client.close() }
+        var list = requests(10) { "/n/\($0).txt" }
+        list[4] = ReckerRequest(url: "http://127.0.0.1:\(TestEnvironment.freePort())/refused")
+        let result = await client.batch(list, concurrency: 3)
+        XCTAssertEqual(result.stats, BatchResult.Stats(total: 10, successful: 9, failed: 1, duration: result.stats.duration))
+        for (i, r) in result.results.enumerated() {
+            switch r {
+            case .success(let resp): XCTAssertEqual(resp.body, Array("item \(i)\n".utf8))
+            case .failure(let e): XCTAssertEqual(i, 4); XCTAssertEqual(e.code, .connectFailed)
+            }
+        }
+    }
+}
+
+/// An append-only log shared by concurrent tasks.
+final class OrderLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var items: [String] = []
+    func add(_ s: String) { lock.lock(); items.append(s); lock.unlock() }
+    var entries: [String] { lock.lock(); defer { lock.unlock() }; return items }
+}
