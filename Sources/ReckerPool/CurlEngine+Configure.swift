@@ -24,7 +24,9 @@ extension CurlEngine {
         if let ca = options.caFile { e.set(CURLOPT_CAINFO, ca) }
         if options.http2Enabled {
             e.set(CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_2TLS))
-            e.set(CURLOPT_PIPEWAIT, 1)
+            // Wait to multiplex on a connection being opened rather than open another; only
+            // https can turn out to be HTTP/2 (ALPN), so plain http never waits.
+            if t.request.target.https { e.set(CURLOPT_PIPEWAIT, 1) }
         } else {
             e.set(CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_1_1))
         }

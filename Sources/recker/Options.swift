@@ -21,12 +21,16 @@ struct Options {
     var socket: String?
     var request = RequestOptions()
     var stats = false
+    var batch = false
+    var concurrency = 10
+    var outputDir: String?
     /// STATS_REQUEST format: 0 JSON, 1 Prometheus, 2 table.
     var statsFormat: UInt8 = 2
 
     static let usage = """
     usage: recker [options] URL
            recker stats [--json | --prometheus]
+           recker batch [-c N] [--output-dir DIR] [FILE | -]
       -X, --request METHOD     request method (default GET, or POST with -d)
       -H, --header 'N: V'      add a request header (repeatable)
       -d, --data DATA          send DATA as the body; @FILE reads a file (newlines removed), @- stdin
@@ -47,6 +51,9 @@ struct Options {
                                %{size_download} %{http_version}
           --socket PATH        reckerd's socket (default: $RECKER_SOCKET, then the usual places)
       -h, --help               this text
+    batch: one request per input line (a URL, or {"method","url","headers","body"} JSON),
+      sent over one connection with at most N in flight (-c, default 10); one JSON line per
+      result as it completes, then a summary line. --output-dir writes bodies to DIR/INDEX.
     """
 
     /// Parses `args` (without the program name); a `UsageError` names what is wrong.
@@ -89,6 +96,11 @@ struct Options {
             case "-m", "--max-time": o.request.totalTimeoutMs = try seconds(a)
             case "-w", "--write-out": o.writeOut = try value(a)
             case "--socket", "--unix-socket": o.socket = try value(a)
+            case "-c", "--concurrency":
+                let v = try value(a)
+                guard let n = Int(v), n > 0 else { throw UsageError("option \(a): bad number \(v)") }
+                o.concurrency = n
+            case "--output-dir": o.outputDir = try value(a)
             case "--json": o.statsFormat = 0
             case "--prometheus": o.statsFormat = 1
             case "-h", "--help": throw UsageError(nil)
@@ -99,8 +111,10 @@ struct Options {
                     continue
                 } else if a.hasPrefix("-") && a != "-" {
                     throw UsageError("unknown option \(a)")
-                } else if a == "stats" && o.url == nil && !o.stats {
+                } else if a == "stats" && o.url == nil && !o.stats && !o.batch {
                     o.stats = true
+                } else if a == "batch" && o.url == nil && !o.stats && !o.batch {
+                    o.batch = true
                 } else {
                     guard o.url == nil else { throw UsageError("only one URL per call (got \(o.url!) and \(a))") }
                     o.url = a
@@ -119,28 +133,33 @@ struct Options {
                 o.headers.append((name: "Content-Type", value: "application/x-www-form-urlencoded"))
             }
         }
-        guard o.stats || o.url != nil else { throw UsageError("no URL given") }
+        guard o.stats || o.batch || o.url != nil else { throw UsageError("no URL given") }
         return o
     }
 
     /// The bytes of a -d argument: literal, or @FILE / @- read whole.
     private static func data(_ arg: String, binary: Bool) throws(UsageError) -> [UInt8] {
         guard arg.hasPrefix("@") else { return Array(arg.utf8) }
-        let path = String(arg.dropFirst())
-        let fd = path == "-" ? 0 : open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw UsageError("cannot read \(path): \(String(cString: strerror(errno)))", exitCode: 26) }
-        defer { if fd != 0 { close(fd) } }
-        var out: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            guard n >= 0 else { throw UsageError("cannot read \(path): \(String(cString: strerror(errno)))", exitCode: 26) }
-            if n == 0 { break }
-            out += chunk[0 ..< n]
-        }
+        let out = try readAll(String(arg.dropFirst()))
         return binary ? out : out.filter { $0 != 0x0A && $0 != 0x0D }
     }
+}
+
+/// A whole file, or standard input for "-".
+func readAll(_ path: String) throws(UsageError) -> [UInt8] {
+    let fd = path == "-" ? 0 : open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { throw UsageError("cannot read \(path): \(String(cString: strerror(errno)))", exitCode: 26) }
+    defer { if fd != 0 { close(fd) } }
+    var out: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if n < 0 && errno == EINTR { continue }
+        guard n >= 0 else { throw UsageError("cannot read \(path): \(String(cString: strerror(errno)))", exitCode: 26) }
+        if n == 0 { break }
+        out += chunk[0 ..< n]
+    }
+    return out
 }
 
 /// A command-line mistake; nil message means "print the usage".

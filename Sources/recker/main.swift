@@ -22,6 +22,7 @@ enum ExitCode {
     static let daemonUnavailable: Int32 = 70
     static let daemonProtocol: Int32 = 71
     static let daemonRefused: Int32 = 72
+    static let batchItemsFailed: Int32 = 73
 
     static func of(_ e: ReckerError) -> Int32 {
         switch e.code {
@@ -71,6 +72,27 @@ func run(_ o: Options) -> Int32 {
                 }
             }
         } catch { return report(error) }
+    }
+
+    if o.batch {
+        let path = o.url ?? "-"
+        let text: String
+        do { text = String(decoding: try readAll(path), as: UTF8.self) } catch {
+            Output.stderr.write("recker: \(error.message ?? "cannot read \(path)")\n")
+            return error.exitCode
+        }
+        do {
+            let items = try Batch.read(text, options: o.request)
+            let failed = try Batch(items: items, concurrency: o.concurrency, outputDir: o.outputDir, connection: connection).run()
+            return failed == 0 ? ExitCode.ok : ExitCode.batchItemsFailed
+        } catch let e as UsageError {
+            Output.stderr.write("recker: \(e.message ?? "bad input")\n")
+            return ExitCode.usage
+        } catch let e as ReckerError {
+            return report(e)
+        } catch {
+            return ExitCode.daemonProtocol
+        }
     }
 
     let method = o.method ?? (o.headOnly ? "HEAD" : o.body != nil ? "POST" : "GET")

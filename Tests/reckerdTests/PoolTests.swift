@@ -207,3 +207,40 @@ final class OrderLog: @unchecked Sendable {
     func add(_ s: String) { lock.lock(); items.append(s); lock.unlock() }
     var entries: [String] { lock.lock(); defer { lock.unlock() }; return items }
 }
+
+/// `recker batch`: the CLI face of batch requests.
+final class BatchCLITests: XCTestCase {
+    func testBatchFromStdinWithJSONLinesAndOutputDir() throws {
+        let nginx = try Nginx(files: Fixtures.files)
+        let server = try FaultServer()
+        let daemon = try DaemonProcess(config: Fixtures.config(nginx))
+        let refused = "http://127.0.0.1:\(TestEnvironment.freePort())/x"
+        let input = """
+            \(nginx.url("/n/0.txt"))
+            # a comment, then a blank line
+
+            {"method": "PUT", "url": "\(server.url("/digest"))", "headers": {"X-Test": "1"}, "body": "hello"}
+            \(refused)
+            \(nginx.url("/n/3.txt", https: true))
+            """
+        let r = try daemon.recker(["batch", "-c", "2", "-"], stdin: Data(input.utf8))
+        XCTAssertEqual(r.status, 73, "one item failed: \(r.stderr)")
+        let lines = r.text.split(separator: "\n").map { try! JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+        XCTAssertEqual(lines.count, 5)
+        let byIndex = Dictionary(uniqueKeysWithValues: lines.dropLast().map { ($0["index"] as! Int, $0) })
+        XCTAssertEqual(byIndex[0]?["body"] as? String, "item 0\n")
+        XCTAssertEqual(byIndex[1]?["body"] as? String, "PUT 5 \(String(FaultServer.fnv1a(Array("hello".utf8)), radix: 16))")
+        XCTAssertEqual(byIndex[2]?["error"] as? String, "CONNECT_FAILED")
+        XCTAssertEqual(byIndex[3]?["http_version"] as? String, "2")
+        let summary = lines.last?["summary"] as? [String: Any]
+        XCTAssertEqual(summary?["total"] as? Int, 4)
+        XCTAssertEqual(summary?["successful"] as? Int, 3)
+        XCTAssertEqual(summary?["failed"] as? Int, 1)
+
+        let dir = try TestEnvironment.makeTempDir("bodies")
+        let big = try daemon.recker(["batch", "--output-dir", dir.path, "-"], stdin: Data(nginx.url("/size/8388608").utf8))
+        XCTAssertEqual(big.status, 0, big.stderr)
+        let saved = try Data(contentsOf: dir.appendingPathComponent("0"))
+        XCTAssertEqual(FaultServer.fnv1a(saved), FaultServer.fnv1a(Fixtures.files["size/8388608"]!))
+    }
+}

@@ -1,0 +1,168 @@
+import ReckerProtocol
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `recker batch`: many requests over one daemon connection, at most N in flight, one JSON
+/// line out per result as it completes, then a summary line.
+struct Batch {
+    struct Item {
+        var head: RequestHead
+        var body: [UInt8]?
+    }
+
+    /// A request in flight.
+    struct Running {
+        var index: Int
+        var url: String
+        var head: ResponseHead?
+        var body: [UInt8] = []
+        var file: Output?
+        var upload: [UInt8] = []
+        var uploaded = 0
+        var sendWindow: Int
+        var unacked = 0
+    }
+
+    /// Reads the input: one URL or JSON request per line; blank lines and # comments skipped.
+    static func read(_ text: String, options: RequestOptions) throws(UsageError) -> [Item] {
+        var items: [Item] = []
+        for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = raw.trimmingSpaces
+            if line.isEmpty || line.hasPrefix("#") { continue }
+            guard line.hasPrefix("{") else {
+                items.append(Item(head: RequestHead(url: line, options: options)))
+                continue
+            }
+            let v: MiniJSON.Value
+            do { v = try MiniJSON.parse(line) } catch { throw UsageError("line \(n + 1): \(error.message)") }
+            guard let url = v["url"]?.string else { throw UsageError("line \(n + 1): no \"url\"") }
+            var headers: [(name: String, value: String)] = []
+            switch v["headers"] {
+            case .object(let pairs)?:
+                for (k, hv) in pairs { headers.append((name: k, value: hv.string ?? "")) }
+            case .array(let list)?:
+                for e in list {
+                    guard case .array(let pair) = e, pair.count == 2, let k = pair[0].string, let hv = pair[1].string else {
+                        throw UsageError("line \(n + 1): headers must be {name: value} or [[name, value], …]")
+                    }
+                    headers.append((name: k, value: hv))
+                }
+            case nil, .null?: break
+            default: throw UsageError("line \(n + 1): headers must be {name: value} or [[name, value], …]")
+            }
+            let body = v["body"]?.string.map { Array($0.utf8) }
+            let method = v["method"]?.string ?? (body == nil ? "GET" : "POST")
+            items.append(Item(head: RequestHead(method: method, url: url, headers: headers,
+                                                bodyLength: body.map { UInt64($0.count) }, options: options), body: body))
+        }
+        return items
+    }
+
+    let items: [Item]
+    let concurrency: Int
+    let outputDir: String?
+    let connection: ReckerConnection
+
+    /// Runs the batch; returns how many items failed.
+    func run() throws(ReckerError) -> Int {
+        let start = Batch.now()
+        let window = Int(connection.welcome.initialWindow)
+        let maxData = Int(connection.welcome.maxFrame) - Frame.headerSize
+        let limit = min(concurrency, Int(connection.welcome.maxInFlight))
+        var running: [UInt32: Running] = [:]
+        var next = 0, done = 0, failed = 0
+        var nextStream: UInt32 = 1
+
+        func emit(_ line: String) { Output.stdout.write(line + "\n") }
+
+        while done < items.count {
+            var out: [Message] = []
+            while running.count < limit && next < items.count {
+                let item = items[next]
+                let id = nextStream
+                nextStream &+= 1
+                var r = Running(index: next, url: item.head.url, sendWindow: window)
+                if let dir = outputDir {
+                    let fd = open("\(dir)/\(next)", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+                    if fd >= 0 { r.file = Output(fd: fd) }
+                }
+                r.upload = item.body ?? []
+                out.append(.requestHead(stream: id, item.head, endRequest: item.body == nil))
+                running[id] = r
+                next += 1
+            }
+            for (id, var r) in running where r.uploaded < r.upload.count && r.sendWindow > 0 {
+                let n = min(r.sendWindow, maxData, r.upload.count - r.uploaded)
+                out.append(.requestBody(stream: id, Array(r.upload[r.uploaded ..< r.uploaded + n]),
+                                        endRequest: r.uploaded + n == r.upload.count))
+                r.uploaded += n
+                r.sendWindow -= n
+                running[id] = r
+            }
+            if !out.isEmpty { try connection.send(out) }
+
+            let message = try connection.receive()
+            let id = message.stream
+            guard var r = running[id] else { continue }
+            switch message {
+            case .windowUpdate(_, let inc):
+                r.sendWindow += Int(inc)
+                running[id] = r
+            case .responseHead(_, let h):
+                r.head = h
+                running[id] = r
+            case .responseBody(_, let data):
+                if let f = r.file { f.write(data) } else { r.body += data }
+                r.unacked += data.count
+                if r.unacked >= window / 2 {
+                    try connection.send(.windowUpdate(stream: id, increment: UInt32(r.unacked)))
+                    r.unacked = 0
+                }
+                running[id] = r
+            case .responseEnd(_, let end):
+                running[id] = nil
+                done += 1
+                if let f = r.file { close(f.fd) }
+                let h = r.head!
+                var line = "{\"index\":\(r.index),\"url\":\(MiniJSON.quote(r.url)),\"status\":\(h.status)"
+                line += ",\"reused\":\(h.reused),\"connection_id\":\(h.connectionID)"
+                line += ",\"http_version\":\"\(WriteOut.expand("%{http_version}", head: h, end: nil))\""
+                line += ",\"time_ms\":\(Batch.millis(end.totalMicros)),\"size\":\(end.bodyBytes)"
+                line += r.file == nil ? ",\"body\":\(MiniJSON.quote(String(decoding: r.body, as: UTF8.self)))}"
+                                      : ",\"body_file\":\(MiniJSON.quote("\(outputDir!)/\(r.index)"))}"
+                emit(line)
+            case .error(_, let e):
+                running[id] = nil
+                done += 1
+                failed += 1
+                if let f = r.file { close(f.fd) }
+                emit("{\"index\":\(r.index),\"url\":\(MiniJSON.quote(r.url)),\"error\":\"\(e.code.name)\",\"code\":\(e.code.rawValue),\"message\":\(MiniJSON.quote(e.message))}")
+            default:
+                continue
+            }
+        }
+        let ms = Batch.millis(UInt32(clamping: (Batch.now() - start) / 1000))
+        emit("{\"summary\":{\"total\":\(items.count),\"successful\":\(items.count - failed),\"failed\":\(failed),\"duration_ms\":\(ms)}}")
+        return failed
+    }
+
+    static func now() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+
+    /// Microseconds as milliseconds with three decimals.
+    static func millis(_ us: UInt32) -> String {
+        let frac = String(us % 1000)
+        return "\(us / 1000)." + String(repeating: "0", count: 3 - frac.count) + frac
+    }
+}
+
+extension Substring {
+    var trimmingSpaces: String {
+        String(drop { $0 == " " || $0 == "\t" || $0 == "\r" }.reversed().drop { $0 == " " || $0 == "\t" || $0 == "\r" }.reversed())
+    }
+}
