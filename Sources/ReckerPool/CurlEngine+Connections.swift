@@ -97,10 +97,12 @@ extension CurlEngine {
 
     /// Opens a warm connection by sending HEAD to the warm target's URL.
     func warmUp(_ target: WarmTarget) {
+        guard !stopping else { return }
         let head = RequestHead(method: "HEAD", url: target.url)
         guard let parsed = try? RequestValidator.validate(head) else { return }
         count(parsed.domain) { $0.requestsTotal += 1 }
-        begin(0, EngineRequest(head: head, target: parsed, arrival: MonotonicClock.nanoseconds(), hasBody: false),
+        let id = nextTransfer.wrappingAdd(1, ordering: .relaxed).oldValue
+        begin(id, EngineRequest(head: head, target: parsed, arrival: MonotonicClock.nanoseconds(), hasBody: false),
               NoSink(), warmUp: true)
     }
 

@@ -15,7 +15,7 @@ package final class CurlEngine: @unchecked Sendable {
     private let multi: MultiHandle
     private let driver: any EngineDriver
     private let mailbox = Mutex<[Command]>([])
-    private let nextTransfer = Atomic<UInt64>(1)
+    let nextTransfer = Atomic<UInt64>(1)
     private let inFlightCount = Atomic<Int>(0)
     private let stopped = Mutex<Bool>(false)
     private let exited = DispatchSemaphore(value: 0)
@@ -29,7 +29,7 @@ package final class CurlEngine: @unchecked Sendable {
     var nextConnectionID: ConnectionID = 1
     var counters: [String: DomainCounters] = [:]
     var totals = DomainCounters()
-    private var stopping = false
+    var stopping = false
     /// Actions decided inside libcurl callbacks, where multi calls are not allowed; run
     /// after `perform` returns.
     var deferred: [PoolStateMachine.Action] = []
@@ -331,7 +331,7 @@ package final class CurlEngine: @unchecked Sendable {
         if let list = t.headerList { curl_slist_free_all(list) }
         let now = MonotonicClock.nanoseconds()
         if let c = t.connection { pool.connectionReleased(c, now: now) }
-        if t.isWarmUp { pool.warmUpEnded(domain: domain) }
+        if t.isWarmUp { pool.warmUpEnded(domain: domain, succeeded: error == nil, now: now) }
         inFlightCount.wrappingAdd(t.isWarmUp ? 0 : -1, ordering: .relaxed)
         if !t.isWarmUp {
             if let error {

@@ -49,6 +49,10 @@ package struct PoolStateMachine {
     /// Warm targets by domain, and how many warm-up requests are under way for each.
     private var warmByDomain: [String: WarmTarget] = [:]
     private var warming: [String: Int] = [:]
+    /// After a failed warm-up, no new one for the domain before this time; the pause
+    /// doubles with each failure (1 s up to 30 s), so a dead upstream is not hammered.
+    private var warmRetryAt: [String: UInt64] = [:]
+    private var warmBackoff: [String: UInt64] = [:]
 
     package init(options: PoolOptions) {
         self.options = options
@@ -145,8 +149,16 @@ package struct PoolStateMachine {
     }
 
     /// A warm-up request for `domain` ended.
-    package mutating func warmUpEnded(domain: String) {
+    package mutating func warmUpEnded(domain: String, succeeded: Bool, now: UInt64) {
         warming[domain] = max(0, (warming[domain] ?? 0) - 1)
+        if succeeded {
+            warmBackoff[domain] = nil
+            warmRetryAt[domain] = nil
+        } else {
+            let pause = min(30_000_000_000, (warmBackoff[domain] ?? 500_000_000) * 2)
+            warmBackoff[domain] = pause
+            warmRetryAt[domain] = now + pause
+        }
     }
 
     // MARK: - time
@@ -180,7 +192,7 @@ package struct PoolStateMachine {
                 open[c.domain, default: 1] -= 1
             }
         }
-        for (domain, w) in warmByDomain.sorted(by: { $0.key < $1.key }) {
+        for (domain, w) in warmByDomain.sorted(by: { $0.key < $1.key }) where now >= warmRetryAt[domain] ?? 0 {
             let have = (open[domain] ?? 0) + (warming[domain] ?? 0)
             if have < w.minIdle {
                 for _ in have ..< w.minIdle { actions.append(.warm(w)) }

@@ -112,14 +112,26 @@ final class PoolStateMachineTests: XCTestCase {
         XCTAssertEqual(m.tick(now: 1), [], "warm-ups under way count")
         m.connectionOpened(1, target: a, now: 1)
         m.connectionInUse(1)
-        m.warmUpEnded(domain: a.domain)
+        m.warmUpEnded(domain: a.domain, succeeded: true, now: 2)
         m.connectionReleased(1, now: 2)
         m.connectionOpened(2, target: a, now: 1)
         m.connectionInUse(2)
-        m.warmUpEnded(domain: a.domain)
+        m.warmUpEnded(domain: a.domain, succeeded: true, now: 2)
         m.connectionReleased(2, now: 2)
         XCTAssertEqual(m.tick(now: 5_000 * ms), [], "warm connections outlive keepAliveTimeout")
         _ = m.connectionClosed(1)
         XCTAssertEqual(m.tick(now: 5_001 * ms), [.warm(target)], "a lost warm connection is replaced")
+    }
+
+    func testFailedWarmUpsBackOff() {
+        let target = WarmTarget(url: "https://a.test/health", minIdle: 1)
+        var m = machine { $0.warm = [target] }
+        XCTAssertEqual(m.tick(now: 0), [.warm(target)])
+        m.warmUpEnded(domain: a.domain, succeeded: false, now: 10 * ms)
+        XCTAssertEqual(m.tick(now: 500 * ms), [], "no retry before 1 s")
+        XCTAssertEqual(m.tick(now: 1010 * ms), [.warm(target)])
+        m.warmUpEnded(domain: a.domain, succeeded: false, now: 1010 * ms)
+        XCTAssertEqual(m.tick(now: 2500 * ms), [], "then 2 s")
+        XCTAssertEqual(m.tick(now: 3010 * ms), [.warm(target)])
     }
 }

@@ -159,6 +159,21 @@ final class PoolTests: XCTestCase {
         XCTAssertEqual(s["connections_created"] as? Int, Set(log.map(\.connection)).count)
     }
 
+    func testWarmConnectionsAreOpenAtStartAndUsedByTheFirstRequest() throws {
+        let nginx = try Nginx(files: Fixtures.files)
+        let warm = #""warm": [{ "url": "\#(nginx.url("/hello.txt", https: true))", "minIdle": 2 }], "agent": { "keepAliveTimeout": 300 }"#
+        let daemon = try DaemonProcess(config: Fixtures.config(nginx, extra: warm))
+        let log = nginx.waitForLog(count: 2)
+        XCTAssertEqual(log.map(\.method), ["HEAD", "HEAD"])
+        usleep(600_000)
+        let s = try daemon.stats()
+        XCTAssertEqual(s["connections_open"] as? Int, 2, "warm connections outlive keepAliveTimeout")
+        let r = try daemon.recker(["-sS", "-w", " %{num_connects}", nginx.url("/hello.txt", https: true)])
+        XCTAssertEqual(r.text, "hello from nginx\n 0", "the first request went out on a warm connection")
+        let after = nginx.waitForLog(count: 3)
+        XCTAssertTrue(Set(log.map(\.connection)).contains(after[2].connection))
+    }
+
     func testPrometheusOutputParses() throws {
         let nginx = try Nginx(files: Fixtures.files)
         let daemon = try DaemonProcess(config: Fixtures.config(nginx))
