@@ -20,6 +20,11 @@ let package = Package(
             name: "CReckerCurl",
             linkerSettings: [.linkedLibrary("curl")]
         ),
+        // libsystemd: notify, socket activation, watchdog, journal. Only the daemon links it.
+        .target(
+            name: "CReckerSystemd",
+            linkerSettings: [.linkedLibrary("systemd")]
+        ),
         // Wire format and client library. No NIO and no Foundation, so clients stay small.
         .target(name: "ReckerProtocol"),
         // The libcurl engine and the pool policy.
@@ -34,6 +39,7 @@ let package = Package(
         .executableTarget(
             name: "reckerd",
             dependencies: [
+                "CReckerSystemd",
                 "ReckerPool",
                 "ReckerProtocol",
                 .product(name: "NIOCore", package: "swift-nio"),

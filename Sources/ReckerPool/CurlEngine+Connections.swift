@@ -45,13 +45,17 @@ extension CurlEngine {
         let id = nextConnectionID
         nextConnectionID += 1
         connections[fd] = ConnectionRecord(id: id, domain: target.domain)
+        openConnections += 1
         pool.connectionOpened(id, target: target, now: MonotonicClock.nanoseconds())
         count(target.domain) { $0.connectionsCreated += 1 }
     }
 
     func socketClosed(_ fd: Int32) {
         guard let record = connections.removeValue(forKey: fd) else { return }
-        if !record.retired { deferred += pool.connectionClosed(record.id) }
+        if !record.retired {
+            openConnections -= 1
+            deferred += pool.connectionClosed(record.id)
+        }
     }
 
     /// libcurl is about to send a request on the connection with this local port: new,
@@ -59,7 +63,7 @@ extension CurlEngine {
     /// on a fresh connection after a reused one turned out dead.
     func transfer(_ t: Transfer, startsOnLocalPort port: Int) {
         if let previous = t.connection {
-            pool.connectionReleased(previous, now: MonotonicClock.nanoseconds())
+            deferred += pool.connectionReleased(previous, now: MonotonicClock.nanoseconds())
             count(t.request.target.domain) { $0.retries += 1 }
         }
         t.connection = nil
@@ -85,6 +89,7 @@ extension CurlEngine {
             return
         }
         connections[fd]?.retired = true
+        openConnections -= 1
         dup2(deadSocket, fd)
         deferred += pool.connectionClosed(id)
     }

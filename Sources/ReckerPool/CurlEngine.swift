@@ -11,7 +11,8 @@ import Synchronization
 /// only on the engine thread. Other threads post commands to `mailbox` and wake the thread.
 /// That split is why the type is `@unchecked Sendable`.
 package final class CurlEngine: @unchecked Sendable {
-    package let options: PoolOptions
+    /// The settings in force; replaced on reload (engine thread only).
+    package private(set) var options: PoolOptions
     private let multi: MultiHandle
     private let driver: any EngineDriver
     private let mailbox = Mutex<[Command]>([])
@@ -44,11 +45,18 @@ package final class CurlEngine: @unchecked Sendable {
         case cancel(TransferID)
         case failAll(ReckerError)
         case snapshot(@Sendable (PoolStats) -> Void)
+        case reconfigure(PoolOptions)
         case stop
     }
 
+    /// Called on every engine loop pass (at least once a second) with the requests in
+    /// flight and the upstream connections open: a watchdog's proof that the loop turns.
+    private let onLoop: (@Sendable (_ inFlight: Int, _ openConnections: Int) -> Void)?
+    var openConnections = 0
+
     /// Starts the engine thread. Fails only when libcurl cannot make a multi handle.
-    package init(options: PoolOptions) throws {
+    package init(options: PoolOptions, onLoop: (@Sendable (_ inFlight: Int, _ openConnections: Int) -> Void)? = nil) throws {
+        self.onLoop = onLoop
         Self.globalInit
         guard let m = MultiHandle() else { throw ReckerError(.internalError, "curl_multi_init failed") }
         var pair: [Int32] = [0, 0]
@@ -61,6 +69,13 @@ package final class CurlEngine: @unchecked Sendable {
         pool = PoolStateMachine(options: options)
         multi = m
         driver = PollDriver(multi: m)
+        applyMultiOptions()
+        let t = Thread { [unowned self] in self.run() }
+        t.name = "reckerd-engine"
+        t.start()
+    }
+
+    private func applyMultiOptions() {
         multi.set(CURLMOPT_MAXCONNECTS, options.maxCachedConnections)
         let most = ([options.agent] + options.domains.values).map(\.connections).max() ?? options.agent.connections
         if options.perDomainPooling {
@@ -70,9 +85,6 @@ package final class CurlEngine: @unchecked Sendable {
         }
         multi.set(CURLMOPT_PIPELINING, options.http2Enabled ? Int(CURLPIPE_MULTIPLEX) : 0)
         multi.set(CURLMOPT_MAX_CONCURRENT_STREAMS, options.http2MaxConcurrentStreams)
-        let t = Thread { [unowned self] in self.run() }
-        t.name = "reckerd-engine"
-        t.start()
     }
 
     private static let globalInit: Void = {
@@ -117,6 +129,10 @@ package final class CurlEngine: @unchecked Sendable {
         return box.withLock { $0 } ?? PoolStats()
     }
 
+    /// New settings (a reload): unchanged domains keep their warm connections, changed ones
+    /// drain and reopen. `perDomainPooling` must be unchanged.
+    package func reconfigure(_ options: PoolOptions) { post(.reconfigure(options)) }
+
     /// Requests in flight now, queued ones included.
     package var inFlight: Int { inFlightCount.load(ordering: .relaxed) }
 
@@ -144,6 +160,7 @@ package final class CurlEngine: @unchecked Sendable {
     private func run() {
         while true {
             heartbeat.wrappingAdd(1, ordering: .relaxed)
+            onLoop?(inFlightCount.load(ordering: .relaxed), openConnections)
             let commands = mailbox.withLock { box -> [Command] in
                 defer { box.removeAll(keepingCapacity: true) }
                 return box
@@ -204,6 +221,10 @@ package final class CurlEngine: @unchecked Sendable {
             failEverything(error)
         case .snapshot(let done):
             done(takeSnapshot())
+        case .reconfigure(let new):
+            options = new
+            applyMultiOptions()
+            execute(pool.reconfigure(new))
         case .stop:
             stopping = true
             failEverything(ReckerError(.shuttingDown, "reckerd is stopping", mayHaveReachedUpstream: true, retrySafe: false))
@@ -330,7 +351,7 @@ package final class CurlEngine: @unchecked Sendable {
         t.easy.cleanup()
         if let list = t.headerList { curl_slist_free_all(list) }
         let now = MonotonicClock.nanoseconds()
-        if let c = t.connection { pool.connectionReleased(c, now: now) }
+        if let c = t.connection { execute(pool.connectionReleased(c, now: now)) }
         if t.isWarmUp { pool.warmUpEnded(domain: domain, succeeded: error == nil, now: now) }
         inFlightCount.wrappingAdd(t.isWarmUp ? 0 : -1, ordering: .relaxed)
         if !t.isWarmUp {

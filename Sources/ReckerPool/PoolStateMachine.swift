@@ -26,6 +26,8 @@ package struct PoolStateMachine {
 
     struct Pool {
         var limits: AgentOptions
+        /// The host of the domain the pool serves (its first domain for the shared pool).
+        var host: String
         var running: Set<TransferID> = []
         var queue: [Waiting] = []
         /// An upstream of this pool multiplexes (HTTP/2): `connections` × streams may run.
@@ -40,9 +42,11 @@ package struct PoolStateMachine {
         var active = 0
         var idleSince: UInt64
         var served = 0
+        /// Its settings changed on reload: closed as soon as it is idle.
+        var retiring = false
     }
 
-    package let options: PoolOptions
+    package private(set) var options: PoolOptions
     private(set) var pools: [String: Pool] = [:]
     private var transferPool: [TransferID: String] = [:]
     private(set) var connections: [ConnectionID: Connection] = [:]
@@ -74,7 +78,7 @@ package struct PoolStateMachine {
     /// A request wants a connection: start it, queue it, or refuse it.
     package mutating func requestArrived(_ id: TransferID, target: RequestValidator.Target, now: UInt64) -> [Action] {
         let key = options.poolKey(forDomain: target.domain)
-        var pool = pools[key] ?? Pool(limits: options.perDomainPooling ? limits(target) : options.agent)
+        var pool = pools[key] ?? Pool(limits: options.perDomainPooling ? limits(target) : options.agent, host: target.host)
         transferPool[id] = key
         defer { pools[key] = pool }
         if pool.running.count < capacity(pool) && pool.queue.isEmpty {
@@ -134,12 +138,14 @@ package struct PoolStateMachine {
         connections[id]?.served += 1
     }
 
-    /// A request no longer uses this connection.
-    package mutating func connectionReleased(_ id: ConnectionID, now: UInt64) {
-        guard var c = connections[id] else { return }
+    /// A request no longer uses this connection. A retiring connection that falls idle is
+    /// closed at once, before any other request can pick it up.
+    package mutating func connectionReleased(_ id: ConnectionID, now: UInt64) -> [Action] {
+        guard var c = connections[id] else { return [] }
         c.active = max(0, c.active - 1)
         if c.active == 0 { c.idleSince = now }
         connections[id] = c
+        return c.active == 0 && c.retiring ? [.close(id)] : []
     }
 
     /// The connection is gone (closed by libcurl, the upstream, or a `.close` action).
@@ -159,6 +165,44 @@ package struct PoolStateMachine {
             warmBackoff[domain] = pause
             warmRetryAt[domain] = now + pause
         }
+    }
+
+    // MARK: - reload
+
+    /// New settings (a reload). Domains whose settings are unchanged keep their connections;
+    /// connections of changed domains close when idle (now, or when their request ends),
+    /// and waiting requests get the new limits. `perDomainPooling` must not change.
+    package mutating func reconfigure(_ new: PoolOptions) -> [Action] {
+        let old = options
+        options = new
+        var globalChanged = old
+        globalChanged.agent = new.agent
+        globalChanged.domains = new.domains
+        globalChanged.warm = new.warm
+        let everything = globalChanged != new
+        warmByDomain = [:]
+        for w in new.warm {
+            if let t = try? RequestValidator.parse(url: w.url) { warmByDomain[t.domain] = w }
+        }
+        var actions: [Action] = []
+        for key in pools.keys.sorted() {
+            var pool = pools[key]!
+            pool.limits = new.perDomainPooling ? new.agent(forDomain: key, host: pool.host) : new.agent
+            actions += admit(&pool)
+            pools[key] = pool
+        }
+        for id in connections.keys.sorted() {
+            var c = connections[id]!
+            let host = c.domain.hasPrefix("[") ? String(c.domain.dropFirst().prefix { $0 != "]" })
+                                               : String(c.domain.prefix { $0 != ":" })
+            let limits = new.agent(forDomain: c.domain, host: host)
+            guard everything || limits != c.limits else { continue }
+            c.limits = limits
+            c.retiring = true
+            connections[id] = c
+            if c.active == 0 { actions.append(.close(id)) }
+        }
+        return actions
     }
 
     // MARK: - time

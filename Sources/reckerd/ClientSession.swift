@@ -21,6 +21,7 @@ final class ClientSession: ChannelInboundHandler {
         var queued: [[UInt8]] = []
         var queuedOffset = 0
         var end: ResponseEnd?
+        var url: String
     }
 
     private let daemon: Daemon
@@ -29,8 +30,9 @@ final class ClientSession: ChannelInboundHandler {
     private var handshaken = false
     private var streams: [UInt32: Stream] = [:]
     private var byTransfer: [TransferID: UInt32] = [:]
-    private var statsPending = 0
     private var closed = false
+    /// The peer's credentials (SO_PEERCRED, and its groups), read when it connects.
+    private var peer: PeerCredentials?
     private let logger: Logger
 
     init(daemon: Daemon) {
@@ -44,6 +46,7 @@ final class ClientSession: ChannelInboundHandler {
     }
 
     func channelActive(context: ChannelHandlerContext) {
+        peer = PeerCredentials.of(context.channel)
         daemon.clientConnected(context.channel)
         context.fireChannelActive()
     }
@@ -91,6 +94,13 @@ final class ClientSession: ChannelInboundHandler {
         }
         guard hello.minVersion <= Message.version && Message.version <= hello.maxVersion else {
             throw ReckerError(.unsupportedVersion, "reckerd speaks protocol version \(Message.version) only; client offered \(hello.minVersion)...\(hello.maxVersion)")
+        }
+        guard let peer else {
+            throw ReckerError(.accessDenied, "reckerd could not read this client's credentials")
+        }
+        guard daemon.allows(uid: peer.uid, gids: peer.gids) else {
+            logger.notice("refused client", metadata: ["uid": "\(peer.uid)", "pid": "\(peer.pid)"])
+            throw ReckerError(.accessDenied, "uid \(peer.uid) is not in allowUsers and none of its groups is in allowGroups")
         }
         handshaken = true
         let c = daemon.config
@@ -159,8 +169,9 @@ final class ClientSession: ChannelInboundHandler {
         }
         let request = EngineRequest(head: head, target: target, arrival: MonotonicClock.nanoseconds(), hasBody: !end)
         let transfer = daemon.engine.start(request, sink: sink)
-        streams[id] = Stream(transfer: transfer, method: head.method, sendWindow: daemon.config.streamWindow,
-                             receiveWindow: daemon.config.streamWindow, requestEnded: end)
+        let config = daemon.config
+        streams[id] = Stream(transfer: transfer, method: head.method, sendWindow: config.streamWindow,
+                             receiveWindow: config.streamWindow, requestEnded: end, url: head.url)
         byTransfer[transfer] = id
     }
 
@@ -168,6 +179,13 @@ final class ClientSession: ChannelInboundHandler {
 
     func engineHead(_ transfer: TransferID, _ head: ResponseHead) {
         guard let id = byTransfer[transfer] else { return }
+        daemon.noteResponse(uid: peer?.uid ?? UInt32.max, reused: head.reused)
+        if logger.logLevel <= .debug, let s = streams[id] {
+            logger.debug("\(s.method) \(Redact.url(s.url)) \(head.status)", metadata: [
+                "request_id": "\(transfer)", "domain": "\((try? RequestValidator.parse(url: s.url))?.domain ?? "")",
+                "connection_id": "\(head.connectionID)", "reused": "\(head.reused)",
+            ])
+        }
         write(.responseHead(stream: id, head))
     }
 
@@ -185,6 +203,11 @@ final class ClientSession: ChannelInboundHandler {
 
     func engineFailed(_ transfer: TransferID, _ error: ReckerError) {
         guard let id = byTransfer.removeValue(forKey: transfer) else { return }
+        if let s = streams[id], error.code != .cancelled {
+            logger.info("\(s.method) \(Redact.url(s.url)) failed: \(error.code.name)", metadata: [
+                "request_id": "\(transfer)", "domain": "\((try? RequestValidator.parse(url: s.url))?.domain ?? "")",
+            ])
+        }
         streams[id] = nil
         write(.error(stream: id, error))
     }

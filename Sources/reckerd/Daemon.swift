@@ -8,39 +8,93 @@ import Synchronization
 
 /// The running daemon: its config, engine, client connections and lifecycle.
 final class Daemon: Sendable {
-    let config: DaemonConfig
     let engine: CurlEngine
     let logger: Logger
+    /// Where the config came from (`--config`, the system file, or nil for the defaults):
+    /// a reload reads it again.
+    let configSource: String?
     let startedAt = MonotonicClock.nanoseconds()
-    private let clients = Mutex<[ObjectIdentifier: any Channel]>([:])
+    private let configBox: Mutex<DaemonConfig>
+    private let clients = ClientRegistry()
+    private let users = Mutex<[UInt32: StatsReport.UserCounts]>([:])
     private let draining = Atomic<Bool>(false)
 
-    init(config: DaemonConfig, logger: Logger) throws {
-        self.config = config
+    init(config: DaemonConfig, configSource: String?, logger: Logger) throws {
+        configBox = Mutex(config)
+        self.configSource = configSource
         self.logger = logger
-        engine = try CurlEngine(options: config.pool)
+        let clients = self.clients
+        let heartbeat = Heartbeat { inFlight, open in
+            "\(clients.count) clients, \(inFlight) requests in flight, \(open) upstream connections open"
+        }
+        engine = try CurlEngine(options: config.pool) { inFlight, open in
+            heartbeat.beat(inFlight: inFlight, openConnections: open)
+        }
     }
+
+    /// The config in force (it changes on reload).
+    var config: DaemonConfig { configBox.withLock { $0 } }
 
     var isDraining: Bool { draining.load(ordering: .relaxed) }
 
     func clientConnected(_ channel: any Channel) {
-        clients.withLock { $0[ObjectIdentifier(channel)] = channel }
+        clients.channels.withLock { $0[ObjectIdentifier(channel)] = channel }
     }
 
     func clientDisconnected(_ channel: any Channel) {
-        _ = clients.withLock { $0.removeValue(forKey: ObjectIdentifier(channel)) }
+        _ = clients.channels.withLock { $0.removeValue(forKey: ObjectIdentifier(channel)) }
     }
 
-    var clientCount: Int { clients.withLock { $0.count } }
+    var clientCount: Int { clients.count }
+
+    /// Whether a peer with these credentials may use the daemon.
+    func allows(uid: UInt32, gids: [UInt32]) -> Bool {
+        let c = config
+        if c.allowUsers.isEmpty && c.allowGroups.isEmpty { return true }
+        return c.allowUsers.contains(uid) || gids.contains { c.allowGroups.contains($0) }
+    }
+
+    /// Counts a response for its client's uid.
+    func noteResponse(uid: UInt32, reused: Bool) {
+        users.withLock {
+            $0[uid, default: .init()].requests += 1
+            if reused { $0[uid, default: .init()].reused += 1 }
+        }
+    }
 
     /// The stats in the asked format, built from an engine snapshot; `done` runs on the
     /// engine thread.
     func statsReport(_ format: StatsReport.Format, _ done: @escaping @Sendable ([UInt8]) -> Void) {
         let uptime = Double(MonotonicClock.nanoseconds() - startedAt) / 1e9
         let clients = clientCount
+        let perUser = users.withLock { $0 }
         engine.snapshot { stats in
-            done(StatsReport(stats: stats, uptime: uptime, clients: clients).render(format))
+            done(StatsReport(stats: stats, uptime: uptime, clients: clients, users: perUser).render(format))
         }
+    }
+
+    /// Re-reads the config. A broken one is refused with its reason and the old stays in
+    /// force; otherwise unchanged domains keep their connections and changed ones drain.
+    func reload() {
+        let old = config
+        let new: DaemonConfig
+        do {
+            new = try configSource.map(ConfigLoader.load(path:)) ?? DaemonConfig()
+        } catch {
+            logger.error("reload refused, the old config stays in force: \(error)")
+            return
+        }
+        guard new.pool.perDomainPooling == old.pool.perDomainPooling else {
+            logger.error("reload refused, the old config stays in force: agent.perDomainPooling changes need a restart")
+            return
+        }
+        if new.socket != old.socket {
+            logger.warning("the socket path changes only on restart; still serving the old one")
+        }
+        configBox.withLock { $0 = new }
+        DaemonLogHandler.level.withLock { $0 = Logger.Level(rawValue: new.logLevel) ?? .info }
+        engine.reconfigure(new.pool)
+        logger.info("config reloaded", metadata: ["source": "\(configSource ?? "built-in defaults")"])
     }
 
     /// Stops taking requests, waits for those in flight (up to the drain timeout), fails
@@ -55,7 +109,13 @@ final class Daemon: Sendable {
         engine.shutdown()
         // Let the sessions write what the engine handed them before their channels close.
         usleep(100_000)
-        let open = clients.withLock { Array($0.values) }
+        let open = clients.channels.withLock { Array($0.values) }
         for c in open { try? c.close().wait() }
     }
+}
+
+/// The client connections open now.
+final class ClientRegistry: Sendable {
+    let channels = Mutex<[ObjectIdentifier: any Channel]>([:])
+    var count: Int { channels.withLock { $0.count } }
 }

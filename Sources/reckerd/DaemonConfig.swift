@@ -12,6 +12,10 @@ struct DaemonConfig: Equatable {
     var streamWindow = 256 * 1024
     /// How long a stop waits for requests in flight before failing them.
     var drainTimeoutMs = 10000
+    /// Who may use the daemon: uids and gids (names resolved at load). Both empty: everyone
+    /// who can open the socket.
+    var allowUsers: [UInt32] = []
+    var allowGroups: [UInt32] = []
 
     /// The config in force, in the config file's own shape (`reckerd --check-config`).
     var effectiveJSON: String {
@@ -34,6 +38,8 @@ struct DaemonConfig: Equatable {
         if !pool.warm.isEmpty { doc["warm"] = pool.warm.map { ["url": $0.url, "minIdle": $0.minIdle] as [String: Any] } }
         if let ca = pool.caFile { doc["tls"] = ["caFile": ca] }
         if let socket { doc["socket"] = socket }
+        if !allowUsers.isEmpty { doc["allowUsers"] = allowUsers }
+        if !allowGroups.isEmpty { doc["allowGroups"] = allowGroups }
         let data = (try? JSONSerialization.data(withJSONObject: doc, options: [.sortedKeys, .prettyPrinted])) ?? Data()
         return String(decoding: data, as: UTF8.self)
     }
@@ -66,7 +72,10 @@ enum ConfigLoader {
         guard let root = any as? [String: Any] else { throw ConfigError(description: "\(source): the top level must be an object") }
         var c = DaemonConfig()
         let r = Reader(source: source)
-        try r.keys(root, "", allowed: ["socket", "logLevel", "agent", "domains", "warm", "http2", "tls", "limits", "drainTimeout"])
+        try r.keys(root, "", allowed: ["socket", "logLevel", "agent", "domains", "warm", "http2", "tls", "limits", "drainTimeout",
+                                       "allowUsers", "allowGroups"])
+        c.allowUsers = try r.ids(root, "allowUsers") { name in getpwnam(name).map { $0.pointee.pw_uid } }
+        c.allowGroups = try r.ids(root, "allowGroups") { name in getgrnam(name).map { $0.pointee.gr_gid } }
         c.socket = try r.string(root, "socket")
         if let level = try r.string(root, "logLevel") {
             guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(level) else {
@@ -145,6 +154,21 @@ enum ConfigLoader {
             if let v = try int(o, "maxQueue", path: path, min: 0, max: 1_000_000) { a.maxQueue = v }
             if let v = try int(o, "queueTimeout", path: path, min: 1) { a.queueTimeoutMs = v }
             return a
+        }
+
+        /// A list of user or group names or numeric ids, resolved to ids.
+        func ids(_ o: [String: Any], _ key: String, resolve: (String) -> UInt32?) throws -> [UInt32] {
+            guard let v = o[key], !(v is NSNull) else { return [] }
+            guard let list = v as? [Any] else { throw fail(key, "must be a list of names or ids") }
+            return try list.enumerated().map { i, item in
+                if let n = item as? NSNumber, !Self.isBool(n), n.int64Value >= 0, n.int64Value <= Int64(UInt32.max) {
+                    return UInt32(n.int64Value)
+                }
+                guard let name = item as? String, !name.isEmpty else { throw fail("\(key)[\(i)]", "must be a name or an id") }
+                if let id = UInt32(name) { return id }
+                guard let id = resolve(name) else { throw fail("\(key)[\(i)]", "names no known \(key == "allowUsers" ? "user" : "group"): \(name)") }
+                return id
+            }
         }
 
         func keys(_ object: [String: Any], _ path: String, allowed: Set<String>) throws {

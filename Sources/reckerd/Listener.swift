@@ -47,19 +47,28 @@ enum Listener {
 
     /// Binds and listens; the socket file gets mode 0660.
     static func bind(_ path: String, daemon: Daemon, group: MultiThreadedEventLoopGroup) throws -> any Channel {
-        let maxFrame = daemon.config.maxFrame
-        let channel = try ServerBootstrap(group: group)
-            .serverChannelOption(ChannelOptions.backlog, value: 256)
-            .childChannelOption(ChannelOptions.writeBufferWaterMark, value: .init(low: 256 * 1024, high: 1024 * 1024))
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder(maxLength: maxFrame)))
-                    try channel.pipeline.syncOperations.addHandler(ClientSession(daemon: daemon))
-                }
-            }
+        let channel = try bootstrap(daemon: daemon, group: group)
             .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: false)
             .wait()
         chmod(path, 0o660)
         return channel
+    }
+
+    /// Serves a socket that is already bound and listening (socket activation).
+    static func bind(descriptor: Int32, daemon: Daemon, group: MultiThreadedEventLoopGroup) throws -> any Channel {
+        try bootstrap(daemon: daemon, group: group).withBoundSocket(descriptor).wait()
+    }
+
+    private static func bootstrap(daemon: Daemon, group: MultiThreadedEventLoopGroup) -> ServerBootstrap {
+        ServerBootstrap(group: group)
+            .serverChannelOption(ChannelOptions.backlog, value: 256)
+            .childChannelOption(ChannelOptions.writeBufferWaterMark, value: .init(low: 256 * 1024, high: 1024 * 1024))
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let maxFrame = daemon.config.maxFrame
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder(maxLength: maxFrame)))
+                    try channel.pipeline.syncOperations.addHandler(ClientSession(daemon: daemon))
+                }
+            }
     }
 }

@@ -7,6 +7,13 @@ struct StatsReport {
     let stats: PoolStats
     let uptime: Double
     let clients: Int
+    let users: [UInt32: UserCounts]
+
+    /// Responses per client uid, and how many of them went out on a reused connection.
+    struct UserCounts: Sendable {
+        var requests = 0
+        var reused = 0
+    }
 
     /// STATS_REQUEST format byte values.
     enum Format: UInt8 {
@@ -46,6 +53,9 @@ struct StatsReport {
         doc["uptime_s"] = (uptime * 1000).rounded() / 1000
         doc["clients"] = clients
         doc["domains"] = stats.domains.mapValues(Self.fields)
+        doc["users"] = Dictionary(uniqueKeysWithValues: users.map { uid, c in
+            (String(uid), ["requests_total": c.requests, "reused": c.reused] as [String: Any])
+        })
         let data = (try? JSONSerialization.data(withJSONObject: doc, options: [.sortedKeys])) ?? Data("{}".utf8)
         return Array(data)
     }
@@ -93,6 +103,10 @@ struct StatsReport {
                 out += "\(name)_count{\(label(d))} \(q.count)\n"
             }
         }
+        out += "# HELP reckerd_user_requests_total Responses per client uid.\n# TYPE reckerd_user_requests_total counter\n"
+        for uid in users.keys.sorted() { out += "reckerd_user_requests_total{uid=\"\(uid)\"} \(users[uid]!.requests)\n" }
+        out += "# HELP reckerd_user_reused_total Responses per client uid sent on a reused connection.\n# TYPE reckerd_user_reused_total counter\n"
+        for uid in users.keys.sorted() { out += "reckerd_user_reused_total{uid=\"\(uid)\"} \(users[uid]!.reused)\n" }
         return out
     }
 

@@ -12,8 +12,10 @@ enum Reckerd {
         usage: reckerd [--config PATH] [--socket PATH] [--check-config]
           --config PATH    config file (default: /etc/reckerd/reckerd.json if present, else built-in defaults)
           --socket PATH    Unix socket to serve (default: the config's, else /run/reckerd/reckerd.sock,
-                           $XDG_RUNTIME_DIR/reckerd.sock or /tmp/reckerd-UID/reckerd.sock, the first writable)
+                           $XDG_RUNTIME_DIR/reckerd.sock or /tmp/reckerd-UID/reckerd.sock, the first writable);
+                           ignored when systemd passes a socket (socket activation)
           --check-config   print the effective config as JSON and exit
+        signals: SIGTERM/SIGINT drain and stop; SIGHUP reloads the config
         """
 
     static func fail(_ message: String) -> Never {
@@ -41,19 +43,9 @@ enum Reckerd {
             }
         }
 
+        let source = configPath ?? (FileManager.default.fileExists(atPath: DaemonConfig.systemPath) ? DaemonConfig.systemPath : nil)
         let config: DaemonConfig
-        do {
-            if let configPath {
-                config = try ConfigLoader.load(path: configPath)
-            } else if FileManager.default.fileExists(atPath: DaemonConfig.systemPath) {
-                config = try ConfigLoader.load(path: DaemonConfig.systemPath)
-            } else {
-                config = DaemonConfig()
-            }
-        } catch {
-            fail("\(error)")
-        }
-
+        do { config = try source.map(ConfigLoader.load(path:)) ?? DaemonConfig() } catch { fail("\(error)") }
         if checkOnly {
             print(config.effectiveJSON)
             exit(0)
@@ -63,39 +55,64 @@ enum Reckerd {
         // the socket answers is still graceful.
         let stop = DispatchSemaphore(value: 0)
         var sources: [any DispatchSourceSignal] = []
-        for sig in [SIGINT, SIGTERM] {
+        func onSignal(_ sig: Int32, _ handler: @escaping @Sendable () -> Void) {
             signal(sig, SIG_IGN)
             let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            s.setEventHandler { stop.signal() }
+            s.setEventHandler(handler: handler)
             s.resume()
             sources.append(s)
         }
-
-        var logger = Logger(label: "reckerd")
-        logger.logLevel = Logger.Level(rawValue: config.logLevel) ?? .info
+        onSignal(SIGINT) { stop.signal() }
+        onSignal(SIGTERM) { stop.signal() }
         signal(SIGPIPE, SIG_IGN)
 
-        let path: String
-        do {
-            path = try socketArg ?? config.socket ?? Listener.defaultPath()
-            try Listener.claim(path)
-        } catch {
-            fail("\(error)")
+        let journal = Systemd.journalStderr
+        DaemonLogHandler.level.withLock { $0 = Logger.Level(rawValue: config.logLevel) ?? .info }
+        LoggingSystem.bootstrap { label in DaemonLogHandler(label: label, journal: journal) }
+        let logger = Logger(label: "reckerd")
+
+        let inherited = Systemd.inheritedSocket()
+        var path: String?
+        if inherited == nil {
+            do {
+                let p = try socketArg ?? config.socket ?? Listener.defaultPath()
+                try Listener.claim(p)
+                path = p
+            } catch {
+                fail("\(error)")
+            }
         }
 
         let daemon: Daemon
-        do { daemon = try Daemon(config: config, logger: logger) } catch { fail("\(error)") }
+        do { daemon = try Daemon(config: config, configSource: source, logger: logger) } catch { fail("\(error)") }
+        onSignal(SIGHUP) {
+            Systemd.notify("RELOADING=1")
+            daemon.reload()
+            Systemd.notify("READY=1")
+        }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let server: any Channel
-        do { server = try Listener.bind(path, daemon: daemon, group: group) } catch {
-            fail("cannot listen on \(path): \(error)")
+        do {
+            if let fd = inherited {
+                if let named = socketArg ?? config.socket {
+                    logger.notice("socket activation: serving the socket systemd passed; the configured socket \(named) is ignored")
+                }
+                server = try Listener.bind(descriptor: fd, daemon: daemon, group: group)
+            } else {
+                server = try Listener.bind(path!, daemon: daemon, group: group)
+            }
+        } catch {
+            fail("cannot listen on \(path ?? "the socket systemd passed"): \(error)")
         }
-        logger.info("reckerd listening", metadata: ["socket": "\(path)", "pid": "\(getpid())"])
+        logger.info("reckerd listening", metadata: ["socket": "\(path ?? "fd \(inherited!) from systemd")", "pid": "\(getpid())"])
+        Systemd.notify("READY=1\nSTATUS=listening\nMAINPID=\(getpid())")
 
         stop.wait()
+        Systemd.notify("STOPPING=1")
         logger.info("stopping: no new connections; draining requests in flight")
         try? server.close().wait()
-        unlink(path)
+        // The socket file is ours to remove only if we made it; systemd owns an inherited one.
+        if let path { unlink(path) }
         daemon.drainAndStop()
         try? group.syncShutdownGracefully()
         logger.info("reckerd stopped")

@@ -1,0 +1,61 @@
+import CReckerSystemd
+import Foundation
+import Synchronization
+
+/// The daemon's systemd glue: readiness, status, watchdog and socket activation. Every call
+/// is harmless without systemd (no NOTIFY_SOCKET, no LISTEN_FDS), so the daemon runs the
+/// same either way.
+enum Systemd {
+    /// True when started by systemd with a notify socket.
+    static var notifying: Bool { ProcessInfo.processInfo.environment["NOTIFY_SOCKET"] != nil }
+
+    static func notify(_ state: String) {
+        _ = sd_notify(0, state)
+    }
+
+    /// The listening socket systemd passed (socket activation), if any.
+    static func inheritedSocket() -> Int32? {
+        let n = sd_listen_fds(1)
+        return n >= 1 ? SD_LISTEN_FDS_START : nil
+    }
+
+    /// Seconds between WATCHDOG=1 pings (half the configured interval), or nil.
+    static var watchdogInterval: Double? {
+        let usec = recker_watchdog_usec()
+        return usec > 0 ? Double(usec) / 2e6 : nil
+    }
+
+    /// True when stderr is connected to the journal (systemd sets JOURNAL_STREAM).
+    static var journalStderr: Bool { ProcessInfo.processInfo.environment["JOURNAL_STREAM"] != nil }
+}
+
+/// Sends WATCHDOG=1 and a current STATUS= from the engine loop, at most once per interval:
+/// when the engine hangs, the pings stop and systemd restarts the service.
+final class Heartbeat: Sendable {
+    private let watchdog: Double?
+    private let last = Mutex<(watchdog: Double, status: Double)>((0, 0))
+    private let statusLine: @Sendable (Int, Int) -> String
+
+    init(statusLine: @escaping @Sendable (_ inFlight: Int, _ openConnections: Int) -> String) {
+        watchdog = Systemd.watchdogInterval
+        self.statusLine = statusLine
+    }
+
+    /// Called on each engine loop pass with the engine's vitals.
+    func beat(inFlight: Int, openConnections: Int) {
+        guard Systemd.notifying else { return }
+        let now = Date().timeIntervalSince1970
+        var message = ""
+        last.withLock { l in
+            if let w = watchdog, now - l.watchdog >= w {
+                l.watchdog = now
+                message += "WATCHDOG=1\n"
+            }
+            if now - l.status >= 2 {
+                l.status = now
+                message += "STATUS=" + statusLine(inFlight, openConnections) + "\n"
+            }
+        }
+        if !message.isEmpty { Systemd.notify(message) }
+    }
+}
