@@ -18,6 +18,7 @@ final class Daemon: Sendable {
     private let clients = ClientRegistry()
     private let users = Mutex<[UInt32: StatsReport.UserCounts]>([:])
     private let draining = Atomic<Bool>(false)
+    let heartbeat: Heartbeat
 
     init(config: DaemonConfig, configSource: String?, logger: Logger) throws {
         configBox = Mutex(config)
@@ -27,6 +28,7 @@ final class Daemon: Sendable {
         let heartbeat = Heartbeat { inFlight, open in
             "\(clients.count) clients, \(inFlight) requests in flight, \(open) upstream connections open"
         }
+        self.heartbeat = heartbeat
         engine = try CurlEngine(options: config.pool) { inFlight, open in
             heartbeat.beat(inFlight: inFlight, openConnections: open)
         }

@@ -9,9 +9,24 @@ enum Systemd {
     /// True when started by systemd with a notify socket.
     static var notifying: Bool { ProcessInfo.processInfo.environment["NOTIFY_SOCKET"] != nil }
 
-    static func notify(_ state: String) {
-        _ = sd_notify(0, state)
+    /// Sends a notification from a queue of its own: sd_notify blocks while the manager's
+    /// socket is full, and neither the engine nor a stop may wait on that. While one send
+    /// is stuck, later WATCHDOG/STATUS beats are dropped rather than piled up.
+    static func notify(_ state: String, droppable: Bool = false) {
+        let busy = sending.withLock { s -> Bool in
+            if s && droppable { return true }
+            s = true
+            return false
+        }
+        if busy { return }
+        queue.async {
+            _ = sd_notify(0, state)
+            sending.withLock { $0 = false }
+        }
     }
+
+    private static let queue = DispatchQueue(label: "reckerd.sd-notify")
+    private static let sending = Mutex(false)
 
     /// The listening socket systemd passed (socket activation), if any.
     static func inheritedSocket() -> Int32? {
@@ -35,6 +50,8 @@ final class Heartbeat: Sendable {
     private let watchdog: Double?
     private let last = Mutex<(watchdog: Double, status: Double)>((0, 0))
     private let statusLine: @Sendable (Int, Int) -> String
+    /// Beats start once READY=1 is sent: systemd hears nothing before the socket listens.
+    let ready = Atomic<Bool>(false)
 
     init(statusLine: @escaping @Sendable (_ inFlight: Int, _ openConnections: Int) -> String) {
         watchdog = Systemd.watchdogInterval
@@ -43,7 +60,7 @@ final class Heartbeat: Sendable {
 
     /// Called on each engine loop pass with the engine's vitals.
     func beat(inFlight: Int, openConnections: Int) {
-        guard Systemd.notifying else { return }
+        guard Systemd.notifying, ready.load(ordering: .relaxed) else { return }
         let now = Date().timeIntervalSince1970
         var message = ""
         last.withLock { l in
@@ -56,6 +73,6 @@ final class Heartbeat: Sendable {
                 message += "STATUS=" + statusLine(inFlight, openConnections) + "\n"
             }
         }
-        if !message.isEmpty { Systemd.notify(message) }
+        if !message.isEmpty { Systemd.notify(message, droppable: true) }
     }
 }

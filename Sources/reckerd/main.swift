@@ -106,6 +106,7 @@ enum Reckerd {
         }
         logger.info("reckerd listening", metadata: ["socket": "\(path ?? "fd \(inherited!) from systemd")", "pid": "\(getpid())"])
         Systemd.notify("READY=1\nSTATUS=listening\nMAINPID=\(getpid())")
+        daemon.heartbeat.ready.store(true, ordering: .relaxed)
 
         stop.wait()
         Systemd.notify("STOPPING=1")

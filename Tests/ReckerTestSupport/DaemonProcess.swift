@@ -21,7 +21,7 @@ public final class DaemonProcess: @unchecked Sendable {
         process.arguments = ["--config", configPath, "--socket", self.socketPath] + extraArgs
         process.standardOutput = FileHandle.nullDevice
         process.standardError = stderrPipe
-        collected = OutputCollector(out: Pipe(), err: stderrPipe)
+        collected = OutputCollector(out: nil, err: stderrPipe)
         try process.run()
         let path = self.socketPath
         let proc = process

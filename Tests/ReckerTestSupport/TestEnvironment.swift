@@ -105,8 +105,9 @@ final class OutputCollector: @unchecked Sendable {
     private let group = DispatchGroup()
     private let lock = NSLock()
 
-    init(out: Pipe, err: Pipe) {
+    init(out: Pipe?, err: Pipe) {
         for (pipe, isOut) in [(out, true), (err, false)] {
+            guard let pipe else { continue }
             group.enter()
             DispatchQueue.global().async {
                 let data = pipe.fileHandleForReading.readDataToEndOfFile()
