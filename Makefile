@@ -6,7 +6,7 @@ SWIFT ?= swift
 PREFIX ?= /usr/local
 CONFIG ?= config/reckerd.json
 
-.PHONY: all deps build release run test clean
+.PHONY: all deps build release run test install uninstall clean
 
 all: build
 
@@ -28,5 +28,24 @@ test: deps
 	$(SWIFT) build --build-tests
 	RECKER_BIN_DIR="$$($(SWIFT) build --show-bin-path)" $(SWIFT) test --skip-build --disable-swift-testing
 
+# Binaries with the Swift runtime linked in (the host needs no Swift), the default config,
+# the systemd units and the `reckerd` group that may use the socket.
+STATIC_BUILD = .build-static
+install: deps
+	$(SWIFT) build -c release --static-swift-stdlib --scratch-path $(STATIC_BUILD)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)/etc/reckerd $(DESTDIR)/etc/systemd/system $(DESTDIR)$(PREFIX)/share/doc/reckerd
+	install -m 0755 $(STATIC_BUILD)/release/reckerd $(STATIC_BUILD)/release/recker $(STATIC_BUILD)/release/recker-direct $(DESTDIR)$(PREFIX)/bin/
+	[ -e $(DESTDIR)/etc/reckerd/reckerd.json ] || install -m 0644 config/reckerd.json $(DESTDIR)/etc/reckerd/reckerd.json
+	install -m 0644 deploy/systemd/reckerd.service deploy/systemd/reckerd.socket $(DESTDIR)/etc/systemd/system/
+	install -m 0644 README.md docs/PROTOCOL.md $(DESTDIR)$(PREFIX)/share/doc/reckerd/
+	getent group reckerd >/dev/null || groupadd --system reckerd
+	-systemctl daemon-reload 2>/dev/null
+
+uninstall:
+	-systemctl disable --now reckerd.socket reckerd.service 2>/dev/null
+	rm -f $(DESTDIR)$(PREFIX)/bin/reckerd $(DESTDIR)$(PREFIX)/bin/recker $(DESTDIR)$(PREFIX)/bin/recker-direct
+	rm -f $(DESTDIR)/etc/systemd/system/reckerd.service $(DESTDIR)/etc/systemd/system/reckerd.socket
+	rm -rf $(DESTDIR)$(PREFIX)/share/doc/reckerd
+
 clean:
-	rm -rf .build
+	rm -rf .build $(STATIC_BUILD)

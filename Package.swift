@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "ReckerProtocol", targets: ["ReckerProtocol"]),
         .executable(name: "reckerd", targets: ["reckerd"]),
         .executable(name: "recker", targets: ["recker"]),
+        .executable(name: "recker-direct", targets: ["recker-direct"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -47,11 +48,18 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The curl-like CLI's logic, shared by `recker` and its fallback helper. No Foundation.
+        .target(name: "ReckerCLI", dependencies: ["ReckerProtocol"]),
         // The curl-like CLI: a fully static executable, so it starts in well under a millisecond.
         .executableTarget(
             name: "recker",
-            dependencies: ["ReckerProtocol"],
+            dependencies: ["ReckerCLI", "ReckerProtocol"],
             linkerSettings: [.unsafeFlags(["-static-executable"])]
+        ),
+        // `recker --fallback` without a daemon: the same CLI on an in-process libcurl engine.
+        .executableTarget(
+            name: "recker-direct",
+            dependencies: ["ReckerCLI", "ReckerPool", "ReckerProtocol"]
         ),
         // Real upstreams and a real daemon for the tests: nginx with TLS and h2, a Swift
         // fault-injection server, and helpers to run the binaries.

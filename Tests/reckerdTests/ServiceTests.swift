@@ -174,4 +174,19 @@ final class ServiceTests: XCTestCase {
         XCTAssertTrue(log.contains("/headers"), "requests are logged: \(log)")
         XCTAssertFalse(log.contains("SECRET"), log)
     }
+
+    func testFallbackFetchesDirectlyWithoutADaemon() throws {
+        let nginx = try Nginx(files: Fixtures.files)
+        let recker = TestEnvironment.binDir.appendingPathComponent("recker").path
+        let nowhere = ["--socket", "/tmp/reckerd-test-no-daemon-\(getpid()).sock"]
+        let direct = try TestEnvironment.run(recker, nowhere + ["--fallback", "-w", "\n%{http_code} %{pooled}", nginx.url("/hello.txt", https: true)],
+                                             environment: ["CURL_CA_BUNDLE": nginx.caFile, "PATH": "/usr/bin:/bin"])
+        XCTAssertEqual(direct.status, 0, direct.stderr)
+        XCTAssertEqual(direct.text, "hello from nginx\n\n200 0", "fetched, and says it was not pooled")
+        XCTAssertTrue(direct.stderr.contains("not pooled"), direct.stderr)
+        let byEnv = try TestEnvironment.run(recker, nowhere + ["-s", nginx.url("/n/7.txt")],
+                                            environment: ["RECKER_FALLBACK": "1", "PATH": "/usr/bin:/bin"])
+        XCTAssertEqual(byEnv.text, "item 7\n", byEnv.stderr)
+        XCTAssertEqual(nginx.waitForLog(count: 2).count, 2, "both reached nginx")
+    }
 }

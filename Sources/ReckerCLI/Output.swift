@@ -34,7 +34,7 @@ struct Output {
 
 /// `-w` format expansion, with the facts reckerd reports for each response.
 enum WriteOut {
-    static func expand(_ format: String, head: ResponseHead?, end: ResponseEnd?) -> String {
+    static func expand(_ format: String, head: ResponseHead?, end: ResponseEnd?, pooled: Bool = true) -> String {
         var out = ""
         var it = format.makeIterator()
         func secs(_ us: UInt32) -> String {
@@ -71,6 +71,7 @@ enum WriteOut {
             case "time_appconnect": out += secs(h.map { $0.tlsMicros == 0 ? 0 : $0.connectMicros + $0.tlsMicros } ?? 0)
             case "time_starttransfer": out += secs(h?.firstByteMicros ?? 0)
             case "size_download": out += String(end?.bodyBytes ?? 0)
+            case "pooled": out += pooled ? "1" : "0"
             case "http_version":
                 out += h.map { v in v.httpVersion == 20 ? "2" : v.httpVersion == 30 ? "3" : v.httpVersion == 10 ? "1.0" : "1.1" } ?? "0"
             default: out += "%{\(name)}"

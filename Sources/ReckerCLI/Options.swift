@@ -21,6 +21,8 @@ struct Options {
     var socket: String?
     var request = RequestOptions()
     var stats = false
+    /// Fetch directly when no daemon listens (`--fallback` or RECKER_FALLBACK=1).
+    var fallback = getenv("RECKER_FALLBACK").map { String(cString: $0) == "1" } ?? false
     var batch = false
     var concurrency = 10
     var outputDir: String?
@@ -48,8 +50,9 @@ struct Options {
       -w, --write-out FORMAT   print FORMAT after the transfer: %{http_code} %{num_connects}
                                %{reused} %{connection_id} %{time_total} %{time_queue}
                                %{time_connect} %{time_appconnect} %{time_starttransfer}
-                               %{size_download} %{http_version}
+                               %{size_download} %{http_version} %{pooled}
           --socket PATH        reckerd's socket (default: $RECKER_SOCKET, then the usual places)
+          --fallback           with no daemon listening, fetch directly, not pooled (also RECKER_FALLBACK=1)
       -h, --help               this text
     batch: one request per input line (a URL, or {"method","url","headers","body"} JSON),
       sent over one connection with at most N in flight (-c, default 10); one JSON line per
@@ -96,6 +99,7 @@ struct Options {
             case "-m", "--max-time": o.request.totalTimeoutMs = try seconds(a)
             case "-w", "--write-out": o.writeOut = try value(a)
             case "--socket", "--unix-socket": o.socket = try value(a)
+            case "--fallback": o.fallback = true
             case "-c", "--concurrency":
                 let v = try value(a)
                 guard let n = Int(v), n > 0 else { throw UsageError("option \(a): bad number \(v)") }

@@ -63,7 +63,7 @@ struct Batch {
     let items: [Item]
     let concurrency: Int
     let outputDir: String?
-    let connection: ReckerConnection
+    let connection: any MessageChannel
 
     /// Runs the batch; returns how many items failed.
     func run() throws(ReckerError) -> Int {
