@@ -6,7 +6,7 @@ SWIFT ?= swift
 PREFIX ?= /usr/local
 CONFIG ?= config/reckerd.json
 
-.PHONY: all deps build release run test install uninstall clean
+.PHONY: all deps build release run test bench install uninstall clean
 
 all: build
 
@@ -27,6 +27,11 @@ run: release
 test: deps
 	$(SWIFT) build --build-tests
 	RECKER_BIN_DIR="$$($(SWIFT) build --show-bin-path)" $(SWIFT) test --skip-build --disable-swift-testing
+
+# Benchmarks W1-W6 (bench/bench.py): writes docs/BENCHMARKS.md and docs/benchmarks.png.
+bench: release
+	@scripts/install-deps.sh hyperfine:hyperfine wrk:wrk python3-matplotlib
+	/usr/bin/python3 bench/bench.py
 
 # Binaries with the Swift runtime linked in (the host needs no Swift), the default config,
 # the systemd units and the `reckerd` group that may use the socket.

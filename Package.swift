@@ -61,6 +61,12 @@ let package = Package(
             name: "recker-direct",
             dependencies: ["ReckerCLI", "ReckerPool", "ReckerProtocol"]
         ),
+        // The benchmarks' load generator (bench/): speaks the protocol from many connections.
+        .executableTarget(
+            name: "recker-load",
+            dependencies: ["ReckerProtocol"],
+            path: "bench/load"
+        ),
         // Real upstreams and a real daemon for the tests: nginx with TLS and h2, a Swift
         // fault-injection server, and helpers to run the binaries.
         .target(

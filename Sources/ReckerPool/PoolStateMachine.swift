@@ -78,7 +78,11 @@ package struct PoolStateMachine {
     /// A request wants a connection: start it, queue it, or refuse it.
     package mutating func requestArrived(_ id: TransferID, target: RequestValidator.Target, now: UInt64) -> [Action] {
         let key = options.poolKey(forDomain: target.domain)
-        var pool = pools[key] ?? Pool(limits: options.perDomainPooling ? limits(target) : options.agent, host: target.host)
+        // An https domain is taken to multiplex until it answers otherwise: its requests then
+        // wait on one connection being opened (PIPEWAIT) instead of trickling in at
+        // `connections` per round trip. libcurl's per-host limit still bounds connections.
+        var pool = pools[key] ?? Pool(limits: options.perDomainPooling ? limits(target) : options.agent, host: target.host,
+                                      multiplexed: target.https && options.http2Enabled)
         transferPool[id] = key
         defer { pools[key] = pool }
         if pool.running.count < capacity(pool) && pool.queue.isEmpty {

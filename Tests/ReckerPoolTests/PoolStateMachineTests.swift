@@ -4,8 +4,9 @@ import XCTest
 
 /// The pool's decisions, with no network and no clock: time is a number passed in.
 final class PoolStateMachineTests: XCTestCase {
-    let a = try! RequestValidator.parse(url: "https://a.test/")
-    let b = try! RequestValidator.parse(url: "https://b.test/")
+    let a = try! RequestValidator.parse(url: "http://a.test/")
+    let b = try! RequestValidator.parse(url: "http://b.test/")
+    let secure = try! RequestValidator.parse(url: "https://s.test/")
     let ms: UInt64 = 1_000_000
 
     func machine(_ change: (inout PoolOptions) -> Void = { _ in }) -> PoolStateMachine {
@@ -76,6 +77,19 @@ final class PoolStateMachineTests: XCTestCase {
         XCTAssertEqual(m.requestArrived(9, target: a, now: 0), [], "2 connections x 4 streams = 8")
     }
 
+    func testHTTPSIsTakenToMultiplexUntilItAnswersHTTP1() {
+        var m = machine { $0.http2MaxConcurrentStreams = 4 }
+        for id in UInt64(1) ... 8 { XCTAssertEqual(m.requestArrived(id, target: secure, now: 0), [.start(id)]) }
+        XCTAssertEqual(m.requestArrived(9, target: secure, now: 0), [])
+        XCTAssertEqual(m.learnedProtocol(domain: secure.domain, multiplexed: false), [])
+        for id in UInt64(1) ... 6 { XCTAssertEqual(m.requestEnded(id), [], "HTTP/1.1: room for 2 only") }
+        XCTAssertEqual(m.requestEnded(7), [.start(9)])
+        var off = machine { $0.http2Enabled = false }
+        _ = off.requestArrived(1, target: secure, now: 0)
+        _ = off.requestArrived(2, target: secure, now: 0)
+        XCTAssertEqual(off.requestArrived(3, target: secure, now: 0), [], "h2 off: connections alone")
+    }
+
     func testIdleConnectionsExpireAndBusyOnesDoNot() {
         var m = machine()
         m.connectionOpened(1, target: a, now: 0)
@@ -106,7 +120,7 @@ final class PoolStateMachineTests: XCTestCase {
     }
 
     func testWarmTargetsAreOpenedAndKept() {
-        let target = WarmTarget(url: "https://a.test/health", minIdle: 2)
+        let target = WarmTarget(url: "http://a.test/health", minIdle: 2)
         var m = machine { $0.warm = [target] }
         XCTAssertEqual(m.tick(now: 0), [.warm(target), .warm(target)])
         XCTAssertEqual(m.tick(now: 1), [], "warm-ups under way count")
@@ -124,7 +138,7 @@ final class PoolStateMachineTests: XCTestCase {
     }
 
     func testFailedWarmUpsBackOff() {
-        let target = WarmTarget(url: "https://a.test/health", minIdle: 1)
+        let target = WarmTarget(url: "http://a.test/health", minIdle: 1)
         var m = machine { $0.warm = [target] }
         XCTAssertEqual(m.tick(now: 0), [.warm(target)])
         m.warmUpEnded(domain: a.domain, succeeded: false, now: 10 * ms)
