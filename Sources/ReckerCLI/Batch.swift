@@ -67,7 +67,7 @@ struct Batch {
 
     /// Runs the batch; returns how many items failed.
     func run() throws(ReckerError) -> Int {
-        let start = Batch.now()
+        let start = MonotonicClock.nanoseconds()
         let window = Int(connection.welcome.initialWindow)
         let maxData = Int(connection.welcome.maxFrame) - Frame.headerSize
         let limit = min(concurrency, Int(connection.welcome.maxInFlight))
@@ -143,15 +143,9 @@ struct Batch {
                 continue
             }
         }
-        let ms = Batch.millis(UInt32(clamping: (Batch.now() - start) / 1000))
+        let ms = Batch.millis(UInt32(clamping: (MonotonicClock.nanoseconds() - start) / 1000))
         emit("{\"summary\":{\"total\":\(items.count),\"successful\":\(items.count - failed),\"failed\":\(failed),\"duration_ms\":\(ms)}}")
         return failed
-    }
-
-    static func now() -> UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
     }
 
     /// Microseconds as milliseconds with three decimals.

@@ -25,7 +25,7 @@ extension ReckerClient {
     /// A failing request fails only its own item. Relative URLs ("/users/1") are resolved
     /// against the client's `baseURL`.
     public func batch(_ requests: [ReckerRequest], concurrency: Int = 10) async -> BatchResult {
-        let start = MonotonicClockNow.nanoseconds()
+        let start = MonotonicClock.nanoseconds()
         var results = [Result<ReckerResponse, ReckerError>?](repeating: nil, count: requests.count)
         let limit = max(1, concurrency)
         await withTaskGroup(of: (Int, Result<ReckerResponse, ReckerError>).self) { group in
@@ -50,22 +50,7 @@ extension ReckerClient {
         }
         let all = results.map { $0! }
         let ok = all.filter { if case .success = $0 { true } else { false } }.count
-        let ms = Double(MonotonicClockNow.nanoseconds() - start) / 1e6
+        let ms = Double(MonotonicClock.nanoseconds() - start) / 1e6
         return BatchResult(results: all, stats: .init(total: all.count, successful: ok, failed: all.count - ok, duration: ms))
     }
 }
-
-/// Monotonic time for the client side (the engine has its own in ReckerPool).
-enum MonotonicClockNow {
-    static func nanoseconds() -> UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
-    }
-}
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif

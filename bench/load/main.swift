@@ -11,11 +11,7 @@ import Glibc
 ///
 /// usage: recker-load --socket PATH --url URL [--connections N] [--seconds S]
 
-nonisolated func now() -> UInt64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
-}
+nonisolated func now() -> UInt64 { MonotonicClock.nanoseconds() }
 
 var socketPath = SocketPaths.clientPath()
 var url = ""
