@@ -3,11 +3,19 @@
 public enum RequestValidator {
     /// The upstream a URL names: scheme, host and port, which is also its pool's key.
     public struct Target: Sendable, Hashable {
-        public var https: Bool
-        public var host: String
-        public var port: UInt16
-        /// `host:port`, the pool and stats key.
-        public var domain: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+        public let https: Bool
+        public let host: String
+        public let port: UInt16
+        /// `host:port`, the pool and stats key; built once, since the engine keys every
+        /// event of a request by it.
+        public let domain: String
+
+        public init(https: Bool, host: String, port: UInt16) {
+            self.https = https
+            self.host = host
+            self.port = port
+            domain = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+        }
     }
 
     /// Framing and hop-by-hop headers that belong to the daemon, lower-cased.

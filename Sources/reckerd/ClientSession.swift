@@ -22,6 +22,8 @@ final class ClientSession: ChannelInboundHandler {
         var queuedOffset = 0
         var end: ResponseEnd?
         var url: String
+        /// Body bytes sent to the client but not yet reported to the engine.
+        var unreported = 0
     }
 
     private let daemon: Daemon
@@ -34,10 +36,12 @@ final class ClientSession: ChannelInboundHandler {
     /// The peer's credentials (SO_PEERCRED, and its groups), read when it connects.
     private var peer: PeerCredentials?
     private let logger: Logger
+    private let reportEvery: Int
 
     init(daemon: Daemon) {
         self.daemon = daemon
         self.logger = daemon.logger
+        reportEvery = max(1, daemon.config.pool.maxResponseBuffer / 4)
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -236,7 +240,14 @@ final class ClientSession: ChannelInboundHandler {
                 s.queuedOffset = 0
             }
         }
-        if sent > 0 { daemon.engine.consumed(s.transfer, bytes: sent) }
+        // The engine holds at most `responseBuffer` bytes of a response and resumes reading at
+        // half that, so reporting progress in quarters keeps it flowing with one wake-up per
+        // quarter instead of one per chunk; a finished transfer needs no report at all.
+        s.unreported += sent
+        if s.end == nil && s.unreported >= reportEvery {
+            daemon.engine.consumed(s.transfer, bytes: s.unreported)
+            s.unreported = 0
+        }
         if s.queued.isEmpty, let end = s.end {
             streams[id] = nil
             byTransfer[s.transfer] = nil
