@@ -9,6 +9,9 @@ have_pkg libcurl4-openssl-dev || need+=(libcurl4-openssl-dev)
 have_pkg libsystemd-dev || need+=(libsystemd-dev)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+# systemd-socket-activate and systemd-analyze, for the service tests.
+command -v systemd-socket-activate >/dev/null 2>&1 || need+=(systemd)
+command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
 # The Prometheus text-format parser the stats test checks our output with.
 have_pkg python3-prometheus-client || need+=(python3-prometheus-client)
 for extra in "$@"; do
