@@ -54,7 +54,7 @@ extension CurlEngine {
         guard let record = connections.removeValue(forKey: fd) else { return }
         if !record.retired {
             openConnections -= 1
-            deferred += pool.connectionClosed(record.id)
+            pool.connectionClosed(record.id)
         }
     }
 
@@ -85,13 +85,13 @@ extension CurlEngine {
     /// connection closed and lets go of it.
     func closeConnection(_ id: ConnectionID) {
         guard let (fd, record) = connections.first(where: { $0.value.id == id }), !record.retired else {
-            deferred += pool.connectionClosed(id)
+            pool.connectionClosed(id)
             return
         }
         connections[fd]?.retired = true
         openConnections -= 1
         dup2(deadSocket, fd)
-        deferred += pool.connectionClosed(id)
+        pool.connectionClosed(id)
     }
 
     /// The response's HTTP version tells the pool whether this domain multiplexes.

@@ -7,7 +7,7 @@ import Synchronization
 /// that domain's warm connections, whichever client or process sent it. The pool's
 /// decisions come from `PoolStateMachine`; this type carries them out.
 ///
-/// Thread confinement: everything but `mailbox`, `inFlightCount` and `heartbeat` is touched
+/// Thread confinement: everything but `mailbox` and `inFlightCount` is touched
 /// only on the engine thread. Other threads post commands to `mailbox` and wake the thread.
 /// That split is why the type is `@unchecked Sendable`.
 package final class CurlEngine: @unchecked Sendable {
@@ -20,8 +20,6 @@ package final class CurlEngine: @unchecked Sendable {
     private let inFlightCount = Atomic<Int>(0)
     private let stopped = Mutex<Bool>(false)
     private let exited = DispatchSemaphore(value: 0)
-    /// Engine loop passes, for a watchdog to see that the loop turns.
-    package let heartbeat = Atomic<UInt64>(0)
 
     var pool: PoolStateMachine
     private var waiting: [TransferID: (EngineRequest, any TransferSink)] = [:]
@@ -159,7 +157,6 @@ package final class CurlEngine: @unchecked Sendable {
 
     private func run() {
         while true {
-            heartbeat.wrappingAdd(1, ordering: .relaxed)
             onLoop?(inFlightCount.load(ordering: .relaxed), openConnections)
             let commands = mailbox.withLock { box -> [Command] in
                 defer { box.removeAll(keepingCapacity: true) }

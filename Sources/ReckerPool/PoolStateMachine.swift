@@ -152,10 +152,10 @@ package struct PoolStateMachine {
         return c.active == 0 && c.retiring ? [.close(id)] : []
     }
 
-    /// The connection is gone (closed by libcurl, the upstream, or a `.close` action).
-    package mutating func connectionClosed(_ id: ConnectionID) -> [Action] {
+    /// The connection is gone (closed by libcurl, the upstream, or a `.close` action). A
+    /// warm domain that falls below its `minIdle` gets a new one on the next `tick`.
+    package mutating func connectionClosed(_ id: ConnectionID) {
         connections[id] = nil
-        return []
     }
 
     /// A warm-up request for `domain` ended.

@@ -18,7 +18,6 @@ final class PendingStream: @unchecked Sendable {
     private var statsWaiter: CheckedContinuation<[UInt8], any Error>?
     var id: UInt32 = 0
     var sendWindow = 0
-    var recvWindowSize = 0
     private var windowWaiter: CheckedContinuation<Void, any Error>?
     private var buffered: [UInt8] = []
 
@@ -125,8 +124,6 @@ final class PendingStream: @unchecked Sendable {
             }
         }
     }
-
-    var endTotals: ResponseEnd? { lock.withLock { _ in end } }
 
     func statsBody() async throws -> [UInt8] {
         try await withCheckedThrowingContinuation { c in

@@ -131,7 +131,6 @@ public final class ReckerClient: Sendable {
             s.nextStream = id &+ 1
             pending.id = id
             pending.sendWindow = Int(s.connection!.welcome.initialWindow)
-            pending.recvWindowSize = Int(s.connection!.welcome.initialWindow)
             s.streams[id] = pending
             return id
         }

@@ -102,7 +102,7 @@ final class PoolStateMachineTests: XCTestCase {
         XCTAssertEqual(m.nextDeadline(), 600 * ms)
         XCTAssertEqual(m.tick(now: 599 * ms), [])
         XCTAssertEqual(m.tick(now: 600 * ms), [.close(1)], "idle 500 ms: closed; the busy one stays")
-        _ = m.connectionClosed(1)
+        m.connectionClosed(1)
         m.connectionInUse(2)
         _ = m.connectionReleased(2, now: 700 * ms)
         _ = m.connectionReleased(2, now: 800 * ms)
@@ -133,7 +133,7 @@ final class PoolStateMachineTests: XCTestCase {
         m.warmUpEnded(domain: a.domain, succeeded: true, now: 2)
         _ = m.connectionReleased(2, now: 2)
         XCTAssertEqual(m.tick(now: 5_000 * ms), [], "warm connections outlive keepAliveTimeout")
-        _ = m.connectionClosed(1)
+        m.connectionClosed(1)
         XCTAssertEqual(m.tick(now: 5_001 * ms), [.warm(target)], "a lost warm connection is replaced")
     }
 
