@@ -74,7 +74,7 @@ extension CurlEngine {
             }
             if record.localPort == port {
                 t.connection = record.id
-                deferred += pool.connectionInUse(record.id)
+                pool.connectionInUse(record.id)
                 return
             }
         }

@@ -69,13 +69,8 @@ package struct PoolStateMachine {
         options.agent(forDomain: target.domain, host: target.host)
     }
 
-    /// How many of a pool's requests may run. Over HTTP/2 connections open one at a time:
-    /// room for the streams of the connections already carrying requests plus one more, so a
-    /// burst waits for the next connection (PIPEWAIT) instead of each request opening its own.
-    private func capacity(_ key: String, _ p: Pool) -> Int {
-        guard p.multiplexed && options.http2Enabled else { return p.limits.connections }
-        let carrying = connections.values.reduce(0) { $0 + ($1.pool == key && $1.served > 0 ? 1 : 0) }
-        return min(p.limits.connections, carrying + 1) * options.http2MaxConcurrentStreams
+    private func capacity(_ p: Pool) -> Int {
+        p.limits.connections * (p.multiplexed && options.http2Enabled ? options.http2MaxConcurrentStreams : 1)
     }
 
     // MARK: - requests
@@ -90,7 +85,7 @@ package struct PoolStateMachine {
                                       multiplexed: target.https && options.http2Enabled)
         transferPool[id] = key
         defer { pools[key] = pool }
-        if pool.running.count < capacity(key, pool) && pool.queue.isEmpty {
+        if pool.running.count < capacity(pool) && pool.queue.isEmpty {
             pool.running.insert(id)
             return [.start(id)]
         }
@@ -108,7 +103,7 @@ package struct PoolStateMachine {
         if pool.running.remove(id) == nil {
             pool.queue.removeAll { $0.id == id }
         }
-        let actions = admit(key, &pool)
+        let actions = admit(&pool)
         pools[key] = pool
         return actions
     }
@@ -119,15 +114,14 @@ package struct PoolStateMachine {
         let key = options.poolKey(forDomain: domain)
         guard var pool = pools[key], pool.multiplexed != multiplexed else { return [] }
         pool.multiplexed = multiplexed
-        let actions = admit(key, &pool)
+        let actions = admit(&pool)
         pools[key] = pool
         return actions
     }
 
-    private func admit(_ key: String, _ pool: inout Pool) -> [Action] {
+    private func admit(_ pool: inout Pool) -> [Action] {
         var actions: [Action] = []
-        let room = capacity(key, pool)
-        while pool.running.count < room, !pool.queue.isEmpty {
+        while pool.running.count < capacity(pool), !pool.queue.isEmpty {
             let next = pool.queue.removeFirst()
             pool.running.insert(next.id)
             actions.append(.start(next.id))
@@ -142,17 +136,10 @@ package struct PoolStateMachine {
                                      limits: limits(target), openedAt: now, idleSince: now)
     }
 
-    /// A request starts on this connection (new, reused, or another HTTP/2 stream). A
-    /// connection's first request may make room in a multiplexed pool.
-    package mutating func connectionInUse(_ id: ConnectionID) -> [Action] {
-        guard var c = connections[id] else { return [] }
-        c.active += 1
-        c.served += 1
-        connections[id] = c
-        guard c.served == 1, var pool = pools[c.pool], pool.multiplexed else { return [] }
-        let actions = admit(c.pool, &pool)
-        pools[c.pool] = pool
-        return actions
+    /// A request starts on this connection (new, reused, or another HTTP/2 stream).
+    package mutating func connectionInUse(_ id: ConnectionID) {
+        connections[id]?.active += 1
+        connections[id]?.served += 1
     }
 
     /// A request no longer uses this connection. A retiring connection that falls idle is
@@ -205,7 +192,7 @@ package struct PoolStateMachine {
         for key in pools.keys.sorted() {
             var pool = pools[key]!
             pool.limits = new.perDomainPooling ? new.agent(forDomain: key, host: pool.host) : new.agent
-            actions += admit(key, &pool)
+            actions += admit(&pool)
             pools[key] = pool
         }
         for id in connections.keys.sorted() {
