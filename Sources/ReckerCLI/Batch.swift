@@ -128,7 +128,7 @@ struct Batch {
                 let h = r.head!
                 var line = "{\"index\":\(r.index),\"url\":\(MiniJSON.quote(r.url)),\"status\":\(h.status)"
                 line += ",\"reused\":\(h.reused),\"connection_id\":\(h.connectionID)"
-                line += ",\"http_version\":\"\(WriteOut.expand("%{http_version}", head: h, end: nil))\""
+                line += ",\"http_version\":\"\(h.versionName)\""
                 line += ",\"time_ms\":\(Batch.millis(end.totalMicros)),\"size\":\(end.bodyBytes)"
                 line += r.file == nil ? ",\"body\":\(MiniJSON.quote(String(decoding: r.body, as: UTF8.self)))}"
                                       : ",\"body_file\":\(MiniJSON.quote("\(outputDir!)/\(r.index)"))}"

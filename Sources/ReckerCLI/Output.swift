@@ -73,7 +73,7 @@ enum WriteOut {
             case "size_download": out += String(end?.bodyBytes ?? 0)
             case "pooled": out += pooled ? "1" : "0"
             case "http_version":
-                out += h.map { v in v.httpVersion == 20 ? "2" : v.httpVersion == 30 ? "3" : v.httpVersion == 10 ? "1.0" : "1.1" } ?? "0"
+                out += h?.versionName ?? "0"
             default: out += "%{\(name)}"
             }
         }

@@ -176,7 +176,7 @@ func run(_ o: Options, _ env: CLIEnvironment) -> Int32 {
                     continue
                 }
                 if o.include {
-                    var text = "HTTP/\(WriteOut.expand("%{http_version}", head: h, end: nil)) \(h.status)\r\n"
+                    var text = "HTTP/\(h.versionName) \(h.status)\r\n"
                     for x in h.headers { text += "\(x.name): \(x.value)\r\n" }
                     text += "\r\n"
                     guard out.write(text) else { return report(ReckerError(.internalError, "write error")) }

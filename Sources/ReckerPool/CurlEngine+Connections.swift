@@ -96,7 +96,7 @@ extension CurlEngine {
 
     /// The response's HTTP version tells the pool whether this domain multiplexes.
     func learned(version: UInt8, domain: String) {
-        count(domain) { $0.httpVersion = version == 20 ? "2" : version == 30 ? "3" : version == 10 ? "1.0" : "1.1" }
+        count(domain) { $0.httpVersion = ResponseHead.versionName(version) }
         deferred += pool.learnedProtocol(domain: domain, multiplexed: version >= 20)
     }
 

@@ -378,13 +378,7 @@ package final class CurlEngine: @unchecked Sendable {
         for t in transfers.values where !t.isWarmUp { running[t.request.target.domain, default: 0] += 1 }
         var queued: [String: Int] = [:]
         for (request, _) in waiting.values { queued[request.target.domain, default: 0] += 1 }
-        var open: [String: (idle: Int, busy: Int)] = [:]
-        for record in connections.values where !record.retired {
-            let busy = pool.connections[record.id]?.active ?? 0 > 0
-            var e = open[record.domain] ?? (0, 0)
-            if busy { e.busy += 1 } else { e.idle += 1 }
-            open[record.domain] = e
-        }
+        let open = pool.connectionStates()
         func fill(_ c: DomainCounters, running: Int, queued: Int, idle: Int, busy: Int) -> DomainStats {
             var s = c.stats
             s.requestsInFlight = running

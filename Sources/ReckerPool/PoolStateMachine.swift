@@ -47,9 +47,9 @@ package struct PoolStateMachine {
     }
 
     package private(set) var options: PoolOptions
-    private(set) var pools: [String: Pool] = [:]
+    private var pools: [String: Pool] = [:]
     private var transferPool: [TransferID: String] = [:]
-    private(set) var connections: [ConnectionID: Connection] = [:]
+    private var connections: [ConnectionID: Connection] = [:]
     /// Warm targets by domain, and how many warm-up requests are under way for each.
     private var warmByDomain: [String: WarmTarget] = [:]
     private var warming: [String: Int] = [:]
@@ -271,12 +271,14 @@ package struct PoolStateMachine {
         pools[options.poolKey(forDomain: domain)]?.queue.count ?? 0
     }
 
-    /// Open connections of a domain: (idle, busy).
-    package func connectionStates(domain: String) -> (idle: Int, busy: Int) {
-        var idle = 0, busy = 0
-        for c in connections.values where c.domain == domain {
-            if c.active > 0 { busy += 1 } else { idle += 1 }
+    /// Open connections by domain: (idle, busy), busy meaning carrying a request.
+    package func connectionStates() -> [String: (idle: Int, busy: Int)] {
+        var states: [String: (idle: Int, busy: Int)] = [:]
+        for c in connections.values {
+            var e = states[c.domain] ?? (0, 0)
+            if c.active > 0 { e.busy += 1 } else { e.idle += 1 }
+            states[c.domain] = e
         }
-        return (idle, busy)
+        return states
     }
 }

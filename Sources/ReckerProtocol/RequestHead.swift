@@ -85,6 +85,19 @@ public struct ResponseHead: Sendable, Equatable {
         self.headers = headers
     }
 
+    /// "1.0", "1.1", "2" or "3": how a wire version number (10, 11, 20, 30) is written.
+    public static func versionName(_ version: UInt8) -> String {
+        switch version {
+        case 10: "1.0"
+        case 20: "2"
+        case 30: "3"
+        default: "1.1"
+        }
+    }
+
+    /// This response's HTTP version, written as `versionName(_:)` does.
+    public var versionName: String { ResponseHead.versionName(httpVersion) }
+
     /// The first value of a header, compared without case.
     public func header(_ name: String) -> String? {
         let lower = name.lowercased()

@@ -22,6 +22,8 @@ final class ClientSession: ChannelInboundHandler {
         var queuedOffset = 0
         var end: ResponseEnd?
         var url: String
+        /// The pool and stats key, from the check at the door.
+        var domain: String
         /// Body bytes sent to the client but not yet reported to the engine.
         var unreported = 0
     }
@@ -160,8 +162,9 @@ final class ClientSession: ChannelInboundHandler {
         guard id != 0, streams[id] == nil else {
             throw ReckerError(.invalidStream, "stream \(id) is \(id == 0 ? "the connection itself" : "already in flight")")
         }
-        guard streams.count < daemon.config.maxInFlightPerClient else {
-            return streamError(id, ReckerError(.tooManyInFlight, "more than \(daemon.config.maxInFlightPerClient) requests in flight on one connection"))
+        let config = daemon.config
+        guard streams.count < config.maxInFlightPerClient else {
+            return streamError(id, ReckerError(.tooManyInFlight, "more than \(config.maxInFlightPerClient) requests in flight on one connection"))
         }
         guard !daemon.isDraining else {
             return streamError(id, ReckerError(.shuttingDown, "reckerd is stopping and takes no new requests"))
@@ -173,9 +176,8 @@ final class ClientSession: ChannelInboundHandler {
         }
         let request = EngineRequest(head: head, target: target, arrival: MonotonicClock.nanoseconds(), hasBody: !end)
         let transfer = daemon.engine.start(request, sink: sink)
-        let config = daemon.config
         streams[id] = Stream(transfer: transfer, method: head.method, sendWindow: config.streamWindow,
-                             receiveWindow: config.streamWindow, requestEnded: end, url: head.url)
+                             receiveWindow: config.streamWindow, requestEnded: end, url: head.url, domain: target.domain)
         byTransfer[transfer] = id
     }
 
@@ -186,7 +188,7 @@ final class ClientSession: ChannelInboundHandler {
         daemon.noteResponse(uid: peer?.uid ?? UInt32.max, reused: head.reused)
         if logger.logLevel <= .debug, let s = streams[id] {
             logger.debug("\(s.method) \(Redact.url(s.url)) \(head.status)", metadata: [
-                "request_id": "\(transfer)", "domain": "\((try? RequestValidator.parse(url: s.url))?.domain ?? "")",
+                "request_id": "\(transfer)", "domain": "\(s.domain)",
                 "connection_id": "\(head.connectionID)", "reused": "\(head.reused)",
             ])
         }
@@ -209,7 +211,7 @@ final class ClientSession: ChannelInboundHandler {
         guard let id = byTransfer.removeValue(forKey: transfer) else { return }
         if let s = streams[id], error.code != .cancelled {
             logger.info("\(s.method) \(Redact.url(s.url)) failed: \(error.code.name)", metadata: [
-                "request_id": "\(transfer)", "domain": "\((try? RequestValidator.parse(url: s.url))?.domain ?? "")",
+                "request_id": "\(transfer)", "domain": "\(s.domain)",
             ])
         }
         streams[id] = nil
