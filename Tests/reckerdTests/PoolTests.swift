@@ -9,6 +9,11 @@ final class PoolTests: XCTestCase {
         (0 ..< n).map { ReckerRequest(url: url($0)) }
     }
 
+    /// The error codes of a batch's failed items, in input order.
+    func errorCodes(_ batch: BatchResult) -> [ReckerError.Code] {
+        batch.results.compactMap { r in if case .failure(let e) = r { e.code } else { nil } }
+    }
+
     func testBatchOverHTTP2UsesAtMostTwoConnections() async throws {
         let nginx = try Nginx(files: Fixtures.files)
         let daemon = try DaemonProcess(config: Fixtures.config(nginx))
@@ -65,7 +70,7 @@ final class PoolTests: XCTestCase {
         let c2 = ReckerClient(socketPath: strict.socketPath)
         defer { c2.close() }
         let timed = await c2.batch(requests(3) { _ in server.url("/delay/500") }, concurrency: 3)
-        let codes = timed.results.compactMap { r -> ReckerError.Code? in if case .failure(let e) = r { e.code } else { nil } }
+        let codes = errorCodes(timed)
         XCTAssertEqual(timed.stats.successful, 1)
         XCTAssertEqual(codes, [.queueTimeout, .queueTimeout])
         let s = try strict.stats()
@@ -78,7 +83,7 @@ final class PoolTests: XCTestCase {
         let client = ReckerClient(socketPath: daemon.socketPath)
         defer { client.close() }
         let result = await client.batch(requests(3) { _ in server.url("/delay/300") }, concurrency: 3)
-        let codes = result.results.compactMap { r -> ReckerError.Code? in if case .failure(let e) = r { e.code } else { nil } }
+        let codes = errorCodes(result)
         XCTAssertEqual(codes, [.queueFull])
         XCTAssertEqual(result.stats.successful, 2)
     }
