@@ -1,5 +1,9 @@
 #include "CReckerCurl.h"
 #include <sys/socket.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
 
 CURLcode recker_easy_setopt_long(CURL *easy, CURLoption option, long value) { return curl_easy_setopt(easy, option, value); }
 CURLcode recker_easy_setopt_off(CURL *easy, CURLoption option, curl_off_t value) { return curl_easy_setopt(easy, option, value); }
@@ -11,10 +15,12 @@ CURLcode recker_easy_setopt_opensocket(CURL *easy, recker_opensocket_callback cb
 CURLcode recker_easy_setopt_closesocket(CURL *easy, recker_closesocket_callback cb) { return curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, cb); }
 
 CURLcode recker_easy_setopt_prereq(CURL *easy, curl_prereq_callback cb) { return curl_easy_setopt(easy, CURLOPT_PREREQFUNCTION, cb); }
+CURLcode recker_easy_setopt_seek(CURL *easy, curl_seek_callback cb) { return curl_easy_setopt(easy, CURLOPT_SEEKFUNCTION, cb); }
 
 CURLcode recker_easy_getinfo_long(CURL *easy, CURLINFO info, long *out) { return curl_easy_getinfo(easy, info, out); }
 CURLcode recker_easy_getinfo_off(CURL *easy, CURLINFO info, curl_off_t *out) { return curl_easy_getinfo(easy, info, out); }
 CURLcode recker_easy_getinfo_pointer(CURL *easy, CURLINFO info, void **out) { return curl_easy_getinfo(easy, info, out); }
+CURLcode recker_easy_getinfo_string(CURL *easy, CURLINFO info, const char **out) { return curl_easy_getinfo(easy, info, out); }
 
 CURLMcode recker_multi_setopt_long(CURLM *multi, CURLMoption option, long value) { return curl_multi_setopt(multi, option, value); }
 
@@ -22,4 +28,62 @@ CURLcode recker_msg_result(const CURLMsg *msg) { return msg->data.result; }
 
 curl_socket_t recker_open_socket(const struct curl_sockaddr *address) {
     return socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+}
+
+/* Formats one endpoint; the address is an in_addr or in6_addr of `family`. */
+static int format_endpoint(int family, const void *addr, int port, char *out, size_t outlen) {
+    char text[INET6_ADDRSTRLEN];
+    if (!inet_ntop(family, addr, text, sizeof text)) return -1;
+    int n = snprintf(out, outlen, "%s %d", text, port);
+    return n < 0 || (size_t)n >= outlen ? -1 : n;
+}
+
+static int format_sockaddr(const struct sockaddr_storage *sa, char *out, size_t outlen) {
+    if (sa->ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        return format_endpoint(AF_INET, &in->sin_addr, ntohs(in->sin_port), out, outlen);
+    }
+    if (sa->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        return format_endpoint(AF_INET6, &in6->sin6_addr, ntohs(in6->sin6_port), out, outlen);
+    }
+    return -1;
+}
+
+int recker_socket_endpoints(int fd, char *out, size_t outlen) {
+    struct sockaddr_storage local, peer;
+    socklen_t llen = sizeof local, plen = sizeof peer;
+    if (getsockname(fd, (struct sockaddr *)&local, &llen) != 0) return -1;
+    if (getpeername(fd, (struct sockaddr *)&peer, &plen) != 0) return -1;
+    int n = format_sockaddr(&local, out, outlen);
+    if (n < 0 || (size_t)n + 1 >= outlen) return -1;
+    out[n] = ' ';
+    return format_sockaddr(&peer, out + n + 1, outlen - n - 1) < 0 ? -1 : 0;
+}
+
+/* Parses a numeric address of either family into `sa` with `port`. */
+static int parse_endpoint(const char *ip, int port, struct sockaddr_storage *sa) {
+    memset(sa, 0, sizeof *sa);
+    struct sockaddr_in *in = (struct sockaddr_in *)sa;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)sa;
+    if (inet_pton(AF_INET, ip, &in->sin_addr) == 1) {
+        in->sin_family = AF_INET;
+        in->sin_port = htons((unsigned short)port);
+        return 0;
+    }
+    if (inet_pton(AF_INET6, ip, &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons((unsigned short)port);
+        return 0;
+    }
+    return -1;
+}
+
+int recker_endpoints(const char *local_ip, int local_port, const char *peer_ip, int peer_port, char *out, size_t outlen) {
+    struct sockaddr_storage local, peer;
+    if (!local_ip || !peer_ip || parse_endpoint(local_ip, local_port, &local) || parse_endpoint(peer_ip, peer_port, &peer)) return -1;
+    int n = format_sockaddr(&local, out, outlen);
+    if (n < 0 || (size_t)n + 1 >= outlen) return -1;
+    out[n] = ' ';
+    return format_sockaddr(&peer, out + n + 1, outlen - n - 1) < 0 ? -1 : 0;
 }

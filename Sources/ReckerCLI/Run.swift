@@ -80,6 +80,9 @@ func run(_ o: Options, _ env: CLIEnvironment) -> Int32 {
     func report(_ e: ReckerError) -> Int32 {
         if !o.silent || o.showError {
             var text = "recker: \(e.message) [\(e.code.name)]\n"
+            if e.mayHaveReachedUpstream && !e.retrySafe {
+                text += "recker: the request may have reached the upstream: sending it again may repeat its effect\n"
+            }
             if e.code == .daemonUnavailable {
                 text += "recker: start the daemon with `reckerd` (or `systemctl start reckerd.socket`), point RECKER_SOCKET at its socket, or pass --fallback to fetch without it\n"
             }

@@ -68,6 +68,10 @@ extension CurlEngine {
                 return t.onRead(UnsafeMutableBufferPointer(start: UnsafeMutableRawPointer(ptr!).assumingMemoryBound(to: UInt8.self), count: size * n))
             }
             e.set(CURLOPT_READDATA, pointer: me)
+            recker_easy_setopt_seek(e.raw) { ud, offset, origin in
+                Unmanaged<Transfer>.fromOpaque(ud!).takeUnretainedValue().onSeek(offset: Int64(offset), origin: origin)
+            }
+            e.set(CURLOPT_SEEKDATA, pointer: me)
         } else if method == "GET" {
             e.set(CURLOPT_HTTPGET, 1)
         } else if method == "HEAD" {

@@ -2,14 +2,38 @@ import CReckerCurl
 import Glibc
 import ReckerProtocol
 
-/// An upstream connection as reckerd knows it: libcurl opens and closes its sockets through
-/// our callbacks, which is how connections get ids (libcurl 7.88 has no CURLINFO_CONN_ID).
+/// Which open file a descriptor number names. The kernel hands a closed number to the next
+/// `socket()` or `accept()` at once, so a number alone proves nothing; device and inode do.
+struct SocketIdentity: Equatable {
+    let device: UInt64
+    let inode: UInt64
+
+    /// The identity of what `fd` names now, or nil when it names nothing.
+    static func of(_ fd: Int32) -> SocketIdentity? {
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { return nil }
+        return SocketIdentity(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))
+    }
+}
+
+/// An upstream connection as reckerd knows it. A record lives exactly as long as libcurl
+/// holds the socket: it is made in the open-socket callback and ends in the close-socket
+/// callback. libcurl 7.88 skips that callback in one place, seen with `strace -k`: a
+/// transfer removed while its connection is still being set up has its sockets closed by
+/// `close()` inside `curl_multi_remove_handle`; `finish` covers that path, and a periodic
+/// audit covers any other.
 struct ConnectionRecord {
     let id: ConnectionID
+    let fd: Int32
+    /// What `fd` named when libcurl opened it; after a retire, the dead socket it was
+    /// replaced with.
+    var identity: SocketIdentity
+    /// `host:port` of the URL libcurl opened the socket for: for a redirect, the hop's
+    /// domain, not that of the request that started the chain.
     let domain: String
-    /// The socket's local port, read on first need; the pre-request callback names the
-    /// connection a request goes out on by it.
-    var localPort: Int?
+    /// Its endpoints ("LOCAL_IP port PEER_IP port"), read once it is connected: what the
+    /// pre-request callback names a connection by.
+    var endpoints: String?
     /// Closed by reckerd (idle or lifetime expiry); libcurl still holds the descriptor,
     /// now a dead socket, until it notices and lets go.
     var retired = false
@@ -23,7 +47,7 @@ extension CurlEngine {
             guard purpose == CURLSOCKTYPE_IPCXN, let address else { return CURL_SOCKET_BAD }
             let t = Unmanaged<Transfer>.fromOpaque(clientp!).takeUnretainedValue()
             let fd = recker_open_socket(address)
-            if fd >= 0 { t.engine.socketOpened(fd, target: t.request.target) }
+            if fd >= 0 { t.engine.socketOpened(fd, for: t) }
             return fd
         }
         e.set(CURLOPT_OPENSOCKETDATA, pointer: me)
@@ -33,18 +57,26 @@ extension CurlEngine {
             return close(fd)
         }
         e.set(CURLOPT_CLOSESOCKETDATA, pointer: Unmanaged.passUnretained(self).toOpaque())
-        recker_easy_setopt_prereq(e.raw) { clientp, _, _, _, localPort in
+        recker_easy_setopt_prereq(e.raw) { clientp, peerIP, localIP, peerPort, localPort in
             let t = Unmanaged<Transfer>.fromOpaque(clientp!).takeUnretainedValue()
-            t.engine.transfer(t, startsOnLocalPort: Int(localPort))
-            return CURL_PREREQFUNC_OK
+            return t.engine.requestStarts(t, endpoints: CurlEngine.endpoints(local: localIP, localPort, peer: peerIP, peerPort))
         }
         e.set(CURLOPT_PREREQDATA, pointer: me)
     }
 
-    func socketOpened(_ fd: Int32, target: RequestValidator.Target) {
+    /// libcurl opened a socket for `t`. Its domain is that of the URL being fetched now
+    /// (`CURLINFO_EFFECTIVE_URL`), which differs from the request's own after a redirect.
+    func socketOpened(_ fd: Int32, for t: Transfer) {
+        let target = t.easy.string(CURLINFO_EFFECTIVE_URL).flatMap { try? RequestValidator.parse(url: $0) } ?? t.request.target
+        if let stale = connections[fd] {
+            forget(stale, because: "descriptor \(fd) was opened again without libcurl closing it through reckerd")
+        }
+        guard let identity = SocketIdentity.of(fd) else { return }
         let id = nextConnectionID
         nextConnectionID += 1
-        connections[fd] = ConnectionRecord(id: id, domain: target.domain)
+        connections[fd] = ConnectionRecord(id: id, fd: fd, identity: identity, domain: target.domain)
+        t.openedSockets.append((fd, id))
+        connectionFDs[id] = fd
         openConnections += 1
         pool.connectionOpened(id, target: target, now: MonotonicClock.nanoseconds())
         count(target.domain) { $0.connectionsCreated += 1 }
@@ -52,45 +84,119 @@ extension CurlEngine {
 
     func socketClosed(_ fd: Int32) {
         guard let record = connections.removeValue(forKey: fd) else { return }
+        connectionFDs[record.id] = nil
+        if let e = record.endpoints { connectionsByEndpoints[e] = nil }
         if !record.retired {
             openConnections -= 1
             pool.connectionClosed(record.id)
         }
     }
 
-    /// libcurl is about to send a request on the connection with this local port: new,
-    /// reused, or one more HTTP/2 stream. A second call for one request is libcurl retrying
-    /// on a fresh connection after a reused one turned out dead.
-    func transfer(_ t: Transfer, startsOnLocalPort port: Int) {
+    /// After `curl_multi_remove_handle`: the sockets `t` opened that libcurl closed without
+    /// the callback (a connection still being set up) are no longer recorded.
+    func forgetSocketsClosedSilently(by t: Transfer) {
+        for (fd, id) in t.openedSockets {
+            guard let record = connections[fd], record.id == id, SocketIdentity.of(fd) != record.identity else { continue }
+            forget(record, because: nil)
+        }
+    }
+
+    /// Drops a record whose socket is gone without the close callback; an unexpected
+    /// `reason` is logged.
+    private func forget(_ record: ConnectionRecord, because reason: String?) {
+        connections[record.fd] = nil
+        connectionFDs[record.id] = nil
+        if let e = record.endpoints { connectionsByEndpoints[e] = nil }
+        if !record.retired {
+            openConnections -= 1
+            pool.connectionClosed(record.id)
+        }
+        if let reason { warn("connection \(record.id) to \(record.domain) forgotten: \(reason)") }
+    }
+
+    /// Checks that every record's descriptor still names the socket it was made for, and
+    /// forgets those that do not (run by the janitor and before each stats snapshot).
+    func auditConnections() {
+        for record in Array(connections.values) where SocketIdentity.of(record.fd) != record.identity {
+            forget(record, because: "descriptor \(record.fd) no longer names its socket")
+        }
+    }
+
+    /// libcurl is about to send a request of `t`: on a new or reused connection, as one
+    /// more HTTP/2 stream, after a redirect, or again after a reused connection died. The
+    /// connection is the socket whose endpoints libcurl names, which no other TCP
+    /// connection on the host shares. (`CURLINFO_ACTIVESOCKET` names nothing here: libcurl
+    /// 7.88 sets it only once a transfer has ended.)
+    /// A resend is allowed only by the replay policy (`RequestValidator.mayResend`);
+    /// otherwise the transfer is aborted here and fails saying the request may have
+    /// reached the upstream.
+    func requestStarts(_ t: Transfer, endpoints: String?) -> Int32 {
         if let previous = t.connection {
             deferred += pool.connectionReleased(previous, now: MonotonicClock.nanoseconds())
-            count(t.request.target.domain) { $0.retries += 1 }
         }
         t.connection = nil
-        for (fd, var record) in connections where record.domain == t.request.target.domain && !record.retired {
-            if record.localPort == nil {
-                record.localPort = Self.localPort(of: fd)
-                connections[fd] = record
+        if t.sent && !t.sawResponse {
+            count(t.request.target.domain) { $0.retries += 1 }
+            guard RequestValidator.mayResend(t.request.head) else {
+                t.resendRefused = true
+                return CURL_PREREQFUNC_ABORT
             }
-            if record.localPort == port {
-                t.connection = record.id
-                pool.connectionInUse(record.id)
-                return
-            }
+        }
+        t.sent = true
+        t.sawResponse = false
+        guard let endpoints, let record = connection(at: endpoints), !record.retired else {
+            warn("request \(t.id) starts on a connection reckerd has no record of (\(endpoints ?? "endpoints unknown"))")
+            return CURL_PREREQFUNC_OK
+        }
+        t.connection = record.id
+        pool.connectionInUse(record.id)
+        return CURL_PREREQFUNC_OK
+    }
+
+    /// The record of the connection with these endpoints; records connected since the last
+    /// look-up are indexed first.
+    private func connection(at endpoints: String) -> ConnectionRecord? {
+        if let fd = connectionsByEndpoints[endpoints] { return connections[fd] }
+        for (fd, record) in connections where record.endpoints == nil && !record.retired {
+            guard let e = Self.endpoints(of: fd) else { continue }
+            connections[fd]?.endpoints = e
+            connectionsByEndpoints[e] = fd
+        }
+        return connectionsByEndpoints[endpoints].flatMap { connections[$0] }
+    }
+
+    static func endpoints(of fd: Int32) -> String? {
+        withUnsafeTemporaryAllocation(of: CChar.self, capacity: 128) { buf in
+            recker_socket_endpoints(fd, buf.baseAddress, buf.count) == 0 ? String(cString: buf.baseAddress!) : nil
+        }
+    }
+
+    static func endpoints(local: UnsafeMutablePointer<CChar>?, _ localPort: Int32,
+                          peer: UnsafeMutablePointer<CChar>?, _ peerPort: Int32) -> String? {
+        withUnsafeTemporaryAllocation(of: CChar.self, capacity: 128) { buf in
+            recker_endpoints(local, localPort, peer, peerPort, buf.baseAddress, buf.count) == 0
+                ? String(cString: buf.baseAddress!) : nil
         }
     }
 
     /// Closes an idle connection now, so the upstream sees the close on time. libcurl keeps
     /// its descriptor, which now points at a dead socket: on its next look libcurl finds the
-    /// connection closed and lets go of it.
+    /// connection closed and lets go of it. Nothing is touched unless the descriptor is
+    /// proven to still name the connection's socket.
     func closeConnection(_ id: ConnectionID) {
-        guard let (fd, record) = connections.first(where: { $0.value.id == id }), !record.retired else {
+        guard let fd = connectionFDs[id], let record = connections[fd], !record.retired else {
             pool.connectionClosed(id)
             return
         }
-        connections[fd]?.retired = true
-        openConnections -= 1
+        guard SocketIdentity.of(fd) == record.identity, let dead = SocketIdentity.of(deadSocket) else {
+            forget(record, because: "descriptor \(fd) no longer names its socket; left untouched")
+            return
+        }
         dup2(deadSocket, fd)
+        if let e = record.endpoints { connectionsByEndpoints[e] = nil }
+        connections[fd]?.retired = true
+        connections[fd]?.identity = dead
+        openConnections -= 1
         pool.connectionClosed(id)
     }
 
@@ -109,27 +215,6 @@ extension CurlEngine {
         let id = nextTransfer.wrappingAdd(1, ordering: .relaxed).oldValue
         begin(id, EngineRequest(head: head, target: parsed, arrival: MonotonicClock.nanoseconds(), hasBody: false),
               NoSink(), warmUp: true)
-    }
-
-    private static func localPort(of fd: Int32) -> Int? {
-        var storage = sockaddr_storage()
-        var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        let rc = withUnsafeMutablePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
-        }
-        guard rc == 0 else { return nil }
-        switch Int32(storage.ss_family) {
-        case AF_INET:
-            return withUnsafePointer(to: &storage) {
-                $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { Int(UInt16(bigEndian: $0.pointee.sin_port)) }
-            }
-        case AF_INET6:
-            return withUnsafePointer(to: &storage) {
-                $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { Int(UInt16(bigEndian: $0.pointee.sin6_port)) }
-            }
-        default:
-            return nil
-        }
     }
 }
 

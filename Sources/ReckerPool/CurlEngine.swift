@@ -24,7 +24,12 @@ package final class CurlEngine: @unchecked Sendable {
     var pool: PoolStateMachine
     private var waiting: [TransferID: (EngineRequest, any TransferSink)] = [:]
     private var transfers: [TransferID: Transfer] = [:]
+    /// Upstream connections by descriptor, and the descriptor of each by id.
     var connections: [Int32: ConnectionRecord] = [:]
+    var connectionFDs: [ConnectionID: Int32] = [:]
+    var connectionsByEndpoints: [String: Int32] = [:]
+    /// When the connection records were last audited against their descriptors.
+    private var lastAudit: UInt64 = 0
     var nextConnectionID: ConnectionID = 1
     var counters: [String: DomainCounters] = [:]
     var totals = DomainCounters()
@@ -50,11 +55,16 @@ package final class CurlEngine: @unchecked Sendable {
     /// Called on every engine loop pass (at least once a second) with the requests in
     /// flight and the upstream connections open: a watchdog's proof that the loop turns.
     private let onLoop: (@Sendable (_ inFlight: Int, _ openConnections: Int) -> Void)?
+    /// Where the engine reports what it corrected on its own (a stale record, a refused
+    /// action); called on the engine thread.
+    let warn: @Sendable (String) -> Void
     var openConnections = 0
 
     /// Starts the engine thread. Fails only when libcurl cannot make a multi handle.
-    package init(options: PoolOptions, onLoop: (@Sendable (_ inFlight: Int, _ openConnections: Int) -> Void)? = nil) throws {
+    package init(options: PoolOptions, warn: @escaping @Sendable (String) -> Void = { _ in },
+                 onLoop: (@Sendable (_ inFlight: Int, _ openConnections: Int) -> Void)? = nil) throws {
         self.onLoop = onLoop
+        self.warn = warn
         Self.globalInit
         guard let m = MultiHandle() else { throw ReckerError(.internalError, "curl_multi_init failed") }
         var pair: [Int32] = [0, 0]
@@ -171,6 +181,10 @@ package final class CurlEngine: @unchecked Sendable {
                 execute(actions)
             }
             let now = MonotonicClock.nanoseconds()
+            if now &- lastAudit >= 1_000_000_000 {
+                lastAudit = now
+                auditConnections()
+            }
             execute(pool.tick(now: now))
             if stopping && transfers.isEmpty && waiting.isEmpty { break }
             var timeout: Int32 = 1000
@@ -255,6 +269,11 @@ package final class CurlEngine: @unchecked Sendable {
             switch action {
             case .start(let id):
                 guard let (request, sink) = waiting[id] else { continue }
+                // A client that has gone is not served, even before its cancel arrives.
+                guard !sink.isGone else {
+                    failWaiting(id, request, sink, ReckerError(.cancelled, "the client has gone"))
+                    continue
+                }
                 begin(id, request, sink)
             case .fail(let id, let code):
                 guard let (request, sink) = waiting[id] else { continue }
@@ -313,6 +332,12 @@ package final class CurlEngine: @unchecked Sendable {
             let result = recker_msg_result(msg)
             if result == CURLE_OK {
                 finish(t, error: nil)
+            } else if t.resendRefused {
+                let method = t.request.head.method
+                finish(t, error: ReckerError(
+                    .upstreamRecvFailed,
+                    "the reused connection closed before any answer, and \(method) is not idempotent: reckerd did not send it again (it may have reached the upstream; an Idempotency-Key header allows one resend)",
+                    mayHaveReachedUpstream: true, retrySafe: false))
             } else {
                 let connected = t.connection != nil
                 let detail = String(decoding: t.errorBuffer.prefix { $0 != 0 }, as: UTF8.self)
@@ -345,6 +370,7 @@ package final class CurlEngine: @unchecked Sendable {
         }
         if error == nil { record(domain) { $0.latency.record(UInt64(total)) } }
         curl_multi_remove_handle(multi.raw, t.easy.raw)
+        forgetSocketsClosedSilently(by: t)
         t.easy.cleanup()
         if let list = t.headerList { curl_slist_free_all(list) }
         let now = MonotonicClock.nanoseconds()
@@ -374,6 +400,7 @@ package final class CurlEngine: @unchecked Sendable {
     }
 
     private func takeSnapshot() -> PoolStats {
+        auditConnections()
         var running: [String: Int] = [:]
         for t in transfers.values where !t.isWarmUp { running[t.request.target.domain, default: 0] += 1 }
         var queued: [String: Int] = [:]

@@ -32,6 +32,13 @@ struct EasyHandle {
         return Int64(v)
     }
 
+    /// A string the handle reports, such as the URL of the hop being fetched.
+    func string(_ info: CURLINFO) -> String? {
+        var v: UnsafePointer<CChar>?
+        guard recker_easy_getinfo_string(raw, info, &v) == CURLE_OK, let v else { return nil }
+        return String(cString: v)
+    }
+
     func cleanup() { curl_easy_cleanup(raw) }
 }
 

@@ -1,4 +1,5 @@
 import CReckerCurl
+import Glibc
 import ReckerProtocol
 
 /// One request in flight inside the engine: its easy handle and everything between the
@@ -20,6 +21,15 @@ final class Transfer {
     /// Request body chunks from the client not yet taken by libcurl.
     var uploadQueue: [[UInt8]] = []
     var uploadOffset = 0
+    /// Chunks libcurl has taken, kept while their total stays within `replayLimit`, so a
+    /// resend or a redirect that keeps the body can rewind to its first byte.
+    var uploadTaken: [[UInt8]] = []
+    var uploadTakenBytes = 0
+    var replayable = true
+    /// Body bytes handed to libcurl since the last rewind, and the most ever handed: only
+    /// bytes beyond that high-water mark widen the client's window.
+    var uploadRead = 0
+    var uploadHighWater = 0
     var uploadEnded = false
     var uploadReceived: UInt64 = 0
     var sendPaused = false
@@ -30,6 +40,16 @@ final class Transfer {
     var bodyBytes: UInt64 = 0
     /// The connection this request went out on, once libcurl has picked it.
     var connection: ConnectionID?
+    /// The sockets libcurl opened for this transfer (descriptor, connection id).
+    var openedSockets: [(fd: Int32, id: ConnectionID)] = []
+    /// A status line arrived since the request last went out: a later send is a redirect's
+    /// next hop, not a resend after a dead connection.
+    var sawResponse = false
+    /// The request has gone out at least once.
+    var sent = false
+    /// libcurl wanted to send the request again after a reused connection died, and the
+    /// replay policy refused (`RequestValidator.mayResend`).
+    var resendRefused = false
     /// A request the engine made itself to open a warm connection; no client waits for it.
     var isWarmUp = false
     var finished = false
@@ -60,6 +80,7 @@ final class Transfer {
         guard end > 0 else { return }
         let text = line[0 ..< end]
         if text.starts(with: Array("HTTP/".utf8)) {
+            sawResponse = true
             responseHeaders.removeAll(keepingCapacity: true)
             return
         }
@@ -95,15 +116,44 @@ final class Transfer {
             if uploadOffset == chunk.count {
                 uploadQueue.removeFirst()
                 uploadOffset = 0
+                keepForReplay(chunk)
             }
         }
         if written > 0 {
-            sink.transferBodySent(id, bytes: written)
+            uploadRead += written
+            if uploadRead > uploadHighWater {
+                sink.transferBodySent(id, bytes: uploadRead - uploadHighWater)
+                uploadHighWater = uploadRead
+            }
             return written
         }
         if uploadEnded { return 0 }
         sendPaused = true
         return Int(CURL_READFUNC_PAUSE)
+    }
+
+    private func keepForReplay(_ chunk: [UInt8]) {
+        guard replayable else { return }
+        uploadTakenBytes += chunk.count
+        if uploadTakenBytes > engine.options.maxResponseBuffer {
+            replayable = false
+            uploadTaken = []
+        } else {
+            uploadTaken.append(chunk)
+        }
+    }
+
+    /// libcurl rewinds the body (CURLOPT_SEEKFUNCTION) to send it again: for a resend the
+    /// replay policy allows, or a redirect that keeps the method and body. Only the start
+    /// is ever asked for; a body larger than the replay limit cannot go back.
+    func onSeek(offset: Int64, origin: Int32) -> Int32 {
+        guard offset == 0, origin == SEEK_SET, replayable else { return CURL_SEEKFUNC_CANTSEEK }
+        uploadQueue.insert(contentsOf: uploadTaken, at: 0)
+        uploadTaken = []
+        uploadTakenBytes = 0
+        uploadOffset = 0
+        uploadRead = 0
+        return CURL_SEEKFUNC_OK
     }
 
     func sendHeadIfNeeded() {

@@ -12,6 +12,14 @@ package protocol TransferSink: AnyObject, Sendable {
     func transferFailed(_ id: TransferID, _ error: ReckerError)
     /// `bytes` of request body were handed upstream, so the client may send that much more.
     func transferBodySent(_ id: TransferID, bytes: Int)
+    /// The client behind this sink has gone: its requests still waiting are never started.
+    /// Read on the engine thread, so it must be safe to read from any thread.
+    var isGone: Bool { get }
+}
+
+extension TransferSink {
+    /// Sinks whose owner waits for every answer never go.
+    package var isGone: Bool { false }
 }
 
 /// A request as the engine receives it: checked at the door already.

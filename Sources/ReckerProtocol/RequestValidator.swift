@@ -104,6 +104,16 @@ public enum RequestValidator {
         ["GET", "HEAD", "OPTIONS", "TRACE"].contains(method.uppercased())
     }
 
+    /// Whether reckerd may send this request a second time, on a fresh connection, when
+    /// the reused connection it went out on closed before any answer: idempotent methods
+    /// (RFC 9110 §9.2.2: GET, HEAD, OPTIONS, TRACE, PUT, DELETE), or any method whose
+    /// request carries an `Idempotency-Key` header, which tells the upstream to apply
+    /// it at most once. Anything else is never sent twice.
+    public static func mayResend(_ head: RequestHead) -> Bool {
+        ["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"].contains(head.method.uppercased())
+            || head.headers.contains { $0.name.lowercased() == "idempotency-key" }
+    }
+
     /// RFC 9110 token: one or more tchar.
     public static func isToken(_ s: String) -> Bool {
         !s.isEmpty && s.utf8.allSatisfy { c in

@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import ReckerPool
 import ReckerProtocol
+import Synchronization
 
 /// One client connection: the handshake, its requests in flight, and per-stream flow
 /// control. Event-loop confined; the engine reaches it through `SessionSink`.
@@ -48,7 +49,7 @@ final class ClientSession: ChannelInboundHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        sink = SessionSink(session: NIOLoopBound(self, eventLoop: context.eventLoop), eventLoop: context.eventLoop)
+        sink = SessionSink(session: self, eventLoop: context.eventLoop)
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -59,6 +60,7 @@ final class ClientSession: ChannelInboundHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         closed = true
+        sink.markGone()
         for s in streams.values { daemon.engine.cancel(s.transfer) }
         streams.removeAll()
         byTransfer.removeAll()
@@ -289,33 +291,33 @@ final class ClientSession: ChannelInboundHandler {
 }
 
 /// The engine's handle on a session: forwards each event to the session's event loop, so
-/// the engine thread never blocks on a client.
+/// the engine thread never blocks on a client. It holds the session weakly: transfers
+/// outlive their session by a moment, and the session must not outlive its connection.
 final class SessionSink: TransferSink {
-    private let session: NIOLoopBound<ClientSession>
+    private struct Ref { weak var session: ClientSession? }
+    private let ref: NIOLoopBound<Ref>
     private let eventLoop: any EventLoop
+    private let gone = Atomic<Bool>(false)
 
-    init(session: NIOLoopBound<ClientSession>, eventLoop: any EventLoop) {
-        self.session = session
+    init(session: ClientSession, eventLoop: any EventLoop) {
+        ref = NIOLoopBound(Ref(session: session), eventLoop: eventLoop)
         self.eventLoop = eventLoop
     }
 
-    func transferHead(_ id: TransferID, _ head: ResponseHead) {
-        eventLoop.execute { [session] in session.value.engineHead(id, head) }
+    /// The client's connection closed: what it still had queued is never started.
+    func markGone() { gone.store(true, ordering: .relaxed) }
+
+    var isGone: Bool { gone.load(ordering: .relaxed) }
+
+    private func deliver(_ event: @escaping (ClientSession) -> Void) {
+        eventLoop.execute { [ref] in
+            if let session = ref.value.session { event(session) }
+        }
     }
 
-    func transferBody(_ id: TransferID, _ chunk: [UInt8]) {
-        eventLoop.execute { [session] in session.value.engineBody(id, chunk) }
-    }
-
-    func transferEnd(_ id: TransferID, _ end: ResponseEnd) {
-        eventLoop.execute { [session] in session.value.engineEnd(id, end) }
-    }
-
-    func transferFailed(_ id: TransferID, _ error: ReckerError) {
-        eventLoop.execute { [session] in session.value.engineFailed(id, error) }
-    }
-
-    func transferBodySent(_ id: TransferID, bytes: Int) {
-        eventLoop.execute { [session] in session.value.engineBodySent(id, bytes: bytes) }
-    }
+    func transferHead(_ id: TransferID, _ head: ResponseHead) { deliver { $0.engineHead(id, head) } }
+    func transferBody(_ id: TransferID, _ chunk: [UInt8]) { deliver { $0.engineBody(id, chunk) } }
+    func transferEnd(_ id: TransferID, _ end: ResponseEnd) { deliver { $0.engineEnd(id, end) } }
+    func transferFailed(_ id: TransferID, _ error: ReckerError) { deliver { $0.engineFailed(id, error) } }
+    func transferBodySent(_ id: TransferID, bytes: Int) { deliver { $0.engineBodySent(id, bytes: bytes) } }
 }

@@ -29,7 +29,7 @@ final class Daemon: Sendable {
             "\(clients.count) clients, \(inFlight) requests in flight, \(open) upstream connections open"
         }
         self.heartbeat = heartbeat
-        engine = try CurlEngine(options: config.pool) { inFlight, open in
+        engine = try CurlEngine(options: config.pool, warn: { logger.warning("\($0)") }) { inFlight, open in
             heartbeat.beat(inFlight: inFlight, openConnections: open)
         }
     }

@@ -12,6 +12,10 @@ import NIOPosix
 /// - `/delay/MS` — answers "ok" after MS milliseconds.
 /// - `/headers` — answers the request headers, one per line.
 /// - `/set-cookie` — answers with `Set-Cookie: session=secret`.
+/// - `/hang` — reads the request and never answers.
+/// - `/close-on-reuse...` — answers as `/digest` as a connection's first request; as a later request on
+///   the same connection it reads the request whole and closes without a byte of answer
+///   (what an upstream whose keep-alive timer fired as the request arrived looks like).
 public final class FaultServer: @unchecked Sendable {
     public let port: UInt16
     private let group: MultiThreadedEventLoopGroup
@@ -22,6 +26,7 @@ public final class FaultServer: @unchecked Sendable {
     private var _maxOpen = 0
     private var _closed = 0
     private var _requests = 0
+    private var _byRequest: [String: Int] = [:]
 
     public init() throws {
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
@@ -66,7 +71,18 @@ public final class FaultServer: @unchecked Sendable {
     }
 
     func noteClose() { counts.lock(); _open -= 1; _closed += 1; counts.unlock() }
-    func noteRequest() { counts.lock(); _requests += 1; counts.unlock() }
+    func noteRequest(_ method: String, _ uri: String) {
+        counts.lock()
+        _requests += 1
+        _byRequest["\(method) \(uri)", default: 0] += 1
+        counts.unlock()
+    }
+
+    /// How many times the server received `METHOD uri` (read whole, answered or not).
+    public func received(_ method: String, _ uri: String) -> Int {
+        counts.lock(); defer { counts.unlock() }
+        return _byRequest["\(method) \(uri)"] ?? 0
+    }
 
     public static func fnv1a(_ bytes: some Sequence<UInt8>) -> UInt64 {
         var h: UInt64 = 0xcbf29ce484222325
@@ -83,6 +99,8 @@ public final class FaultServer: @unchecked Sendable {
         var head: HTTPRequestHead?
         var hash: UInt64 = 0xcbf29ce484222325
         var length = 0
+        /// Requests read on this connection before the current one.
+        var served = 0
 
         init(server: FaultServer?) { self.server = server }
 
@@ -102,9 +120,18 @@ public final class FaultServer: @unchecked Sendable {
                 while let b = buf.readInteger(as: UInt8.self) { hash = (hash ^ UInt64(b)) &* 0x100000001b3 }
             case .end:
                 guard let head else { return }
-                server?.noteRequest()
+                server?.noteRequest(head.method.rawValue, head.uri)
                 let path = head.uri
-                if path.hasPrefix("/delay/"), let ms = Int(path.dropFirst(7)) {
+                defer { served += 1 }
+                if path == "/hang" {
+                    return
+                } else if path.hasPrefix("/close-on-reuse") {
+                    if served > 0 {
+                        context.close(promise: nil)
+                    } else {
+                        respond(context, head: head, body: "\(head.method.rawValue) \(length) \(String(hash, radix: 16))")
+                    }
+                } else if path.hasPrefix("/delay/"), let ms = Int(path.dropFirst(7)) {
                     let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
                     context.eventLoop.scheduleTask(in: .milliseconds(Int64(ms))) {
                         let (h, ctx) = loopBound.value

@@ -88,6 +88,13 @@ public enum TestEnvironment {
         (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count) ?? -1
     }
 
+    /// TCP sockets a process holds open now, as `ss` lists them (any state): for reckerd,
+    /// its upstream connections, seen from outside.
+    public static func tcpSockets(pid: Int32) throws -> Int {
+        let r = try run("/usr/bin/ss", ["-tanpH"])
+        return r.text.split(separator: "\n").filter { $0.contains("pid=\(pid),") }.count
+    }
+
     /// Polls `condition` every 20 ms for up to `seconds`; returns its last value.
     public static func eventually(_ seconds: Double = 5, _ condition: () throws -> Bool) rethrows -> Bool {
         let deadline = Date().addingTimeInterval(seconds)

@@ -20,10 +20,12 @@ CURLcode recker_easy_setopt_data_callback(CURL *easy, CURLoption option, recker_
 CURLcode recker_easy_setopt_opensocket(CURL *easy, recker_opensocket_callback cb);
 CURLcode recker_easy_setopt_closesocket(CURL *easy, recker_closesocket_callback cb);
 CURLcode recker_easy_setopt_prereq(CURL *easy, curl_prereq_callback cb);
+CURLcode recker_easy_setopt_seek(CURL *easy, curl_seek_callback cb);
 
 CURLcode recker_easy_getinfo_long(CURL *easy, CURLINFO info, long *out);
 CURLcode recker_easy_getinfo_off(CURL *easy, CURLINFO info, curl_off_t *out);
 CURLcode recker_easy_getinfo_pointer(CURL *easy, CURLINFO info, void **out);
+CURLcode recker_easy_getinfo_string(CURL *easy, CURLINFO info, const char **out);
 
 CURLMcode recker_multi_setopt_long(CURLM *multi, CURLMoption option, long value);
 
@@ -32,5 +34,13 @@ CURLcode recker_msg_result(const CURLMsg *msg);
 
 /* Creates a close-on-exec socket for libcurl's open-socket callback; -1 on failure. */
 curl_socket_t recker_open_socket(const struct curl_sockaddr *address);
+
+/* A TCP connection's endpoints as one comparable string, "LOCAL_IP port PEER_IP port",
+   written by glibc's inet_ntop on both sides so the two forms compare equal.
+   recker_socket_endpoints reads them off a connected socket; recker_endpoints builds the
+   same from the addresses libcurl passes to the pre-request callback. Each returns 0, or
+   -1 when the socket is not connected or an address does not parse. */
+int recker_socket_endpoints(int fd, char *out, size_t outlen);
+int recker_endpoints(const char *local_ip, int local_port, const char *peer_ip, int peer_port, char *out, size_t outlen);
 
 #endif
