@@ -185,10 +185,11 @@ package final class CurlEngine: @unchecked Sendable {
                 lastAudit = now
                 auditConnections()
             }
-            execute(pool.tick(now: now))
+            let tick = pool.tick(now: now)
+            execute(tick.actions)
             if stopping && transfers.isEmpty && waiting.isEmpty { break }
             var timeout: Int32 = 1000
-            if let next = pool.nextDeadline() {
+            if let next = tick.next {
                 timeout = next <= now ? 0 : Int32(min(1000, (next - now) / 1_000_000 + 1))
             }
             driver.wait(timeoutMs: timeout)

@@ -211,9 +211,21 @@ package struct PoolStateMachine {
 
     // MARK: - time
 
-    /// Everything due at `now`: queue timeouts, idle and lifetime expiry, warm-up.
-    package mutating func tick(now: UInt64) -> [Action] {
-        var actions: [Action] = []
+    /// What `tick` decided: the actions due now, and when the next one falls due.
+    package struct Tick: Equatable {
+        package var actions: [Action] = []
+        /// The earliest time after `now` at which `tick` will have something to do, or nil
+        /// when nothing is pending. Computed in the same pass as the actions, by the same
+        /// rules, so a rule that exempts something from an action exempts it here too.
+        package var next: UInt64?
+
+        mutating func due(at t: UInt64) { next = min(next ?? t, t) }
+    }
+
+    /// Everything due at `now` (queue timeouts, idle and lifetime expiry, warm-up), and the
+    /// time of the next thing due.
+    package mutating func tick(now: UInt64) -> Tick {
+        var tick = Tick()
         for key in pools.keys {
             var pool = pools[key]!
             let timeout = UInt64(pool.limits.queueTimeoutMs) * 1_000_000
@@ -222,46 +234,40 @@ package struct PoolStateMachine {
                 pool.queue.removeAll { now >= $0.since + timeout }
                 for w in expired {
                     transferPool[w.id] = nil
-                    actions.append(.fail(w.id, .queueTimeout))
+                    tick.actions.append(.fail(w.id, .queueTimeout))
                 }
                 pools[key] = pool
             }
+            if let oldest = pool.queue.map(\.since).min() { tick.due(at: oldest + timeout) }
         }
         var open: [String: Int] = [:]
         for c in connections.values { open[c.domain, default: 0] += 1 }
         for (id, c) in connections.sorted(by: { $0.key < $1.key }) where c.active == 0 {
-            let idleFor = now &- c.idleSince
-            let age = now &- c.openedAt
-            let lifetimeOver = age >= UInt64(c.limits.maxLifetimeS) * 1_000_000_000
+            let lifetimeEnds = c.openedAt + UInt64(c.limits.maxLifetimeS) * 1_000_000_000
             let keptWarm = (open[c.domain] ?? 0) <= (warmByDomain[c.domain]?.minIdle ?? 0)
-            let idleOver = idleFor >= UInt64(c.limits.keepAliveTimeoutMs) * 1_000_000 && c.served > 0 && !keptWarm
-            if lifetimeOver || idleOver {
-                actions.append(.close(id))
+            // A connection that never served a request (a warm-up's, or one being set up)
+            // and one kept warm have no idle deadline.
+            let idleEnds: UInt64? = c.served > 0 && !keptWarm
+                ? c.idleSince + UInt64(c.limits.keepAliveTimeoutMs) * 1_000_000 : nil
+            if now >= lifetimeEnds || idleEnds.map({ now >= $0 }) == true {
+                tick.actions.append(.close(id))
                 open[c.domain, default: 1] -= 1
+            } else {
+                tick.due(at: lifetimeEnds)
+                if let idleEnds { tick.due(at: idleEnds) }
             }
         }
-        for (domain, w) in warmByDomain.sorted(by: { $0.key < $1.key }) where now >= warmRetryAt[domain] ?? 0 {
+        for (domain, w) in warmByDomain.sorted(by: { $0.key < $1.key }) {
             let have = (open[domain] ?? 0) + (warming[domain] ?? 0)
-            if have < w.minIdle {
-                for _ in have ..< w.minIdle { actions.append(.warm(w)) }
-                warming[domain, default: 0] += w.minIdle - have
+            guard have < w.minIdle else { continue }
+            if let retryAt = warmRetryAt[domain], now < retryAt {
+                tick.due(at: retryAt)
+                continue
             }
+            for _ in have ..< w.minIdle { tick.actions.append(.warm(w)) }
+            warming[domain, default: 0] += w.minIdle - have
         }
-        return actions
-    }
-
-    /// When `tick` next has something to do, if anything is pending.
-    package func nextDeadline() -> UInt64? {
-        var next: UInt64?
-        func consider(_ t: UInt64) { next = min(next ?? t, t) }
-        for pool in pools.values {
-            if let first = pool.queue.first { consider(first.since + UInt64(pool.limits.queueTimeoutMs) * 1_000_000) }
-        }
-        for c in connections.values where c.active == 0 {
-            consider(c.openedAt + UInt64(c.limits.maxLifetimeS) * 1_000_000_000)
-            if c.served > 0 { consider(c.idleSince + UInt64(c.limits.keepAliveTimeoutMs) * 1_000_000) }
-        }
-        return next
+        return tick
     }
 
     // MARK: - read-outs for stats

@@ -63,9 +63,9 @@ final class PoolStateMachineTests: XCTestCase {
         _ = m.requestArrived(1, target: a, now: 0)
         _ = m.requestArrived(2, target: a, now: 0)
         _ = m.requestArrived(3, target: a, now: 10 * ms)
-        XCTAssertEqual(m.nextDeadline(), 110 * ms)
-        XCTAssertEqual(m.tick(now: 109 * ms), [])
-        XCTAssertEqual(m.tick(now: 110 * ms), [.fail(3, .queueTimeout)])
+        XCTAssertEqual(m.tick(now: 100 * ms).next, 110 * ms)
+        XCTAssertEqual(m.tick(now: 109 * ms).actions, [])
+        XCTAssertEqual(m.tick(now: 110 * ms).actions, [.fail(3, .queueTimeout)])
         XCTAssertEqual(m.requestEnded(1), [], "nothing left to start")
     }
 
@@ -99,31 +99,31 @@ final class PoolStateMachineTests: XCTestCase {
         _ = m.connectionReleased(1, now: 100 * ms)
         XCTAssertEqual(m.connectionStates()[a.domain]?.idle, 1)
         XCTAssertEqual(m.connectionStates()[a.domain]?.busy, 1)
-        XCTAssertEqual(m.nextDeadline(), 600 * ms)
-        XCTAssertEqual(m.tick(now: 599 * ms), [])
-        XCTAssertEqual(m.tick(now: 600 * ms), [.close(1)], "idle 500 ms: closed; the busy one stays")
+        XCTAssertEqual(m.tick(now: 200 * ms).next, 600 * ms)
+        XCTAssertEqual(m.tick(now: 599 * ms).actions, [])
+        XCTAssertEqual(m.tick(now: 600 * ms).actions, [.close(1)], "idle 500 ms: closed; the busy one stays")
         m.connectionClosed(1)
         m.connectionInUse(2)
         _ = m.connectionReleased(2, now: 700 * ms)
         _ = m.connectionReleased(2, now: 800 * ms)
-        XCTAssertEqual(m.tick(now: 1299 * ms), [], "released at 800 ms")
-        XCTAssertEqual(m.tick(now: 1300 * ms), [.close(2)])
+        XCTAssertEqual(m.tick(now: 1299 * ms).actions, [], "released at 800 ms")
+        XCTAssertEqual(m.tick(now: 1300 * ms).actions, [.close(2)])
     }
 
     func testLifetimeRetiresIdleConnections() {
         var m = machine { $0.agent.keepAliveTimeoutMs = 1_000_000 }
         m.connectionOpened(1, target: a, now: 0)
         m.connectionInUse(1)
-        XCTAssertEqual(m.tick(now: 11_000 * ms), [], "a busy connection is never cut (libcurl retires it after its request)")
+        XCTAssertEqual(m.tick(now: 11_000 * ms).actions, [], "a busy connection is never cut (libcurl retires it after its request)")
         _ = m.connectionReleased(1, now: 11_000 * ms)
-        XCTAssertEqual(m.tick(now: 11_000 * ms), [.close(1)])
+        XCTAssertEqual(m.tick(now: 11_000 * ms).actions, [.close(1)])
     }
 
     func testWarmTargetsAreOpenedAndKept() {
         let target = WarmTarget(url: "http://a.test/health", minIdle: 2)
         var m = machine { $0.warm = [target] }
-        XCTAssertEqual(m.tick(now: 0), [.warm(target), .warm(target)])
-        XCTAssertEqual(m.tick(now: 1), [], "warm-ups under way count")
+        XCTAssertEqual(m.tick(now: 0).actions, [.warm(target), .warm(target)])
+        XCTAssertEqual(m.tick(now: 1).actions, [], "warm-ups under way count")
         m.connectionOpened(1, target: a, now: 1)
         m.connectionInUse(1)
         m.warmUpEnded(domain: a.domain, succeeded: true, now: 2)
@@ -132,20 +132,73 @@ final class PoolStateMachineTests: XCTestCase {
         m.connectionInUse(2)
         m.warmUpEnded(domain: a.domain, succeeded: true, now: 2)
         _ = m.connectionReleased(2, now: 2)
-        XCTAssertEqual(m.tick(now: 5_000 * ms), [], "warm connections outlive keepAliveTimeout")
+        let idle = m.tick(now: 5_000 * ms)
+        XCTAssertEqual(idle.actions, [], "warm connections outlive keepAliveTimeout")
+        XCTAssertEqual(idle.next, 1 + 10_000 * ms, "and set no idle deadline: the next is their lifetime")
         m.connectionClosed(1)
-        XCTAssertEqual(m.tick(now: 5_001 * ms), [.warm(target)], "a lost warm connection is replaced")
+        XCTAssertEqual(m.tick(now: 5_001 * ms).actions, [.warm(target)], "a lost warm connection is replaced")
     }
 
     func testFailedWarmUpsBackOff() {
         let target = WarmTarget(url: "http://a.test/health", minIdle: 1)
         var m = machine { $0.warm = [target] }
-        XCTAssertEqual(m.tick(now: 0), [.warm(target)])
+        XCTAssertEqual(m.tick(now: 0).actions, [.warm(target)])
         m.warmUpEnded(domain: a.domain, succeeded: false, now: 10 * ms)
-        XCTAssertEqual(m.tick(now: 500 * ms), [], "no retry before 1 s")
-        XCTAssertEqual(m.tick(now: 1010 * ms), [.warm(target)])
+        XCTAssertEqual(m.tick(now: 500 * ms).actions, [], "no retry before 1 s")
+        XCTAssertEqual(m.tick(now: 1010 * ms).actions, [.warm(target)])
         m.warmUpEnded(domain: a.domain, succeeded: false, now: 1010 * ms)
-        XCTAssertEqual(m.tick(now: 2500 * ms), [], "then 2 s")
-        XCTAssertEqual(m.tick(now: 3010 * ms), [.warm(target)])
+        XCTAssertEqual(m.tick(now: 2500 * ms).actions, [], "then 2 s")
+        XCTAssertEqual(m.tick(now: 3010 * ms).actions, [.warm(target)])
+    }
+
+    /// Whatever happened before, a tick's next deadline lies after its `now`, and nothing
+    /// falls due before it: a loop that sleeps until then neither spins nor misses work.
+    func testNextDeadlineIsAlwaysAheadAndNothingFallsDueBeforeIt() {
+        let target = WarmTarget(url: "http://a.test/health", minIdle: 2)
+        var rng = SystemRandomNumberGenerator()
+        for round in 0 ..< 200 {
+            var m = machine {
+                $0.warm = round % 2 == 0 ? [target] : []
+                $0.agent.keepAliveTimeoutMs = 50
+                $0.agent.maxLifetimeS = 1
+                $0.agent.queueTimeoutMs = 70
+            }
+            var now: UInt64 = 0
+            var nextConnection: ConnectionID = 1
+            var nextRequest: TransferID = 1
+            var open: [ConnectionID] = []
+            for _ in 0 ..< 60 {
+                now += UInt64.random(in: 0 ... 40, using: &rng) * ms
+                switch Int.random(in: 0 ..< 6, using: &rng) {
+                case 0:
+                    _ = m.requestArrived(nextRequest, target: a, now: now)
+                    nextRequest += 1
+                case 1 where nextRequest > 1:
+                    _ = m.requestEnded(TransferID.random(in: 1 ..< nextRequest, using: &rng))
+                case 2:
+                    m.connectionOpened(nextConnection, target: a, now: now)
+                    open.append(nextConnection)
+                    nextConnection += 1
+                case 3 where !open.isEmpty:
+                    m.connectionInUse(open.randomElement(using: &rng)!)
+                case 4 where !open.isEmpty:
+                    _ = m.connectionReleased(open.randomElement(using: &rng)!, now: now)
+                case 5 where !open.isEmpty:
+                    let id = open.remove(at: Int.random(in: 0 ..< open.count, using: &rng))
+                    m.connectionClosed(id)
+                default:
+                    m.warmUpEnded(domain: a.domain, succeeded: Bool.random(using: &rng), now: now)
+                }
+                let tick = m.tick(now: now)
+                for case .close(let id) in tick.actions {
+                    m.connectionClosed(id)
+                    open.removeAll { $0 == id }
+                }
+                guard let next = tick.next else { continue }
+                XCTAssertGreaterThan(next, now, "round \(round): a deadline not in the future spins the engine")
+                var probe = m
+                XCTAssertEqual(probe.tick(now: next - 1).actions, [], "round \(round): work fell due before the deadline")
+            }
+        }
     }
 }
