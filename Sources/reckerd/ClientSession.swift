@@ -52,6 +52,13 @@ final class ClientSession: ChannelInboundHandler {
         sink = SessionSink(session: self, eventLoop: context.eventLoop)
     }
 
+    /// The context holds this handler and the handler its context: the cycle is broken
+    /// here, or every client connection would stay in memory for good.
+    func handlerRemoved(context: ChannelHandlerContext) {
+        closed = true
+        self.context = nil
+    }
+
     func channelActive(context: ChannelHandlerContext) {
         peer = PeerCredentials.of(context.channel)
         daemon.clientConnected(context.channel)

@@ -1,0 +1,76 @@
+import Foundation
+import ReckerProtocol
+import ReckerTestSupport
+import Synchronization
+import XCTest
+
+/// The daemon's memory, CPU and descriptors stay flat whatever its clients do.
+final class ResourceTests: XCTestCase {
+    /// Resident memory of a process, in bytes (VmRSS).
+    static func rss(_ pid: Int32) -> Int {
+        let text = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        for line in text.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+            return (Int(line.split(separator: " ")[1]) ?? 0) * 1024
+        }
+        return 0
+    }
+
+    /// CPU time a process has used so far (user + system), in seconds.
+    static func cpuSeconds(_ pid: Int32) -> Double {
+        let text = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+        // Fields after the command name, which is in parentheses and may hold spaces.
+        guard let close = text.lastIndex(of: ")") else { return 0 }
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+        return ((Double(fields[11]) ?? 0) + (Double(fields[12]) ?? 0)) / ticks
+    }
+
+    /// Connects, says HELLO, reads WELCOME and leaves, `count` times over `threads` threads.
+    static func churn(_ socketPath: String, count: Int, threads: Int = 4) -> Int {
+        let failures = Mutex(0)
+        DispatchQueue.concurrentPerform(iterations: threads) { t in
+            for _ in 0 ..< count / threads {
+                do {
+                    let c = try ReckerConnection(socketPath: socketPath)
+                    c.close()
+                } catch {
+                    failures.withLock { $0 += 1 }
+                }
+            }
+        }
+        return failures.withLock { $0 }
+    }
+
+    func testThirtyThousandClientsLeaveNoMemoryBehind() throws {
+        let daemon = try DaemonProcess()
+        XCTAssertEqual(Self.churn(daemon.socketPath, count: 4000), 0)
+        usleep(300_000)
+        let before = Self.rss(daemon.pid)
+        let fds = TestEnvironment.fdCount(pid: daemon.pid)
+        let started = Date()
+        XCTAssertEqual(Self.churn(daemon.socketPath, count: 30000), 0)
+        usleep(300_000)
+        let after = Self.rss(daemon.pid)
+        print("30,000 client connections in \(String(format: "%.1f", Date().timeIntervalSince(started))) s: RSS \(before / 1024) KiB -> \(after / 1024) KiB")
+        XCTAssertLessThanOrEqual(after - before, 1 << 20, "RSS grew by \(after - before) bytes")
+        XCTAssertEqual(TestEnvironment.fdCount(pid: daemon.pid), fds, "descriptors back to where they were")
+        XCTAssertEqual(try daemon.stats()["clients"] as? Int, 1, "only the stats client itself is connected")
+    }
+
+    /// With warm targets kept open and nothing to do, the daemon sleeps.
+    func testIdleDaemonWithWarmTargetsUsesNoCPU() throws {
+        let nginx = try Nginx(files: Fixtures.files)
+        let daemon = try DaemonProcess(config: Fixtures.config(nginx, extra: """
+            "agent": { "keepAliveTimeout": 200 },
+            "warm": [{ "url": "\(nginx.url("/hello.txt"))", "minIdle": 2 }, { "url": "\(nginx.url("/hello.txt", https: true))", "minIdle": 1 }]
+            """))
+        XCTAssertTrue(try TestEnvironment.eventually(5) { try daemon.stats()["connections_idle"] as? Int == 3 })
+        usleep(500_000)
+        let before = Self.cpuSeconds(daemon.pid)
+        usleep(5_000_000)
+        let used = Self.cpuSeconds(daemon.pid) - before
+        print("idle daemon with 3 warm connections: \(used) s of CPU in 5 s")
+        XCTAssertLessThan(used, 0.2, "an idle daemon spins")
+        XCTAssertEqual(try daemon.stats()["connections_open"] as? Int, 3, "warm connections stay open past keepAliveTimeout")
+    }
+}
