@@ -1,5 +1,6 @@
 import CReckerSystemd
 import Foundation
+import ReckerProtocol
 import Synchronization
 
 /// The daemon's systemd glue: readiness, status, watchdog and socket activation. Every call
@@ -61,7 +62,8 @@ final class Heartbeat: Sendable {
     /// Called on each engine loop pass with the engine's vitals.
     func beat(inFlight: Int, openConnections: Int) {
         guard Systemd.notifying, ready.load(ordering: .relaxed) else { return }
-        let now = Date().timeIntervalSince1970
+        // The monotonic clock: a wall-clock step backwards must not stop the pings.
+        let now = Double(MonotonicClock.nanoseconds()) / 1e9
         var message = ""
         last.withLock { l in
             if let w = watchdog, now - l.watchdog >= w {
