@@ -215,7 +215,7 @@ package final class CurlEngine: @unchecked Sendable {
         case .consumed(let id, let n):
             guard let t = transfers[id] else { return }
             t.outstanding -= n
-            if t.recvPaused && t.outstanding <= options.maxResponseBuffer / 2 {
+            if t.recvPaused && t.outstanding <= t.responseBuffer / 2 {
                 t.recvPaused = false
                 curl_easy_pause(t.easy.raw, t.pauseMask)
             }

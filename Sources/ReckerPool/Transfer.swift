@@ -34,8 +34,10 @@ final class Transfer {
     var uploadReceived: UInt64 = 0
     var sendPaused = false
 
-    /// Response bytes delivered to the sink and not yet written to the client.
+    /// Response bytes delivered to the sink and not yet written to the client, and the
+    /// most that may be (the request's own limit, or the engine's when it started).
     var outstanding = 0
+    let responseBuffer: Int
     var recvPaused = false
     var bodyBytes: UInt64 = 0
     /// The connection this request went out on, once libcurl has picked it.
@@ -62,6 +64,7 @@ final class Transfer {
         self.sink = sink
         self.easy = easy
         self.engine = engine
+        responseBuffer = request.responseBuffer ?? engine.options.maxResponseBuffer
         errorBuffer.initialize(repeating: 0)
     }
 
@@ -93,7 +96,7 @@ final class Transfer {
 
     /// Returns the bytes taken, or CURL_WRITEFUNC_PAUSE when the client is too far behind.
     func onBody(_ data: UnsafeBufferPointer<UInt8>) -> Int {
-        if outstanding >= engine.options.maxResponseBuffer {
+        if outstanding >= responseBuffer {
             recvPaused = true
             return Int(CURL_WRITEFUNC_PAUSE)
         }
@@ -135,7 +138,7 @@ final class Transfer {
     private func keepForReplay(_ chunk: [UInt8]) {
         guard replayable else { return }
         uploadTakenBytes += chunk.count
-        if uploadTakenBytes > engine.options.maxResponseBuffer {
+        if uploadTakenBytes > responseBuffer {
             replayable = false
             uploadTaken = []
         } else {

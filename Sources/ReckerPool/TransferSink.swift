@@ -30,11 +30,18 @@ package struct EngineRequest: Sendable {
     package var arrival: UInt64
     /// Whether a body follows in `sendBody` calls.
     package var hasBody: Bool
+    /// Most response bytes held for this request before reading pauses, fixed for its
+    /// whole life: the sink reports its progress against the same number, so a reload
+    /// that changes the limit cannot leave the two sides waiting on each other. nil: the
+    /// engine's `maxResponseBuffer` when the request starts.
+    package var responseBuffer: Int?
 
-    package init(head: RequestHead, target: RequestValidator.Target, arrival: UInt64, hasBody: Bool) {
+    package init(head: RequestHead, target: RequestValidator.Target, arrival: UInt64, hasBody: Bool,
+                 responseBuffer: Int? = nil) {
         self.head = head
         self.target = target
         self.arrival = arrival
         self.hasBody = hasBody
+        self.responseBuffer = responseBuffer
     }
 }

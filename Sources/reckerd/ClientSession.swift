@@ -25,8 +25,10 @@ final class ClientSession: ChannelInboundHandler {
         var url: String
         /// The pool and stats key, from the check at the door.
         var domain: String
-        /// Body bytes sent to the client but not yet reported to the engine.
+        /// Body bytes sent to the client but not yet reported to the engine, and how many
+        /// make a report: a quarter of the response buffer this request was started with.
         var unreported = 0
+        var reportEvery: Int
     }
 
     private let daemon: Daemon
@@ -39,12 +41,10 @@ final class ClientSession: ChannelInboundHandler {
     /// The peer's credentials (SO_PEERCRED, and its groups), read when it connects.
     private var peer: PeerCredentials?
     private let logger: Logger
-    private let reportEvery: Int
 
     init(daemon: Daemon) {
         self.daemon = daemon
         self.logger = daemon.logger
-        reportEvery = max(1, daemon.config.pool.maxResponseBuffer / 4)
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -183,10 +183,13 @@ final class ClientSession: ChannelInboundHandler {
             logger.info("refused request", metadata: ["code": "\(error.code.name)", "reason": "\(error.message)"])
             return streamError(id, error)
         }
-        let request = EngineRequest(head: head, target: target, arrival: MonotonicClock.nanoseconds(), hasBody: !end)
+        let buffer = config.pool.maxResponseBuffer
+        let request = EngineRequest(head: head, target: target, arrival: MonotonicClock.nanoseconds(), hasBody: !end,
+                                    responseBuffer: buffer)
         let transfer = daemon.engine.start(request, sink: sink)
         streams[id] = Stream(transfer: transfer, method: head.method, sendWindow: config.streamWindow,
-                             receiveWindow: config.streamWindow, requestEnded: end, url: head.url, domain: target.domain)
+                             receiveWindow: config.streamWindow, requestEnded: end, url: head.url, domain: target.domain,
+                             reportEvery: max(1, buffer / 4))
         byTransfer[transfer] = id
     }
 
@@ -255,7 +258,7 @@ final class ClientSession: ChannelInboundHandler {
         // half that, so reporting progress in quarters keeps it flowing with one wake-up per
         // quarter instead of one per chunk; a finished transfer needs no report at all.
         s.unreported += sent
-        if s.end == nil && s.unreported >= reportEvery {
+        if s.end == nil && s.unreported >= s.reportEvery {
             daemon.engine.consumed(s.transfer, bytes: s.unreported)
             s.unreported = 0
         }

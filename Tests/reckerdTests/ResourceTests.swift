@@ -73,4 +73,38 @@ final class ResourceTests: XCTestCase {
         XCTAssertLessThan(used, 0.2, "an idle daemon spins")
         XCTAssertEqual(try daemon.stats()["connections_open"] as? Int, 3, "warm connections stay open past keepAliveTimeout")
     }
+
+    /// A reload that lowers `limits.responseBuffer` leaves responses on connections opened
+    /// before it flowing.
+    func testReloadLoweringTheResponseBufferStallsNothing() throws {
+        let nginx = try Nginx(files: Fixtures.files)
+        let daemon = try DaemonProcess(config: Fixtures.config(nginx))
+        let c = try ReckerConnection(socketPath: daemon.socketPath)
+        var tv = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(c.socket.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        try Fixtures.config(nginx, extra: #""limits": { "responseBuffer": 65536 }"#).write(toFile: daemon.configPath, atomically: true, encoding: .utf8)
+        kill(daemon.pid, SIGHUP)
+        usleep(500_000)
+        for stream in UInt32(1) ... 2 {
+            try c.send(.requestHead(stream: stream, RequestHead(url: nginx.url("/size/8388608")), endRequest: true))
+            var received = 0
+            var unacked = 0
+            var ended = false
+            while !ended {
+                switch try c.receive() {
+                case .responseBody(_, let data):
+                    received += data.count
+                    unacked += data.count
+                    if unacked >= Int(c.welcome.initialWindow) / 2 {
+                        try c.send(.windowUpdate(stream: stream, increment: UInt32(unacked)))
+                        unacked = 0
+                    }
+                case .responseEnd: ended = true
+                case .error(_, let e): throw e
+                default: continue
+                }
+            }
+            XCTAssertEqual(received, 8 << 20, "request \(stream) after the reload")
+        }
+    }
 }
