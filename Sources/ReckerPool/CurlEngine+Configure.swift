@@ -14,6 +14,9 @@ extension CurlEngine {
         e.set(CURLOPT_PRIVATE, pointer: me)
         e.set(CURLOPT_ERRORBUFFER, pointer: t.errorBuffer.baseAddress)
         e.set(CURLOPT_TCP_KEEPALIVE, 1)
+        // Names resolved (IP literals included) are kept this long, so their memory is
+        // bounded by the names seen within it.
+        e.set(CURLOPT_DNS_CACHE_TIMEOUT, options.dnsCacheTimeoutS)
         e.set(CURLOPT_BUFFERSIZE, 64 * 1024)
         // reckerd closes idle connections itself, on time (PoolStateMachine); libcurl's own
         // idle limit only counts whole seconds, so it is set past ours as a backstop.

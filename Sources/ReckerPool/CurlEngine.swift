@@ -28,8 +28,10 @@ package final class CurlEngine: @unchecked Sendable {
     var connections: [Int32: ConnectionRecord] = [:]
     var connectionFDs: [ConnectionID: Int32] = [:]
     var connectionsByEndpoints: [String: Int32] = [:]
-    /// When the connection records were last audited against their descriptors.
+    /// When the connection records were last audited against their descriptors (and idle
+    /// domains forgotten), and the time of the current loop pass.
     private var lastAudit: UInt64 = 0
+    private var loopTime = MonotonicClock.nanoseconds()
     var nextConnectionID: ConnectionID = 1
     var counters: [String: DomainCounters] = [:]
     var totals = DomainCounters()
@@ -181,9 +183,11 @@ package final class CurlEngine: @unchecked Sendable {
                 execute(actions)
             }
             let now = MonotonicClock.nanoseconds()
+            loopTime = now
             if now &- lastAudit >= 1_000_000_000 {
                 lastAudit = now
                 auditConnections()
+                forgetIdleDomains(now: now)
             }
             let tick = pool.tick(now: now)
             execute(tick.actions)
@@ -392,12 +396,36 @@ package final class CurlEngine: @unchecked Sendable {
 
     func count(_ domain: String, _ change: (inout DomainStats) -> Void) {
         change(&totals.stats)
-        change(&counters[domain, default: DomainCounters()].stats)
+        let key = statsKey(domain)
+        change(&counters[key, default: DomainCounters()].stats)
+        counters[key]!.lastUsed = loopTime
     }
 
     func record(_ domain: String, _ change: (inout DomainCounters) -> Void) {
         change(&totals)
-        change(&counters[domain, default: DomainCounters()])
+        let key = statsKey(domain)
+        change(&counters[key, default: DomainCounters()])
+        counters[key]!.lastUsed = loopTime
+    }
+
+    /// The domain's own statistics entry, or `other` once `maxTrackedDomains` are tracked.
+    private func statsKey(_ domain: String) -> String {
+        counters[domain] != nil || counters.count < options.maxTrackedDomains ? domain : otherDomains
+    }
+
+    /// Drops the pools and statistics of domains idle past `forgetIdleDomainsMs` with
+    /// nothing open, running, queued or kept warm (janitor, once a second).
+    private func forgetIdleDomains(now: UInt64) {
+        let cutoff = now &- UInt64(options.forgetIdleDomainsMs) * 1_000_000
+        guard now > UInt64(options.forgetIdleDomainsMs) * 1_000_000 else { return }
+        var active = pool.activeDomains()
+        for t in transfers.values { active.insert(t.request.target.domain) }
+        for (request, _) in waiting.values { active.insert(request.target.domain) }
+        if active.contains(where: { counters[$0] == nil }) { active.insert(otherDomains) }
+        for (domain, c) in counters where c.lastUsed < cutoff && !active.contains(domain) {
+            counters[domain] = nil
+        }
+        pool.forgetPools(unusedSince: cutoff, except: active)
     }
 
     private func takeSnapshot() -> PoolStats {

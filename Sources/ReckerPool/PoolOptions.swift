@@ -49,6 +49,14 @@ package struct PoolOptions: Sendable, Equatable {
     /// Most idle connections kept in total, across all domains.
     package var maxCachedConnections = 1000
     package var warm: [WarmTarget] = []
+    /// Most domains with statistics of their own; events of further domains are counted
+    /// under one `other` entry (the totals stay exact either way).
+    package var maxTrackedDomains = 1000
+    /// A domain with nothing open, running or queued, unused this long, is forgotten:
+    /// its pool and statistics are dropped (the totals keep its counts).
+    package var forgetIdleDomainsMs = 600_000
+    /// Seconds a resolved name is kept by libcurl (its own default, made explicit).
+    package var dnsCacheTimeoutS = 60
 
     package init() {}
 

@@ -32,6 +32,8 @@ package struct PoolStateMachine {
         var queue: [Waiting] = []
         /// An upstream of this pool multiplexes (HTTP/2): `connections` × streams may run.
         var multiplexed = false
+        /// When a request last arrived.
+        var lastUsed: UInt64 = 0
     }
 
     struct Connection {
@@ -84,6 +86,7 @@ package struct PoolStateMachine {
         var pool = pools[key] ?? Pool(limits: options.perDomainPooling ? limits(target) : options.agent, host: target.host,
                                       multiplexed: target.https && options.http2Enabled)
         transferPool[id] = key
+        pool.lastUsed = now
         defer { pools[key] = pool }
         if pool.running.count < capacity(pool) && pool.queue.isEmpty {
             pool.running.insert(id)
@@ -269,6 +272,28 @@ package struct PoolStateMachine {
         }
         return tick
     }
+
+    // MARK: - forgetting
+
+    /// Domains with a connection open or a warm target: their state must be kept.
+    package func activeDomains() -> Set<String> {
+        var active = Set(warmByDomain.keys)
+        for c in connections.values { active.insert(c.domain) }
+        return active
+    }
+
+    /// Drops the pools of domains not in `active`, with nothing running or queued, whose
+    /// last request arrived before `cutoff`. The shared pool (`perDomainPooling` false)
+    /// is never dropped.
+    package mutating func forgetPools(unusedSince cutoff: UInt64, except active: Set<String>) {
+        guard options.perDomainPooling else { return }
+        for (key, pool) in pools where pool.lastUsed < cutoff && pool.running.isEmpty && pool.queue.isEmpty && !active.contains(key) {
+            pools[key] = nil
+        }
+    }
+
+    /// Pools held now (for tests of forgetting).
+    package var poolCount: Int { pools.count }
 
     // MARK: - read-outs for stats
 

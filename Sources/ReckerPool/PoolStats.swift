@@ -42,6 +42,9 @@ package struct Quantiles: Sendable, Equatable {
     package init() {}
 }
 
+/// The statistics key of the domains past `PoolOptions.maxTrackedDomains`.
+package let otherDomains = "other"
+
 /// A snapshot of the engine's statistics.
 package struct PoolStats: Sendable, Equatable {
     package var total = DomainStats()
@@ -75,6 +78,8 @@ struct LatencyRecorder {
 /// The engine's running counters for one domain (or the total).
 struct DomainCounters {
     var stats = DomainStats()
+    /// When the engine last counted anything for this domain (MonotonicClock).
+    var lastUsed: UInt64 = 0
     var latency = LatencyRecorder()
     var queueTime = LatencyRecorder()
 }

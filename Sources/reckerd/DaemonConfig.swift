@@ -31,7 +31,9 @@ struct DaemonConfig: Equatable {
             "agent": global,
             "http2": ["enabled": pool.http2Enabled, "maxConcurrentStreams": pool.http2MaxConcurrentStreams] as [String: Any],
             "limits": ["maxFrame": maxFrame, "maxInFlightPerClient": maxInFlightPerClient,
-                       "streamWindow": streamWindow, "responseBuffer": pool.maxResponseBuffer],
+                       "streamWindow": streamWindow, "responseBuffer": pool.maxResponseBuffer,
+                       "maxDomains": pool.maxTrackedDomains, "forgetIdleDomainsAfter": pool.forgetIdleDomainsMs,
+                       "dnsCacheTimeout": pool.dnsCacheTimeoutS],
             "drainTimeout": drainTimeoutMs,
         ]
         if !pool.domains.isEmpty { doc["domains"] = pool.domains.mapValues(agent) }
@@ -121,11 +123,15 @@ enum ConfigLoader {
             c.pool.caFile = try r.string(tls, "caFile", path: "tls.")
         }
         if let limits = try r.object(root, "limits") {
-            try r.keys(limits, "limits.", allowed: ["maxFrame", "maxInFlightPerClient", "streamWindow", "responseBuffer"])
+            try r.keys(limits, "limits.", allowed: ["maxFrame", "maxInFlightPerClient", "streamWindow", "responseBuffer",
+                                                    "maxDomains", "forgetIdleDomainsAfter", "dnsCacheTimeout"])
             if let v = try r.int(limits, "maxFrame", path: "limits.", min: 4096, max: 16 << 20) { c.maxFrame = v }
             if let v = try r.int(limits, "maxInFlightPerClient", path: "limits.", min: 1, max: 65536) { c.maxInFlightPerClient = v }
             if let v = try r.int(limits, "streamWindow", path: "limits.", min: 1024, max: Int(Int32.max)) { c.streamWindow = v }
             if let v = try r.int(limits, "responseBuffer", path: "limits.", min: 16384, max: 1 << 30) { c.pool.maxResponseBuffer = v }
+            if let v = try r.int(limits, "maxDomains", path: "limits.", min: 1, max: 1_000_000) { c.pool.maxTrackedDomains = v }
+            if let v = try r.int(limits, "forgetIdleDomainsAfter", path: "limits.", min: 1000) { c.pool.forgetIdleDomainsMs = v }
+            if let v = try r.int(limits, "dnsCacheTimeout", path: "limits.", min: 0, max: 86400) { c.pool.dnsCacheTimeoutS = v }
         }
         return c
     }

@@ -201,4 +201,24 @@ final class PoolStateMachineTests: XCTestCase {
             }
         }
     }
+
+    func testIdlePoolsAreForgottenAndBusyOnesKept() {
+        var m = machine()
+        _ = m.requestArrived(1, target: a, now: 0)
+        _ = m.requestArrived(2, target: b, now: 0)
+        _ = m.requestEnded(1)
+        m.connectionOpened(1, target: b, now: 0)
+        XCTAssertEqual(m.activeDomains(), [b.domain])
+        m.forgetPools(unusedSince: 10 * ms, except: m.activeDomains())
+        XCTAssertEqual(m.poolCount, 1, "b has a request running and a connection")
+        _ = m.requestEnded(2)
+        m.forgetPools(unusedSince: 10 * ms, except: m.activeDomains())
+        XCTAssertEqual(m.poolCount, 1, "b still has a connection")
+        m.connectionClosed(1)
+        m.forgetPools(unusedSince: 0, except: m.activeDomains())
+        XCTAssertEqual(m.poolCount, 1, "used at the cutoff itself: kept")
+        m.forgetPools(unusedSince: 10 * ms, except: m.activeDomains())
+        XCTAssertEqual(m.poolCount, 0)
+        XCTAssertEqual(m.requestArrived(3, target: a, now: 20 * ms), [.start(3)], "a forgotten domain starts afresh")
+    }
 }

@@ -107,4 +107,47 @@ final class ResourceTests: XCTestCase {
             XCTAssertEqual(received, 8 << 20, "request \(stream) after the reload")
         }
     }
+
+    /// Requests to 5,000 distinct domains (127.0.x.y on loopback, nobody listening): the
+    /// statistics list at most `maxDomains` of them plus `other`, the totals count all, and
+    /// once idle they are forgotten. Two more rounds of 2,500 new domains each leave memory
+    /// where the first round put it.
+    func testManyDomainsKeepStateBounded() async throws {
+        let port = TestEnvironment.freePort()
+        let daemon = try DaemonProcess(config: #"{ "limits": { "maxDomains": 100, "forgetIdleDomainsAfter": 1000, "dnsCacheTimeout": 1 } }"#)
+        let client = ReckerClient(socketPath: daemon.socketPath)
+        defer { client.close() }
+        func urls(_ range: Range<Int>) -> [ReckerRequest] {
+            range.map { ReckerRequest(url: "http://127.0.\($0 / 250).\($0 % 250 + 1):\(port)/") }
+        }
+        func forgotten() throws -> Bool {
+            try TestEnvironment.eventually(5) { (try daemon.stats()["domains"] as? [String: Any])?.isEmpty == true }
+        }
+        let first = await client.batch(urls(0 ..< 5000), concurrency: 50)
+        XCTAssertEqual(first.stats.failed, 5000, "nobody listens")
+        let stats = try daemon.stats()
+        let domains = stats["domains"] as? [String: [String: Any]] ?? [:]
+        XCTAssertEqual(domains.count, 101, "maxDomains plus other")
+        XCTAssertNotNil(domains["other"])
+        XCTAssertEqual(stats["requests_total"] as? Int, 5000, "the totals count every domain")
+        XCTAssertEqual(stats["connect_failures"] as? Int, 5000)
+        let counted = domains.values.map { $0["requests_total"] as? Int ?? 0 }.reduce(0, +)
+        XCTAssertEqual(counted, 5000, "the listed domains and other add up to the total")
+        let prometheus = try daemon.recker(["stats", "--prometheus"]).text
+        let series = prometheus.split(separator: "\n").filter { $0.hasPrefix("reckerd_requests_total{") }.count
+        XCTAssertEqual(series, 101)
+        XCTAssertTrue(try forgotten(), "idle domains are forgotten")
+        XCTAssertEqual(try daemon.stats()["requests_total"] as? Int, 5000, "forgetting keeps the totals")
+
+        var rss: [Int] = []
+        for round in 0 ..< 2 {
+            let start = 5000 + round * 2500
+            let more = await client.batch(urls(start ..< start + 2500), concurrency: 50)
+            XCTAssertEqual(more.stats.failed, 2500)
+            XCTAssertTrue(try forgotten())
+            rss.append(Self.rss(daemon.pid))
+        }
+        print("RSS after rounds of 2,500 new domains: \(rss.map { "\($0 / 1024) KiB" })")
+        XCTAssertLessThan(rss[1] - rss[0], 1 << 20, "RSS grew by \(rss[1] - rss[0]) bytes in a round of new domains")
+    }
 }
