@@ -213,7 +213,7 @@ package final class CurlEngine: @unchecked Sendable {
             }
             count(request.target.domain) { $0.requestsTotal += 1 }
             waiting[id] = (request, sink)
-            execute(pool.requestArrived(id, target: request.target, now: MonotonicClock.nanoseconds()))
+            execute(pool.requestArrived(id, target: request.target, client: request.client, now: MonotonicClock.nanoseconds()))
         case .body(let id, let chunk, let end):
             if let t = transfers[id] { receiveBody(t, chunk, end: end) }
         case .consumed(let id, let n):

@@ -19,21 +19,24 @@ package struct PoolStateMachine {
         case warm(WarmTarget)
     }
 
-    struct Waiting {
-        var id: TransferID
-        var since: UInt64
-    }
-
     struct Pool {
         var limits: AgentOptions
         /// The host of the domain the pool serves (its first domain for the shared pool).
         var host: String
         var running: Set<TransferID> = []
-        var queue: [Waiting] = []
+        /// Requests running per client, so the client with the fewest is served first.
+        var runningPerClient: [ClientID: Int] = [:]
+        /// Requests waiting for room, served round robin by client.
+        var queue = FairQueue()
         /// An upstream of this pool multiplexes (HTTP/2): `connections` × streams may run.
         var multiplexed = false
         /// When a request last arrived.
         var lastUsed: UInt64 = 0
+
+        mutating func run(_ id: TransferID, client: ClientID) {
+            running.insert(id)
+            runningPerClient[client, default: 0] += 1
+        }
     }
 
     struct Connection {
@@ -50,7 +53,8 @@ package struct PoolStateMachine {
 
     package private(set) var options: PoolOptions
     private var pools: [String: Pool] = [:]
-    private var transferPool: [TransferID: String] = [:]
+    /// The pool and client of each request, running or waiting.
+    private var transferPool: [TransferID: (key: String, client: ClientID)] = [:]
     private var connections: [ConnectionID: Connection] = [:]
     /// Warm targets by domain, and how many warm-up requests are under way for each.
     private var warmByDomain: [String: WarmTarget] = [:]
@@ -78,33 +82,37 @@ package struct PoolStateMachine {
     // MARK: - requests
 
     /// A request wants a connection: start it, queue it, or refuse it.
-    package mutating func requestArrived(_ id: TransferID, target: RequestValidator.Target, now: UInt64) -> [Action] {
+    package mutating func requestArrived(_ id: TransferID, target: RequestValidator.Target, client: ClientID = 0,
+                                         now: UInt64) -> [Action] {
         let key = options.poolKey(forDomain: target.domain)
         // An https domain is taken to multiplex until it answers otherwise: its requests then
         // wait on one connection being opened (PIPEWAIT) instead of trickling in at
         // `connections` per round trip. libcurl's per-host limit still bounds connections.
         var pool = pools[key] ?? Pool(limits: options.perDomainPooling ? limits(target) : options.agent, host: target.host,
                                       multiplexed: target.https && options.http2Enabled)
-        transferPool[id] = key
+        transferPool[id] = (key, client)
         pool.lastUsed = now
         defer { pools[key] = pool }
         if pool.running.count < capacity(pool) && pool.queue.isEmpty {
-            pool.running.insert(id)
+            pool.run(id, client: client)
             return [.start(id)]
         }
         guard pool.queue.count < pool.limits.maxQueue else {
             transferPool[id] = nil
             return [.fail(id, .queueFull)]
         }
-        pool.queue.append(Waiting(id: id, since: now))
+        pool.queue.append(FairQueue.Waiting(id: id, client: client, since: now))
         return []
     }
 
     /// A request ended (answered, failed or cancelled), running or still waiting.
     package mutating func requestEnded(_ id: TransferID) -> [Action] {
-        guard let key = transferPool.removeValue(forKey: id), var pool = pools[key] else { return [] }
-        if pool.running.remove(id) == nil {
-            pool.queue.removeAll { $0.id == id }
+        guard let (key, client) = transferPool.removeValue(forKey: id), var pool = pools[key] else { return [] }
+        if pool.running.remove(id) != nil {
+            pool.runningPerClient[client]! -= 1
+            if pool.runningPerClient[client] == 0 { pool.runningPerClient[client] = nil }
+        } else {
+            _ = pool.queue.remove(id, client: client)
         }
         let actions = admit(&pool)
         pools[key] = pool
@@ -124,9 +132,8 @@ package struct PoolStateMachine {
 
     private func admit(_ pool: inout Pool) -> [Action] {
         var actions: [Action] = []
-        while pool.running.count < capacity(pool), !pool.queue.isEmpty {
-            let next = pool.queue.removeFirst()
-            pool.running.insert(next.id)
+        while pool.running.count < capacity(pool), let next = pool.queue.popNext(fewestRunning: pool.runningPerClient) {
+            pool.run(next.id, client: next.client)
             actions.append(.start(next.id))
         }
         return actions
@@ -232,16 +239,15 @@ package struct PoolStateMachine {
         for key in pools.keys {
             var pool = pools[key]!
             let timeout = UInt64(pool.limits.queueTimeoutMs) * 1_000_000
-            let expired = pool.queue.filter { now >= $0.since + timeout }
+            let expired = pool.queue.remove { now >= $0.since + timeout }
             if !expired.isEmpty {
-                pool.queue.removeAll { now >= $0.since + timeout }
-                for w in expired {
+                for w in expired.sorted(by: { $0.id < $1.id }) {
                     transferPool[w.id] = nil
                     tick.actions.append(.fail(w.id, .queueTimeout))
                 }
                 pools[key] = pool
             }
-            if let oldest = pool.queue.map(\.since).min() { tick.due(at: oldest + timeout) }
+            if let oldest = pool.queue.oldest { tick.due(at: oldest + timeout) }
         }
         var open: [String: Int] = [:]
         for c in connections.values { open[c.domain, default: 0] += 1 }

@@ -35,13 +35,16 @@ package struct EngineRequest: Sendable {
     /// that changes the limit cannot leave the two sides waiting on each other. nil: the
     /// engine's `maxResponseBuffer` when the request starts.
     package var responseBuffer: Int?
+    /// The client connection it came from: waiting requests are served by client in turn.
+    package var client: ClientID
 
     package init(head: RequestHead, target: RequestValidator.Target, arrival: UInt64, hasBody: Bool,
-                 responseBuffer: Int? = nil) {
+                 responseBuffer: Int? = nil, client: ClientID = 0) {
         self.head = head
         self.target = target
         self.arrival = arrival
         self.hasBody = hasBody
         self.responseBuffer = responseBuffer
+        self.client = client
     }
 }

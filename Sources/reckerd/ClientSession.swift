@@ -41,10 +41,13 @@ final class ClientSession: ChannelInboundHandler {
     /// The peer's credentials (SO_PEERCRED, and its groups), read when it connects.
     private var peer: PeerCredentials?
     private let logger: Logger
+    /// This connection's identity in the pool's queues, where clients take turns.
+    private let clientID: ClientID
 
     init(daemon: Daemon) {
         self.daemon = daemon
         self.logger = daemon.logger
+        clientID = daemon.nextClientID()
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -185,7 +188,7 @@ final class ClientSession: ChannelInboundHandler {
         }
         let buffer = config.pool.maxResponseBuffer
         let request = EngineRequest(head: head, target: target, arrival: MonotonicClock.nanoseconds(), hasBody: !end,
-                                    responseBuffer: buffer)
+                                    responseBuffer: buffer, client: clientID)
         let transfer = daemon.engine.start(request, sink: sink)
         streams[id] = Stream(transfer: transfer, method: head.method, sendWindow: config.streamWindow,
                              receiveWindow: config.streamWindow, requestEnded: end, url: head.url, domain: target.domain,

@@ -18,6 +18,7 @@ final class Daemon: Sendable {
     private let clients = ClientRegistry()
     private let users = Mutex<[UInt32: StatsReport.UserCounts]>([:])
     private let draining = Atomic<Bool>(false)
+    private let clientIDs = Atomic<UInt64>(1)
     let heartbeat: Heartbeat
 
     init(config: DaemonConfig, configSource: String?, logger: Logger) throws {
@@ -48,6 +49,9 @@ final class Daemon: Sendable {
     }
 
     var clientCount: Int { clients.count }
+
+    /// A fresh identity for a client connection (never 0, which stands for no client).
+    func nextClientID() -> ClientID { clientIDs.wrappingAdd(1, ordering: .relaxed).oldValue }
 
     /// Whether a peer with these credentials may use the daemon.
     func allows(uid: UInt32, gids: [UInt32]) -> Bool {

@@ -221,4 +221,20 @@ final class PoolStateMachineTests: XCTestCase {
         XCTAssertEqual(m.poolCount, 0)
         XCTAssertEqual(m.requestArrived(3, target: a, now: 20 * ms), [.start(3)], "a forgotten domain starts afresh")
     }
+
+    /// One client with many requests waiting does not hold up another's single request:
+    /// the client with the fewest running goes first, FIFO within a client.
+    func testWaitingClientsTakeTurns() {
+        var m = machine { $0.agent.maxQueue = 100 }
+        for id in TransferID(1) ... 10 { _ = m.requestArrived(id, target: a, client: 1, now: 0) }
+        XCTAssertEqual(m.requestArrived(11, target: a, client: 2, now: 1), [])
+        XCTAssertEqual(m.requestArrived(12, target: a, client: 3, now: 2), [])
+        XCTAssertEqual(m.requestEnded(1), [.start(11)], "client 2 runs nothing: its request goes first")
+        XCTAssertEqual(m.requestEnded(2), [.start(3)], "clients 1 and 3 run nothing: in turn, client 1's oldest")
+        XCTAssertEqual(m.requestEnded(11), [.start(12)], "client 3 runs nothing")
+        XCTAssertEqual(m.requestArrived(13, target: a, client: 2, now: 3), [])
+        XCTAssertEqual(m.requestEnded(12), [.start(13)], "client 2 runs nothing again")
+        XCTAssertEqual(m.requestEnded(3), [.start(4)])
+        XCTAssertEqual(m.queued(domain: a.domain), 6)
+    }
 }

@@ -218,6 +218,27 @@ final class PoolTests: XCTestCase {
             }
         }
     }
+
+    /// A client with 256 slow requests queued to a domain and a second client with one:
+    /// the second is served at the next free connection, not after the 256.
+    func testOneClientsQueueDoesNotStarveAnother() async throws {
+        let server = try FaultServer()
+        let daemon = try DaemonProcess(config: #"{ "agent": { "connections": 4 } }"#)
+        let greedy = ReckerClient(socketPath: daemon.socketPath)
+        let modest = ReckerClient(socketPath: daemon.socketPath)
+        defer { greedy.close(); modest.close() }
+        let slow = requests(256) { _ in server.url("/delay/50") }
+        async let flood = greedy.batch(slow, concurrency: 256)
+        XCTAssertTrue(try TestEnvironment.eventually(10) { try daemon.stats()["requests_queued"] as? Int ?? 0 >= 250 })
+        let started = Date()
+        let single = try await modest.send(ReckerRequest(url: server.url("/delay/50")))
+        let waited = Date().timeIntervalSince(started)
+        XCTAssertEqual(single.status, 200)
+        print("a second client's request behind 256 queued: \(Int(waited * 1000)) ms (upstream answers in 50 ms; FIFO would be 3.2 s)")
+        XCTAssertLessThan(waited, 0.05 + 0.05 + 0.3, "served at the next free connection, within one upstream response time")
+        let all = await flood
+        XCTAssertEqual(all.stats.successful, 256)
+    }
 }
 
 /// An append-only log shared by concurrent tasks.
