@@ -7,14 +7,14 @@ import Glibc
 /// What differs between `recker` and its fallback helper `recker-direct`.
 public struct CLIEnvironment {
     /// Opens the channel requests go through.
-    public var connect: (_ socketPath: String) throws(ReckerError) -> any MessageChannel
+    public var connect: (_ socketPath: String, _ handshakeTimeoutMs: Int) throws(ReckerError) -> any MessageChannel
     /// Runs the request without the daemon when none listens and fallback is on; returns
     /// the exit code (or nil when no fallback is available).
     public var fallback: (() -> Int32?)?
     /// True in `recker-direct`: the request goes out directly, not pooled.
     public var direct: Bool
 
-    public init(connect: @escaping (_ socketPath: String) throws(ReckerError) -> any MessageChannel,
+    public init(connect: @escaping (_ socketPath: String, _ handshakeTimeoutMs: Int) throws(ReckerError) -> any MessageChannel,
                 fallback: (() -> Int32?)?, direct: Bool) {
         self.connect = connect
         self.fallback = fallback
@@ -93,7 +93,8 @@ func run(_ o: Options, _ env: CLIEnvironment) -> Int32 {
 
     let connection: any MessageChannel
     do {
-        connection = try env.connect(socketPath)
+        // The handshake waits as long as -m allows, else a few seconds.
+        connection = try env.connect(socketPath, o.request.totalTimeoutMs.map { Int($0) } ?? ReckerConnection.defaultHandshakeTimeoutMs)
     } catch {
         if error.code == .daemonUnavailable, o.fallback, let fallback = env.fallback, let code = fallback() {
             return code

@@ -47,7 +47,7 @@ extension CurlEngine {
             guard purpose == CURLSOCKTYPE_IPCXN, let address else { return CURL_SOCKET_BAD }
             let t = Unmanaged<Transfer>.fromOpaque(clientp!).takeUnretainedValue()
             let fd = recker_open_socket(address)
-            if fd >= 0 { t.engine.socketOpened(fd, for: t) }
+            if fd >= 0 { t.engine.socketOpened(fd, for: t) } else { t.socketError = errno }
             return fd
         }
         e.set(CURLOPT_OPENSOCKETDATA, pointer: me)

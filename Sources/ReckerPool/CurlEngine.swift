@@ -32,6 +32,7 @@ package final class CurlEngine: @unchecked Sendable {
     /// domains forgotten), and the time of the current loop pass.
     private var lastAudit: UInt64 = 0
     private var loopTime = MonotonicClock.nanoseconds()
+    private var lastShortageWarning: UInt64 = 0
     var nextConnectionID: ConnectionID = 1
     var counters: [String: DomainCounters] = [:]
     var totals = DomainCounters()
@@ -337,6 +338,11 @@ package final class CurlEngine: @unchecked Sendable {
             let result = recker_msg_result(msg)
             if result == CURLE_OK {
                 finish(t, error: nil)
+            } else if let e = t.socketError, result == CURLE_COULDNT_CONNECT, [EMFILE, ENFILE, ENOBUFS, ENOMEM].contains(e) {
+                let reason = String(cString: strerror(e))
+                reportLocalShortage(reason)
+                finish(t, error: ReckerError(.localResources, "reckerd could not open a socket for this request: \(reason); nothing was sent",
+                                             detail: UInt32(e)))
             } else if t.resendRefused {
                 let method = t.request.head.method
                 finish(t, error: ReckerError(
@@ -411,6 +417,13 @@ package final class CurlEngine: @unchecked Sendable {
     /// The domain's own statistics entry, or `other` once `maxTrackedDomains` are tracked.
     private func statsKey(_ domain: String) -> String {
         counters[domain] != nil || counters.count < options.maxTrackedDomains ? domain : otherDomains
+    }
+
+    /// Says, at most once every 10 s, that requests fail for want of descriptors or memory.
+    private func reportLocalShortage(_ reason: String) {
+        guard lastShortageWarning == 0 || loopTime &- lastShortageWarning >= 10_000_000_000 else { return }
+        lastShortageWarning = loopTime
+        warn("requests fail with LOCAL_RESOURCES: socket(): \(reason); raise LimitNOFILE or ulimit -n")
     }
 
     /// Drops the pools and statistics of domains idle past `forgetIdleDomainsMs` with

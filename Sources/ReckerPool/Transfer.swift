@@ -42,6 +42,9 @@ final class Transfer {
     var bodyBytes: UInt64 = 0
     /// The connection this request went out on, once libcurl has picked it.
     var connection: ConnectionID?
+    /// errno of a `socket()` that failed for this transfer: reckerd's own limits, not the
+    /// upstream's fault.
+    var socketError: Int32?
     /// The sockets libcurl opened for this transfer (descriptor, connection id).
     var openedSockets: [(fd: Int32, id: ConnectionID)] = []
     /// A status line arrived since the request last went out: a later send is a redirect's

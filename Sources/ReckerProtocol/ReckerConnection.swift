@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A blocking protocol connection to reckerd: handshake, then messages in and out.
 ///
 /// Usable on its own, without Swift Concurrency or Foundation; the `recker` CLI is built on
@@ -9,20 +15,33 @@ public final class ReckerConnection {
     private var reader: FrameReader
     private var readBuffer: [UInt8] = []
 
-    /// Connects and performs the handshake.
-    public init(socketPath: String) throws(ReckerError) {
+    /// How long a client waits for WELCOME unless told otherwise: a daemon out of
+    /// descriptors accepts no connection, and the kernel's backlog would hold one forever.
+    public static let defaultHandshakeTimeoutMs = 3000
+
+    /// Connects and performs the handshake, waiting at most `handshakeTimeoutMs` for the
+    /// daemon's WELCOME (`DAEMON_UNAVAILABLE` after that).
+    public init(socketPath: String, handshakeTimeoutMs: Int = ReckerConnection.defaultHandshakeTimeoutMs) throws(ReckerError) {
         socket = try UnixSocket(connectingTo: socketPath)
         try socket.write(Message.hello(Message.Hello()).encoded)
         reader = FrameReader()
+        socket.setReceiveTimeout(milliseconds: handshakeTimeoutMs)
         var first: Frame?
         while first == nil {
             if let f = try reader.next() { first = f; break }
             readBuffer.removeAll(keepingCapacity: true)
-            if try socket.read(into: &readBuffer) == 0 {
+            let n: Int
+            do { n = try socket.read(into: &readBuffer) } catch {
+                guard error.detail == UInt32(EAGAIN) || error.detail == UInt32(EWOULDBLOCK) else { throw error }
+                socket.close()
+                throw ReckerError(.daemonUnavailable, "reckerd at \(socketPath) did not answer within \(handshakeTimeoutMs) ms (it may be out of descriptors or overloaded)")
+            }
+            if n == 0 {
                 throw ReckerError(.connectionLost, "reckerd closed the connection during the handshake")
             }
             reader.append(readBuffer)
         }
+        socket.setReceiveTimeout(milliseconds: 0)
         switch try Message(frame: first!) {
         case .welcome(let w) where w.version == Message.version:
             welcome = w

@@ -37,6 +37,7 @@ public struct ReckerError: Error, Sendable, Equatable, CustomStringConvertible {
         public static let queueFull = Code(rawValue: 302)
         public static let queueTimeout = Code(rawValue: 303)
         public static let accessDenied = Code(rawValue: 304)
+        public static let localResources = Code(rawValue: 305)
         public static let internalError = Code(rawValue: 399)
 
         /// Codes on the client side only: never sent by the daemon.
@@ -76,6 +77,7 @@ public struct ReckerError: Error, Sendable, Equatable, CustomStringConvertible {
             case .queueFull: "QUEUE_FULL"
             case .queueTimeout: "QUEUE_TIMEOUT"
             case .accessDenied: "ACCESS_DENIED"
+            case .localResources: "LOCAL_RESOURCES"
             case .internalError: "INTERNAL"
             case .daemonUnavailable: "DAEMON_UNAVAILABLE"
             case .connectionLost: "CONNECTION_LOST"

@@ -84,6 +84,12 @@ public final class UnixSocket {
         return buffer.count - before
     }
 
+    /// Makes `read` fail with EAGAIN after `milliseconds` without data; 0 waits forever.
+    public func setReceiveTimeout(milliseconds: Int) {
+        var tv = timeval(tv_sec: milliseconds / 1000, tv_usec: .init((milliseconds % 1000) * 1000))
+        _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    }
+
     /// Stops both directions, waking a reader blocked in `read`.
     public func shutdown() {
         #if canImport(Glibc)

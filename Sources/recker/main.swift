@@ -28,7 +28,9 @@ func execDirect() -> Int32? {
 }
 
 let env = CLIEnvironment(
-    connect: { (path: String) throws(ReckerError) -> any MessageChannel in try ReckerConnection(socketPath: path) },
+    connect: { (path: String, timeout: Int) throws(ReckerError) -> any MessageChannel in
+        try ReckerConnection(socketPath: path, handshakeTimeoutMs: timeout)
+    },
     fallback: execDirect,
     direct: false)
 exit(runRecker(Array(CommandLine.arguments.dropFirst()), env))

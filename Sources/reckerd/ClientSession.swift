@@ -41,6 +41,13 @@ final class ClientSession: ChannelInboundHandler {
     /// The peer's credentials (SO_PEERCRED, and its groups), read when it connects.
     private var peer: PeerCredentials?
     private let logger: Logger
+    /// Stats requests of this connection not answered yet, and the most there may be: more
+    /// are refused, so one client cannot keep the daemon busy rendering stats.
+    private var statsInProgress = 0
+    /// Inside `channelRead`: writes wait for `channelReadComplete` to be flushed together.
+    private var reading = false
+    private var unflushed = false
+    static let maxStatsInProgress = 4
     /// This connection's identity in the pool's queues, where clients take turns.
     private let clientID: ClientID
 
@@ -90,6 +97,8 @@ final class ClientSession: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
         guard !closed else { return }
+        reading = true
+        defer { reading = false }
         do {
             let message = try Message(frame: frame)
             guard handshaken else { return try handshake(message) }
@@ -97,6 +106,13 @@ final class ClientSession: ChannelInboundHandler {
         } catch {
             if error.code.isConnectionError { connectionError(error) } else { streamError(frame.stream, error) }
         }
+    }
+
+    /// What the frames of one read produced (refusals, PONGs, WELCOME) goes out in one flush.
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if unflushed && !closed { context.flush() }
+        unflushed = false
+        context.fireChannelReadComplete()
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -158,10 +174,17 @@ final class ClientSession: ChannelInboundHandler {
             guard let format = StatsReport.Format(rawValue: formatByte) else {
                 return streamError(id, ReckerError(.malformedFrame, "unknown stats format \(formatByte)"))
             }
+            guard statsInProgress < Self.maxStatsInProgress else {
+                return streamError(id, ReckerError(.tooManyInFlight, "more than \(Self.maxStatsInProgress) stats requests in progress on one connection"))
+            }
+            statsInProgress += 1
             let loop = context.eventLoop
             let me = NIOLoopBound(self, eventLoop: loop)
             daemon.statsReport(format) { body in
-                loop.execute { me.value.write(.statsResponse(stream: id, json: body)) }
+                loop.execute {
+                    me.value.statsInProgress -= 1
+                    me.value.write(.statsResponse(stream: id, json: body))
+                }
             }
         case .hello:
             throw ReckerError(.badHandshake, "HELLO sent twice")
@@ -282,7 +305,10 @@ final class ClientSession: ChannelInboundHandler {
         let bytes = message.encoded
         var buffer = context.channel.allocator.buffer(capacity: bytes.count)
         buffer.writeBytes(bytes)
-        if flush {
+        if flush && reading {
+            unflushed = true
+            context.write(wrapOutboundOut(buffer), promise: nil)
+        } else if flush {
             context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
         } else {
             context.write(wrapOutboundOut(buffer), promise: nil)
@@ -297,6 +323,7 @@ final class ClientSession: ChannelInboundHandler {
         guard !closed else { return }
         logger.info("closing client connection", metadata: ["code": "\(error.code.name)", "reason": "\(error.message)"])
         write(.error(stream: 0, error))
+        context.flush()
         closed = true
         context.close(promise: nil)
     }

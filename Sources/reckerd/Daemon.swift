@@ -17,8 +17,10 @@ final class Daemon: Sendable {
     private let configBox: Mutex<DaemonConfig>
     private let clients = ClientRegistry()
     private let users = Mutex<[UInt32: StatsReport.UserCounts]>([:])
+    private let statsCache = StatsCache()
     private let draining = Atomic<Bool>(false)
     private let clientIDs = Atomic<UInt64>(1)
+    private let lastAcceptWarning = Atomic<UInt64>(0)
     let heartbeat: Heartbeat
 
     init(config: DaemonConfig, configSource: String?, logger: Logger) throws {
@@ -50,6 +52,18 @@ final class Daemon: Sendable {
 
     var clientCount: Int { clients.count }
 
+    /// Accepting a client failed (out of descriptors, most likely): logged at most once
+    /// every 10 s with what to do.
+    func acceptFailed(_ error: IOError) {
+        let now = MonotonicClock.nanoseconds()
+        let last = lastAcceptWarning.load(ordering: .relaxed)
+        guard last == 0 || now &- last >= 10_000_000_000,
+              lastAcceptWarning.compareExchange(expected: last, desired: now, ordering: .relaxed).exchanged else { return }
+        let hint = error.errnoCode == EMFILE || error.errnoCode == ENFILE
+            ? " (\(clientCount) clients connected; raise LimitNOFILE or ulimit -n)" : ""
+        logger.error("cannot accept clients: \(error.description); accepting again when a descriptor frees\(hint)")
+    }
+
     /// A fresh identity for a client connection (never 0, which stands for no client).
     func nextClientID() -> ClientID { clientIDs.wrappingAdd(1, ordering: .relaxed).oldValue }
 
@@ -68,15 +82,13 @@ final class Daemon: Sendable {
         }
     }
 
-    /// The stats in the asked format, built from an engine snapshot; `done` runs on the
-    /// engine thread.
+    /// The stats in the asked format, from a snapshot shared with the other stats requests
+    /// waiting for one (`StatsCache`); `done` runs on the engine thread.
     func statsReport(_ format: StatsReport.Format, _ done: @escaping @Sendable ([UInt8]) -> Void) {
-        let uptime = Double(MonotonicClock.nanoseconds() - startedAt) / 1e9
-        let clients = clientCount
-        let perUser = users.withLock { $0 }
-        engine.snapshot { stats in
-            done(StatsReport(stats: stats, uptime: uptime, clients: clients, users: perUser).render(format))
-        }
+        statsCache.document(format, engine: engine, render: { [self] stats, format in
+            let uptime = Double(MonotonicClock.nanoseconds() - startedAt) / 1e9
+            return StatsReport(stats: stats, uptime: uptime, clients: clientCount, users: users.withLock { $0 }).render(format)
+        }, done)
     }
 
     /// Re-reads the config. A broken one is refused with its reason and the old stays in

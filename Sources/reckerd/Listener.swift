@@ -62,6 +62,17 @@ enum Listener {
     private static func bootstrap(daemon: Daemon, group: MultiThreadedEventLoopGroup) -> ServerBootstrap {
         ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.backlog, value: 256)
+            // NIO's bind path adds no accept backoff: out of descriptors, the listening socket
+            // stays readable and the loop would spin. Accepting pauses instead, briefly, and
+            // the daemon says why (once per interval).
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(AcceptBackoffHandler(backoffProvider: { error in
+                        daemon.acceptFailed(error)
+                        return .milliseconds(100)
+                    }))
+                }
+            }
             .childChannelOption(ChannelOptions.writeBufferWaterMark, value: .init(low: 256 * 1024, high: 1024 * 1024))
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {

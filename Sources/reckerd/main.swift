@@ -66,6 +66,13 @@ enum Reckerd {
         onSignal(SIGTERM) { stop.signal() }
         signal(SIGPIPE, SIG_IGN)
 
+        // Every client and upstream connection is a descriptor: take all the system allows.
+        var files = rlimit()
+        if getrlimit(Int32(RLIMIT_NOFILE.rawValue), &files) == 0 && files.rlim_cur < files.rlim_max {
+            files.rlim_cur = files.rlim_max
+            _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &files)
+        }
+
         let journal = Systemd.journalStderr
         DaemonLogHandler.level.withLock { $0 = Logger.Level(rawValue: config.logLevel) ?? .info }
         LoggingSystem.bootstrap { label in DaemonLogHandler(label: label, journal: journal) }

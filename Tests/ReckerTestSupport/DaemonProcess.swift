@@ -11,14 +11,23 @@ public final class DaemonProcess: @unchecked Sendable {
     private var collected: OutputCollector?
 
     /// Starts reckerd with `config` (JSON text) and waits until its socket answers.
-    public init(config: String = "{}", socketPath: String? = nil, extraArgs: [String] = []) throws {
+    /// `wrapper` runs reckerd through another program that execs it, e.g.
+    /// `["/usr/bin/prlimit", "--nofile=64:64"]`.
+    public init(config: String = "{}", socketPath: String? = nil, extraArgs: [String] = [], wrapper: [String] = []) throws {
         dir = try TestEnvironment.makeTempDir("reckerd")
         self.socketPath = socketPath ?? dir.appendingPathComponent("reckerd.sock").path
         configPath = dir.appendingPathComponent("reckerd.json").path
         try config.write(toFile: configPath, atomically: true, encoding: .utf8)
         process = Process()
-        process.executableURL = TestEnvironment.binDir.appendingPathComponent("reckerd")
-        process.arguments = ["--config", configPath, "--socket", self.socketPath] + extraArgs
+        let reckerd = TestEnvironment.binDir.appendingPathComponent("reckerd")
+        let args = ["--config", configPath, "--socket", self.socketPath] + extraArgs
+        if let program = wrapper.first {
+            process.executableURL = URL(fileURLWithPath: program)
+            process.arguments = Array(wrapper.dropFirst()) + [reckerd.path] + args
+        } else {
+            process.executableURL = reckerd
+            process.arguments = args
+        }
         process.standardOutput = FileHandle.nullDevice
         process.standardError = stderrPipe
         collected = OutputCollector(out: nil, err: stderrPipe)

@@ -150,4 +150,126 @@ final class ResourceTests: XCTestCase {
         print("RSS after rounds of 2,500 new domains: \(rss.map { "\($0 / 1024) KiB" })")
         XCTAssertLessThan(rss[1] - rss[0], 1 << 20, "RSS grew by \(rss[1] - rss[0]) bytes in a round of new domains")
     }
+
+    /// 10,000 stats requests in one write from one client: another client's GET is answered
+    /// in normal time, and every stats request gets an answer (a document or a refusal).
+    func testStatsFloodDelaysNoOne() throws {
+        let nginx = try Nginx(files: Fixtures.files)
+        let daemon = try DaemonProcess(config: Fixtures.config(nginx))
+        let other = try ReckerConnection(socketPath: daemon.socketPath)
+        let flood = try ReckerConnection(socketPath: daemon.socketPath)
+        var tv = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(flood.socket.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        func get(_ stream: UInt32) throws -> Double {
+            let started = Date()
+            try other.send(.requestHead(stream: stream, RequestHead(url: nginx.url("/hello.txt")), endRequest: true))
+            while true {
+                switch try other.receive() {
+                case .responseEnd: return Date().timeIntervalSince(started)
+                case .error(_, let e): throw e
+                default: continue
+                }
+            }
+        }
+        _ = try get(1)
+        try flood.send((1 ... 10_000).map { Message.statsRequest(stream: UInt32($0)) })
+        let waited = try get(3)
+        // Before: 36.8 s. The 100 ms target is measured on the release build (26 ms there);
+        // this debug build spends ~18 us in NIO per refused frame.
+        print("a GET during a flood of 10,000 stats requests: \(Int(waited * 1_000_000)) us")
+        XCTAssertLessThan(waited, 1.0)
+        var documents = 0, refused = 0
+        for _ in 0 ..< 10_000 {
+            switch try flood.receive() {
+            case .statsResponse: documents += 1
+            case .error(_, let e) where e.code == .tooManyInFlight: refused += 1
+            case let m: XCTFail("unexpected \(m)")
+            }
+        }
+        XCTAssertEqual(documents + refused, 10_000)
+        XCTAssertGreaterThanOrEqual(documents, 1)
+        XCTAssertTrue(daemon.process.isRunning)
+    }
+
+    /// Out of descriptors (64 of them, 100 clients at once): every client gets an answer or
+    /// a clear error within 5 s, nothing spins, the daemon says why, and it recovers.
+    func testOutOfDescriptorsEveryClientHearsAndNothingSpins() throws {
+        let nginx = try Nginx(files: Fixtures.files)
+        let daemon = try DaemonProcess(config: Fixtures.config(nginx), wrapper: ["/usr/bin/prlimit", "--nofile=64:64"])
+        let outcomes = Mutex<[String: Int]>([:])
+        let slowest = Mutex(0.0)
+        let url = nginx.url("/hello.txt")
+        let done = DispatchGroup()
+        for _ in 0 ..< 100 {
+            done.enter()
+            Thread {
+            defer { done.leave() }
+            let started = Date()
+            var outcome: String
+            do {
+                let c = try ReckerConnection(socketPath: daemon.socketPath)
+                c.socket.setReceiveTimeout(milliseconds: 5000)
+                try c.send(.requestHead(stream: 1, RequestHead(url: url), endRequest: true))
+                outcome = "no end"
+                loop: for _ in 0 ..< 10 {
+                    switch try c.receive() {
+                    case .responseEnd: outcome = "200"; break loop
+                    case .error(_, let e): outcome = e.code.name; break loop
+                    default: continue
+                    }
+                }
+                // Held a moment, so the descriptors stay taken while the others arrive.
+                usleep(1_000_000)
+                c.close()
+            } catch {
+                outcome = (error as? ReckerError)?.code.name ?? "\(error)"
+            }
+            let took = Date().timeIntervalSince(started)
+            outcomes.withLock { $0[outcome, default: 0] += 1 }
+            slowest.withLock { $0 = max($0, took) }
+            }.start()
+        }
+        XCTAssertEqual(done.wait(timeout: .now() + 20), .success)
+        let seen = outcomes.withLock { $0 }
+        print("100 clients against 64 descriptors: \(seen), slowest \(slowest.withLock { $0 }) s")
+        XCTAssertEqual(seen.values.reduce(0, +), 100)
+        XCTAssertEqual(Set(seen.keys).subtracting(["200", "LOCAL_RESOURCES", "DAEMON_UNAVAILABLE"]), [], "only answers and clear errors")
+        XCTAssertGreaterThan(seen["200"] ?? 0, 0)
+        XCTAssertLessThan(slowest.withLock { $0 }, 5.5)
+        usleep(1_000_000)
+        let before = Self.cpuSeconds(daemon.pid)
+        usleep(2_000_000)
+        XCTAssertLessThan(Self.cpuSeconds(daemon.pid) - before, 0.1, "idle after the storm")
+        XCTAssertEqual(try daemon.recker(["-sS", url]).text, "hello from nginx\n", "recovered")
+
+        // Clients take every descriptor; a request that needs a new upstream socket then
+        // gets LOCAL_RESOURCES, sent nowhere, safe to retry.
+        let fresh = try FaultServer()
+        var held: [ReckerConnection] = []
+        for _ in 0 ..< 80 {
+            guard let c = try? ReckerConnection(socketPath: daemon.socketPath, handshakeTimeoutMs: 300) else { break }
+            held.append(c)
+        }
+        XCTAssertLessThan(held.count, 64, "the daemon stopped accepting at its limit")
+        if let c = held.first {
+            try c.send(.requestHead(stream: 1, RequestHead(url: fresh.url("/delay/1")), endRequest: true))
+            var got: ReckerError?
+            loop: for _ in 0 ..< 10 {
+                switch try c.receive() {
+                case .error(_, let e): got = e; break loop
+                case .responseEnd: break loop
+                default: continue
+                }
+            }
+            XCTAssertEqual(got?.code, .localResources, "\(String(describing: got))")
+            XCTAssertEqual(got?.retrySafe, true)
+            XCTAssertEqual(got?.mayHaveReachedUpstream, false)
+            XCTAssertEqual(fresh.connections, 0, "nothing reached the upstream")
+        }
+        for c in held { c.close() }
+        XCTAssertTrue(try TestEnvironment.eventually(5) { (try? daemon.recker(["-sS", fresh.url("/delay/1")]).text) == "ok" }, "recovered")
+        daemon.stop()
+        XCTAssertTrue(daemon.stderr.contains("cannot accept clients") || daemon.stderr.contains("LOCAL_RESOURCES"),
+                      "the daemon said it ran out: \(daemon.stderr.suffix(2000))")
+    }
 }
