@@ -1,5 +1,7 @@
+#define _GNU_SOURCE
 #include "CReckerCurl.h"
 #include <sys/socket.h>
+#include <fcntl.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -86,4 +88,8 @@ int recker_endpoints(const char *local_ip, int local_port, const char *peer_ip, 
     if (n < 0 || (size_t)n + 1 >= outlen) return -1;
     out[n] = ' ';
     return format_sockaddr(&peer, out + n + 1, outlen - n - 1) < 0 ? -1 : 0;
+}
+
+int recker_open_tmpfile(const char *directory) {
+    return open(directory, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 }

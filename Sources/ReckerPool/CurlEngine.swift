@@ -24,6 +24,8 @@ package final class CurlEngine: @unchecked Sendable {
     var pool: PoolStateMachine
     private var waiting: [TransferID: (EngineRequest, any TransferSink)] = [:]
     private var transfers: [TransferID: Transfer] = [:]
+    /// Responses done upstream whose spilled rest their clients are still reading.
+    private var draining: [TransferID: Transfer] = [:]
     /// Upstream connections by descriptor, and the descriptor of each by id.
     var connections: [Int32: ConnectionRecord] = [:]
     var connectionFDs: [ConnectionID: Int32] = [:]
@@ -192,7 +194,7 @@ package final class CurlEngine: @unchecked Sendable {
             }
             let tick = pool.tick(now: now)
             execute(tick.actions)
-            if stopping && transfers.isEmpty && waiting.isEmpty { break }
+            if stopping && transfers.isEmpty && waiting.isEmpty && draining.isEmpty { break }
             var timeout: Int32 = 1000
             if let next = tick.next {
                 timeout = next <= now ? 0 : Int32(min(1000, (next - now) / 1_000_000 + 1))
@@ -215,12 +217,16 @@ package final class CurlEngine: @unchecked Sendable {
             count(request.target.domain) { $0.requestsTotal += 1 }
             waiting[id] = (request, sink)
             execute(pool.requestArrived(id, target: request.target, client: request.client, now: MonotonicClock.nanoseconds()))
+            if waiting[id] != nil { spillPausedResponses(toFree: request.target.domain) }
         case .body(let id, let chunk, let end):
             if let t = transfers[id] { receiveBody(t, chunk, end: end) }
         case .consumed(let id, let n):
-            guard let t = transfers[id] else { return }
+            guard let t = transfers[id] ?? draining[id] else { return }
             t.outstanding -= n
-            if t.recvPaused && t.outstanding <= t.responseBuffer / 2 {
+            deliverSpilled(t)
+            let spilled = t.spill?.pending ?? 0
+            let room = spilled > 0 ? spilled <= options.maxSpillBytes / 2 : t.outstanding <= t.responseBuffer / 2
+            if t.recvPaused && !t.finished && room {
                 t.recvPaused = false
                 curl_easy_pause(t.easy.raw, t.pauseMask)
             }
@@ -231,6 +237,9 @@ package final class CurlEngine: @unchecked Sendable {
             }
             if let t = transfers[id] {
                 finish(t, error: error(t.request.head.method))
+            } else if let t = draining.removeValue(forKey: id) {
+                inFlightCount.wrappingAdd(-1, ordering: .relaxed)
+                t.sink.transferFailed(id, error(t.request.head.method))
             } else if let (request, sink) = waiting[id] {
                 failWaiting(id, request, sink, error(request.head.method))
             }
@@ -251,6 +260,11 @@ package final class CurlEngine: @unchecked Sendable {
     private func failEverything(_ error: ReckerError) {
         for (id, (request, sink)) in waiting { failWaiting(id, request, sink, error) }
         for t in Array(transfers.values) { finish(t, error: error) }
+        for t in draining.values {
+            inFlightCount.wrappingAdd(-1, ordering: .relaxed)
+            t.sink.transferFailed(t.id, error)
+        }
+        draining = [:]
     }
 
     private func receiveBody(_ t: Transfer, _ chunk: [UInt8], end: Bool) {
@@ -387,15 +401,78 @@ package final class CurlEngine: @unchecked Sendable {
         let now = MonotonicClock.nanoseconds()
         if let c = t.connection { execute(pool.connectionReleased(c, now: now)) }
         if t.isWarmUp { pool.warmUpEnded(domain: domain, succeeded: error == nil, now: now) }
-        inFlightCount.wrappingAdd(t.isWarmUp ? 0 : -1, ordering: .relaxed)
         if !t.isWarmUp {
-            if let error {
-                t.sink.transferFailed(t.id, error)
+            let end = ResponseEnd(totalMicros: total, bodyBytes: t.bodyBytes)
+            if error == nil, (t.spill?.pending ?? 0) > 0 {
+                // The connection is free; the client reads the rest from the spill file.
+                t.pendingEnd = end
+                draining[t.id] = t
             } else {
-                t.sink.transferEnd(t.id, ResponseEnd(totalMicros: total, bodyBytes: t.bodyBytes))
+                inFlightCount.wrappingAdd(-1, ordering: .relaxed)
+                if let error { t.sink.transferFailed(t.id, error) } else { t.sink.transferEnd(t.id, end) }
             }
         }
         execute(pool.requestEnded(t.id))
+    }
+
+    // MARK: - spilling slow readers' responses (engine thread)
+
+    /// Takes response bytes `t`'s client is not ready for into its spill file, so its
+    /// upstream connection can be freed for requests waiting in the pool. Starts only when
+    /// someone waits; false (pause instead) then, when spilling is off, or when the file
+    /// would pass `maxSpillBytes`.
+    func spill(_ t: Transfer, _ data: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard !t.isWarmUp, options.maxSpillBytes > 0 else { return false }
+        let spilled = t.spill?.pending ?? 0
+        if spilled == 0 && pool.queued(domain: t.request.target.domain) == 0 { return false }
+        guard spilled + data.count <= options.maxSpillBytes else { return false }
+        if t.spill == nil {
+            guard let file = SpillFile(directory: options.spillDirectory) else {
+                warn("cannot spill a response to \(options.spillDirectory): \(String(cString: strerror(errno))); its connection stays held")
+                return false
+            }
+            t.spill = file
+        }
+        guard t.spill!.append(data) else { return false }
+        t.bodyBytes += UInt64(data.count)
+        count(t.request.target.domain) { $0.bytesIn += data.count }
+        return true
+    }
+
+    /// A request was queued: responses paused for slow readers in the same pool resume into
+    /// their spill files, which frees their connections when they end.
+    private func spillPausedResponses(toFree domain: String) {
+        guard options.maxSpillBytes > 0 else { return }
+        let key = options.poolKey(forDomain: domain)
+        for t in transfers.values where t.recvPaused && !t.isWarmUp && options.poolKey(forDomain: t.request.target.domain) == key {
+            t.recvPaused = false
+            curl_easy_pause(t.easy.raw, t.pauseMask)
+        }
+    }
+
+    /// Hands the client what it has room for from the spill file; once all is read, the end
+    /// of a response done upstream.
+    private func deliverSpilled(_ t: Transfer) {
+        guard let file = t.spill else { return }
+        while t.outstanding < t.responseBuffer, file.pending > 0 {
+            guard let chunk = file.read(max: min(64 * 1024, t.responseBuffer - t.outstanding)) else {
+                let e = ReckerError(.internalError, "reading the spilled response failed: \(String(cString: strerror(errno)))")
+                if t.finished {
+                    draining[t.id] = nil
+                    inFlightCount.wrappingAdd(-1, ordering: .relaxed)
+                    t.sink.transferFailed(t.id, e)
+                } else {
+                    finish(t, error: e)
+                }
+                return
+            }
+            t.outstanding += chunk.count
+            t.sink.transferBody(t.id, chunk)
+        }
+        if file.pending == 0, let end = t.pendingEnd, draining.removeValue(forKey: t.id) != nil {
+            inFlightCount.wrappingAdd(-1, ordering: .relaxed)
+            t.sink.transferEnd(t.id, end)
+        }
     }
 
     // MARK: - statistics (engine thread)

@@ -55,6 +55,11 @@ package struct PoolOptions: Sendable, Equatable {
     /// A domain with nothing open, running or queued, unused this long, is forgotten:
     /// its pool and statistics are dropped (the totals keep its counts).
     package var forgetIdleDomainsMs = 600_000
+    /// Most bytes of one response written to a spill file while its client reads slowly
+    /// and others wait for its connection; 0: never spill (the connection stays held).
+    package var maxSpillBytes = 64 << 20
+    /// Where spill files are made (unnamed, `O_TMPFILE`).
+    package var spillDirectory = "/tmp"
     /// Seconds a resolved name is kept by libcurl (its own default, made explicit).
     package var dnsCacheTimeoutS = 60
 

@@ -34,6 +34,11 @@ final class Transfer {
     var uploadReceived: UInt64 = 0
     var sendPaused = false
 
+    /// What the client is not ready for while others wait for the connection: written here
+    /// so the upstream connection can go back to the pool (`CurlEngine.spill`).
+    var spill: SpillFile?
+    /// The upstream part is over; the end reaches the client after the spilled bytes.
+    var pendingEnd: ResponseEnd?
     /// Response bytes delivered to the sink and not yet written to the client, and the
     /// most that may be (the request's own limit, or the engine's when it started).
     var outstanding = 0
@@ -97,11 +102,15 @@ final class Transfer {
                                 value: String(decoding: text[valueStart ..< end], as: UTF8.self)))
     }
 
-    /// Returns the bytes taken, or CURL_WRITEFUNC_PAUSE when the client is too far behind.
+    /// Returns the bytes taken, or CURL_WRITEFUNC_PAUSE when the client is too far behind
+    /// and the bytes cannot go to the spill file instead.
     func onBody(_ data: UnsafeBufferPointer<UInt8>) -> Int {
-        if outstanding >= responseBuffer {
-            recvPaused = true
-            return Int(CURL_WRITEFUNC_PAUSE)
+        if outstanding >= responseBuffer || (spill?.pending ?? 0) > 0 {
+            guard engine.spill(self, data) else {
+                recvPaused = true
+                return Int(CURL_WRITEFUNC_PAUSE)
+            }
+            return data.count
         }
         sendHeadIfNeeded()
         outstanding += data.count

@@ -33,7 +33,8 @@ struct DaemonConfig: Equatable {
             "limits": ["maxFrame": maxFrame, "maxInFlightPerClient": maxInFlightPerClient,
                        "streamWindow": streamWindow, "responseBuffer": pool.maxResponseBuffer,
                        "maxDomains": pool.maxTrackedDomains, "forgetIdleDomainsAfter": pool.forgetIdleDomainsMs,
-                       "dnsCacheTimeout": pool.dnsCacheTimeoutS],
+                       "dnsCacheTimeout": pool.dnsCacheTimeoutS, "spillMax": pool.maxSpillBytes,
+                       "spillDirectory": pool.spillDirectory],
             "drainTimeout": drainTimeoutMs,
         ]
         if !pool.domains.isEmpty { doc["domains"] = pool.domains.mapValues(agent) }
@@ -124,7 +125,7 @@ enum ConfigLoader {
         }
         if let limits = try r.object(root, "limits") {
             try r.keys(limits, "limits.", allowed: ["maxFrame", "maxInFlightPerClient", "streamWindow", "responseBuffer",
-                                                    "maxDomains", "forgetIdleDomainsAfter", "dnsCacheTimeout"])
+                                                    "maxDomains", "forgetIdleDomainsAfter", "dnsCacheTimeout", "spillMax", "spillDirectory"])
             if let v = try r.int(limits, "maxFrame", path: "limits.", min: 4096, max: 16 << 20) { c.maxFrame = v }
             if let v = try r.int(limits, "maxInFlightPerClient", path: "limits.", min: 1, max: 65536) { c.maxInFlightPerClient = v }
             if let v = try r.int(limits, "streamWindow", path: "limits.", min: 1024, max: Int(Int32.max)) { c.streamWindow = v }
@@ -132,6 +133,8 @@ enum ConfigLoader {
             if let v = try r.int(limits, "maxDomains", path: "limits.", min: 1, max: 1_000_000) { c.pool.maxTrackedDomains = v }
             if let v = try r.int(limits, "forgetIdleDomainsAfter", path: "limits.", min: 1000) { c.pool.forgetIdleDomainsMs = v }
             if let v = try r.int(limits, "dnsCacheTimeout", path: "limits.", min: 0, max: 86400) { c.pool.dnsCacheTimeoutS = v }
+            if let v = try r.int(limits, "spillMax", path: "limits.", min: 0, max: Int(Int32.max)) { c.pool.maxSpillBytes = v }
+            if let v = try r.string(limits, "spillDirectory", path: "limits.") { c.pool.spillDirectory = v }
         }
         return c
     }

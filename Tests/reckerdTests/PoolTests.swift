@@ -219,6 +219,62 @@ final class PoolTests: XCTestCase {
         }
     }
 
+    /// A client that asks for 8 MiB and never reads does not hold the domain's only
+    /// connection: the rest of its response goes to a spill file, the connection serves the
+    /// next client at once, and the reader still gets every byte when it reads at last.
+    func testNonReadingClientDoesNotHoldTheConnection() throws {
+        let nginx = try Nginx(files: Fixtures.files)
+        let daemon = try DaemonProcess(config: Fixtures.config(nginx, extra: """
+            "agent": { "connections": 1, "queueTimeout": 5000 }, "http2": { "enabled": false },
+            "limits": { "responseBuffer": 65536, "streamWindow": 65536 }
+            """))
+        let sleeper = try ReckerConnection(socketPath: daemon.socketPath)
+        try sleeper.send(.requestHead(stream: 1, RequestHead(url: nginx.url("/size/8388608")), endRequest: true))
+        usleep(300_000)
+        let started = Date()
+        let other = try daemon.recker(["-sS", nginx.url("/hello.txt")])
+        let waited = Date().timeIntervalSince(started)
+        XCTAssertEqual(other.text, "hello from nginx\n", other.stderr)
+        XCTAssertLessThan(waited, 2, "answered in normal time, not after the queue timeout")
+        let log = nginx.waitForLog(count: 2)
+        XCTAssertEqual(log.map(\.uri), ["/size/8388608", "/hello.txt"], "the big response ended upstream before the sleeper read it")
+        XCTAssertEqual(Set(log.map(\.connection)).count, 1, "on the one connection, freed for the second client")
+
+        var body: [UInt8] = []
+        var unacked = 0
+        loop: for _ in 0 ..< 100_000 {
+            switch try sleeper.receive() {
+            case .responseBody(_, let data):
+                body += data
+                unacked += data.count
+                if unacked >= 32768 {
+                    try sleeper.send(.windowUpdate(stream: 1, increment: UInt32(unacked)))
+                    unacked = 0
+                }
+            case .responseEnd(_, let end):
+                XCTAssertEqual(end.bodyBytes, 8 << 20)
+                break loop
+            case .error(_, let e): throw e
+            default: continue
+            }
+        }
+        XCTAssertEqual(body.count, 8 << 20)
+        XCTAssertTrue(body == Array(Fixtures.files["size/8388608"]!), "every byte, in order")
+
+        // A sleeper that leaves while its response sits in a spill file leaves nothing behind.
+        sleeper.close()
+        usleep(200_000)
+        let fds = TestEnvironment.fdCount(pid: daemon.pid)
+        let leaver = try ReckerConnection(socketPath: daemon.socketPath)
+        try leaver.send(.requestHead(stream: 1, RequestHead(url: nginx.url("/size/8388608")), endRequest: true))
+        usleep(300_000)
+        XCTAssertEqual(try daemon.recker(["-sS", nginx.url("/hello.txt")]).text, "hello from nginx\n")
+        leaver.close()
+        XCTAssertTrue(TestEnvironment.eventually(5) { TestEnvironment.fdCount(pid: daemon.pid) == fds },
+                      "descriptors back to \(fds): \(TestEnvironment.fdCount(pid: daemon.pid))")
+        XCTAssertEqual(try daemon.stats()["requests_in_flight"] as? Int, 0)
+    }
+
     /// A client with 256 slow requests queued to a domain and a second client with one:
     /// the second is served at the next free connection, not after the 256.
     func testOneClientsQueueDoesNotStarveAnother() async throws {

@@ -43,4 +43,7 @@ curl_socket_t recker_open_socket(const struct curl_sockaddr *address);
 int recker_socket_endpoints(int fd, char *out, size_t outlen);
 int recker_endpoints(const char *local_ip, int local_port, const char *peer_ip, int peer_port, char *out, size_t outlen);
 
+/* Opens an unnamed, private file in `directory` (O_TMPFILE); -1 with errno on failure. */
+int recker_open_tmpfile(const char *directory);
+
 #endif
