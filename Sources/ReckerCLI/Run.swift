@@ -46,7 +46,7 @@ enum ExitCode {
         switch e.code {
         case .daemonUnavailable: daemonUnavailable
         case .invalidMethod, .invalidURL, .invalidHeaderName, .invalidHeaderValue, .forbiddenHeader,
-             .unknownCriticalOption, .bodyLengthMismatch: badRequest
+             .unknownCriticalOption, .bodyLengthMismatch, .headersTooLarge: badRequest
         case .dnsFailed: dns
         case .connectFailed: connect
         case .connectTimeout, .timeout, .queueTimeout: timeout

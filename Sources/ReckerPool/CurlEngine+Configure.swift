@@ -50,8 +50,8 @@ extension CurlEngine {
         e.set(CURLOPT_WRITEDATA, pointer: me)
         recker_easy_setopt_data_callback(e.raw, CURLOPT_HEADERFUNCTION) { ptr, size, n, ud in
             let t = Unmanaged<Transfer>.fromOpaque(ud!).takeUnretainedValue()
-            t.onHeader(UnsafeBufferPointer(start: UnsafeRawPointer(ptr!).assumingMemoryBound(to: UInt8.self), count: size * n))
-            return size * n
+            return t.onHeader(UnsafeBufferPointer(start: UnsafeRawPointer(ptr!).assumingMemoryBound(to: UInt8.self), count: size * n))
+                ? size * n : 0
         }
         e.set(CURLOPT_HEADERDATA, pointer: me)
         installSocketCallbacks(t)
@@ -64,7 +64,8 @@ extension CurlEngine {
         let method = head.method
         if t.request.hasBody {
             e.set(CURLOPT_UPLOAD, 1)
-            e.set(CURLOPT_INFILESIZE_LARGE, offset: head.bodyLength.map { Int64($0) } ?? -1)
+            // The door refuses a body_length above Int64.max; unknown is -1.
+            e.set(CURLOPT_INFILESIZE_LARGE, offset: head.bodyLength.flatMap { Int64(exactly: $0) } ?? -1)
             e.set(CURLOPT_CUSTOMREQUEST, method)
             recker_easy_setopt_data_callback(e.raw, CURLOPT_READFUNCTION) { ptr, size, n, ud in
                 let t = Unmanaged<Transfer>.fromOpaque(ud!).takeUnretainedValue()

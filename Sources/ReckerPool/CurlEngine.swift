@@ -357,6 +357,14 @@ package final class CurlEngine: @unchecked Sendable {
                 reportLocalShortage(reason)
                 finish(t, error: ReckerError(.localResources, "reckerd could not open a socket for this request: \(reason); nothing was sent",
                                              detail: UInt32(e)))
+            } else if result == CURLE_OUT_OF_MEMORY && !t.headSent && t.sawResponse {
+                // libcurl 7.88 reports a response header line over its 100 KiB limit so.
+                finish(t, error: ReckerError(.upstreamProtocol, "the upstream's response head has a header line over libcurl's 100 KiB limit (libcurl: out of memory)",
+                                             detail: result.rawValue, mayHaveReachedUpstream: true,
+                                             retrySafe: RequestValidator.isSafeMethod(t.request.head.method)))
+            } else if let broken = t.headerLimitBroken {
+                finish(t, error: ReckerError(.upstreamProtocol, broken, detail: result.rawValue, mayHaveReachedUpstream: true,
+                                             retrySafe: RequestValidator.isSafeMethod(t.request.head.method)))
             } else if t.resendRefused {
                 let method = t.request.head.method
                 finish(t, error: ReckerError(

@@ -1,3 +1,5 @@
+import ReckerProtocol
+
 /// The per-domain pool options users know from HTTP client agents. Values are already
 /// checked by the config loader.
 package struct AgentOptions: Sendable, Equatable {
@@ -60,6 +62,9 @@ package struct PoolOptions: Sendable, Equatable {
     package var maxSpillBytes = 64 << 20
     /// Where spill files are made (unnamed, `O_TMPFILE`).
     package var spillDirectory = "/tmp"
+    /// Most headers and header bytes of an upstream's response head; more fail the request
+    /// with UPSTREAM_PROTOCOL (the same limits hold requests at the door).
+    package var headerLimits = HeaderLimits.standard
     /// Seconds a resolved name is kept by libcurl (its own default, made explicit).
     package var dnsCacheTimeoutS = 60
 

@@ -15,6 +15,9 @@ final class Transfer {
     /// Header lines of the response being received; reset at each status line, so only the
     /// final response's head (after 1xx and followed redirects) is kept.
     var responseHeaders: [(name: String, value: String)] = []
+    var responseHeaderBytes = 0
+    /// Set when the response head broke a header limit: why the transfer failed.
+    var headerLimitBroken: String?
     var headSent = false
     var startedAt: UInt64 = 0
 
@@ -85,21 +88,33 @@ final class Transfer {
 
     // MARK: callbacks, called by libcurl on the engine thread
 
-    func onHeader(_ line: UnsafeBufferPointer<UInt8>) {
+    /// Takes one header line; false (the transfer then fails) once the head passes the
+    /// header limits, which `headerLimitBroken` then names.
+    func onHeader(_ line: UnsafeBufferPointer<UInt8>) -> Bool {
         var end = line.count
         while end > 0 && (line[end - 1] == 0x0A || line[end - 1] == 0x0D) { end -= 1 }
-        guard end > 0 else { return }
+        guard end > 0 else { return true }
         let text = line[0 ..< end]
         if text.starts(with: Array("HTTP/".utf8)) {
             sawResponse = true
             responseHeaders.removeAll(keepingCapacity: true)
-            return
+            responseHeaderBytes = 0
+            return true
         }
-        guard let colon = text.firstIndex(of: UInt8(ascii: ":")) else { return }
+        guard let colon = text.firstIndex(of: UInt8(ascii: ":")) else { return true }
         var valueStart = colon + 1
         while valueStart < end && (text[valueStart] == 0x20 || text[valueStart] == 0x09) { valueStart += 1 }
+        let limits = engine.options.headerLimits
+        responseHeaderBytes += (colon - text.startIndex) + (end - valueStart)
+        guard responseHeaders.count < limits.count, responseHeaderBytes <= limits.bytes else {
+            headerLimitBroken = responseHeaders.count >= limits.count
+                ? "the upstream's response has more than \(limits.count) headers (limits.maxHeaders)"
+                : "the upstream's response has more than \(limits.bytes) bytes of headers (limits.maxHeaderBytes)"
+            return false
+        }
         responseHeaders.append((name: String(decoding: text[..<colon], as: UTF8.self),
                                 value: String(decoding: text[valueStart ..< end], as: UTF8.self)))
+        return true
     }
 
     /// Returns the bytes taken, or CURL_WRITEFUNC_PAUSE when the client is too far behind

@@ -17,12 +17,23 @@ package struct ByteWriter {
     }
     package mutating func raw<C: Collection>(_ data: C) where C.Element == UInt8 { bytes.append(contentsOf: data) }
 
-    /// A `str`: u16 length then UTF-8. Strings over 65535 bytes are cut, which the
-    /// request builders prevent by checking first.
-    package mutating func str(_ s: String) {
-        let utf8 = Array(s.utf8.prefix(Int(UInt16.max)))
-        u16(UInt16(utf8.count))
-        bytes.append(contentsOf: utf8)
+    /// A `str`: u16 length then UTF-8. A string over 65535 bytes cannot be a field:
+    /// `MALFORMED_FRAME`, never a cut.
+    package mutating func str(_ s: String) throws(ReckerError) {
+        let n = s.utf8.count
+        guard let length = UInt16(exactly: n) else {
+            throw ReckerError(.malformedFrame, "a string field of \(n) bytes exceeds 65535")
+        }
+        u16(length)
+        bytes.append(contentsOf: s.utf8)
+    }
+
+    /// A u16 count of `what`: more than 65535 cannot be encoded.
+    package mutating func count16(_ n: Int, of what: String) throws(ReckerError) {
+        guard let v = UInt16(exactly: n) else {
+            throw ReckerError(.malformedFrame, "\(n) \(what) exceed the 65535 a frame can carry")
+        }
+        u16(v)
     }
 
     /// Overwrites the 4 bytes at `offset` with `v`, for a length known only at the end.

@@ -27,10 +27,20 @@ public struct Frame: Sendable, Equatable {
         }
     }
 
-    /// The frame with its length prefix, as sent on the socket.
+    /// The frame with its length prefix, as sent on the socket; a body too large for the
+    /// u32 length is `FRAME_TOO_LARGE`.
     public var encoded: [UInt8] {
+        get throws(ReckerError) {
+            guard let length = UInt32(exactly: Frame.headerSize + body.count) else {
+                throw ReckerError(.frameTooLarge, "a frame body of \(body.count) bytes exceeds the u32 length")
+            }
+            return prefixed(length)
+        }
+    }
+
+    private func prefixed(_ length: UInt32) -> [UInt8] {
         var w = ByteWriter(capacity: 4 + Frame.headerSize + body.count)
-        w.u32(UInt32(Frame.headerSize + body.count))
+        w.u32(length)
         w.u8(type)
         w.u8(flags)
         w.u32(stream)

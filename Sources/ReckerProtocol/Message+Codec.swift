@@ -7,8 +7,10 @@ extension Message {
         public static let retrySafe: UInt8 = 0x02
     }
 
-    /// The message as one frame.
+    /// The message as one frame. A field that does not fit its wire type (a string over
+    /// 65535 bytes, more than 65535 headers) is `MALFORMED_FRAME`: nothing is cut.
     public var frame: Frame {
+        get throws(ReckerError) {
         var w = ByteWriter()
         var flags: UInt8 = 0
         let type: UInt8
@@ -20,13 +22,19 @@ extension Message {
             type = FrameType.welcome
             w.raw(Message.magic); w.u16(h.version); w.u32(h.features)
             w.u32(h.maxFrame); w.u32(h.maxInFlight); w.u32(h.initialWindow)
+            if h.features & Feature.limits != 0 {
+                guard let l = h.headerLimits, let count = UInt32(exactly: l.count), let bytes = UInt32(exactly: l.bytes) else {
+                    throw ReckerError(.malformedFrame, "WELCOME with LIMITS needs header limits that fit a u32")
+                }
+                w.u32(count); w.u32(bytes)
+            }
         case .requestHead(_, let head, let end):
             type = FrameType.requestHead
             if end { flags |= Flag.endRequest }
-            w.str(head.method); w.str(head.url); w.u64(head.bodyLength ?? Message.unknownLength)
-            w.u16(UInt16(head.headers.count))
-            for h in head.headers { w.str(h.name); w.str(h.value) }
-            Message.encode(head.options, into: &w)
+            try w.str(head.method); try w.str(head.url); w.u64(head.bodyLength ?? Message.unknownLength)
+            try w.count16(head.headers.count, of: "headers")
+            for h in head.headers { try w.str(h.name); try w.str(h.value) }
+            try Message.encode(head.options, into: &w)
         case .requestBody(_, let data, let end):
             type = FrameType.requestBody
             if end { flags |= Flag.endRequest }
@@ -36,8 +44,8 @@ extension Message {
             if h.reused { flags |= Flag.reused }
             w.u16(h.status); w.u8(h.httpVersion); w.u64(h.connectionID)
             w.u32(h.queueMicros); w.u32(h.connectMicros); w.u32(h.tlsMicros); w.u32(h.firstByteMicros)
-            w.u16(UInt16(h.headers.count))
-            for x in h.headers { w.str(x.name); w.str(x.value) }
+            try w.count16(h.headers.count, of: "headers")
+            for x in h.headers { try w.str(x.name); try w.str(x.value) }
         case .responseBody(_, let data):
             type = FrameType.responseBody
             w.raw(data)
@@ -53,7 +61,7 @@ extension Message {
             type = FrameType.error
             if e.mayHaveReachedUpstream { flags |= Flag.mayHaveReachedUpstream }
             if e.retrySafe { flags |= Flag.retrySafe }
-            w.u16(e.code.rawValue); w.u32(e.detail); w.str(e.message)
+            w.u16(e.code.rawValue); w.u32(e.detail); try w.str(e.message)
         case .ping(let o):
             type = FrameType.ping
             w.raw(o)
@@ -68,12 +76,15 @@ extension Message {
             w.raw(json)
         }
         return Frame(type: type, flags: flags, stream: stream, body: w.bytes)
+        }
     }
 
     /// The message with its length prefix, as sent on the socket.
-    public var encoded: [UInt8] { frame.encoded }
+    public var encoded: [UInt8] {
+        get throws(ReckerError) { try frame.encoded }
+    }
 
-    private static func encode(_ o: RequestOptions, into w: inout ByteWriter) {
+    private static func encode(_ o: RequestOptions, into w: inout ByteWriter) throws(ReckerError) {
         var items: [(UInt16, [UInt8])] = []
         func u32(_ v: UInt32) -> [UInt8] { var x = ByteWriter(); x.u32(v); return x.bytes }
         if let v = o.connectTimeoutMs { items.append((RequestOptions.Tag.connectTimeout, u32(v))) }
@@ -81,8 +92,12 @@ extension Message {
         if let v = o.followRedirects { items.append((RequestOptions.Tag.followRedirects, [v])) }
         if let v = o.compressed { items.append((RequestOptions.Tag.compressed, [v ? 1 : 0])) }
         for u in o.unknown { items.append((u.tag, u.value)) }
-        w.u16(UInt16(items.count))
-        for (tag, value) in items { w.u16(tag); w.u16(UInt16(value.count)); w.raw(value) }
+        try w.count16(items.count, of: "options")
+        for (tag, value) in items {
+            w.u16(tag)
+            try w.count16(value.count, of: "bytes of an option value")
+            w.raw(value)
+        }
     }
 
     /// Decodes one frame. Unknown types and bodies that do not fit their type are
@@ -97,9 +112,13 @@ extension Message {
             try r.expectEnd()
         case FrameType.welcome:
             guard Array(try r.bytes(4)) == Message.magic else { throw ReckerError(.badHandshake, "WELCOME has a wrong magic") }
-            self = .welcome(Welcome(version: try r.u16(), features: try r.u32(), maxFrame: try r.u32(),
-                                    maxInFlight: try r.u32(), initialWindow: try r.u32()))
+            var w = Welcome(version: try r.u16(), features: try r.u32(), maxFrame: try r.u32(),
+                            maxInFlight: try r.u32(), initialWindow: try r.u32())
+            if w.features & Feature.limits != 0 {
+                w.headerLimits = HeaderLimits(count: Int(try r.u32()), bytes: Int(try r.u32()))
+            }
             try r.expectEnd()
+            self = .welcome(w)
         case FrameType.requestHead:
             let method = try r.str()
             let url = try r.str()

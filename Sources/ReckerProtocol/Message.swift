@@ -35,6 +35,12 @@ public enum Message: Sendable, Equatable {
         }
     }
 
+    /// Feature bits (docs/PROTOCOL.md §3).
+    public enum Feature {
+        /// WELCOME carries the header limits.
+        public static let limits: UInt32 = 0x1
+    }
+
     /// WELCOME: the daemon's version choice and limits.
     public struct Welcome: Sendable, Equatable {
         public var version: UInt16
@@ -42,13 +48,16 @@ public enum Message: Sendable, Equatable {
         public var maxFrame: UInt32
         public var maxInFlight: UInt32
         public var initialWindow: UInt32
+        /// The request header limits, present when `features` has `Feature.limits`.
+        public var headerLimits: HeaderLimits?
         public init(version: UInt16 = Message.version, features: UInt32 = 0, maxFrame: UInt32,
-                    maxInFlight: UInt32, initialWindow: UInt32) {
+                    maxInFlight: UInt32, initialWindow: UInt32, headerLimits: HeaderLimits? = nil) {
             self.version = version
             self.features = features
             self.maxFrame = maxFrame
             self.maxInFlight = maxInFlight
             self.initialWindow = initialWindow
+            self.headerLimits = headerLimits
         }
     }
 

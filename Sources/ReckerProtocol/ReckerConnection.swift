@@ -23,7 +23,7 @@ public final class ReckerConnection {
     /// daemon's WELCOME (`DAEMON_UNAVAILABLE` after that).
     public init(socketPath: String, handshakeTimeoutMs: Int = ReckerConnection.defaultHandshakeTimeoutMs) throws(ReckerError) {
         socket = try UnixSocket(connectingTo: socketPath)
-        try socket.write(Message.hello(Message.Hello()).encoded)
+        try socket.write(Message.hello(Message.Hello(features: Message.Feature.limits)).encoded)
         reader = FrameReader()
         socket.setReceiveTimeout(milliseconds: handshakeTimeoutMs)
         var first: Frame?
@@ -63,7 +63,7 @@ public final class ReckerConnection {
     /// Sends several messages in one write.
     public func send(_ messages: [Message]) throws(ReckerError) {
         var bytes: [UInt8] = []
-        for m in messages { bytes.append(contentsOf: m.encoded) }
+        for m in messages { bytes.append(contentsOf: try m.encoded) }
         try socket.write(bytes)
     }
 

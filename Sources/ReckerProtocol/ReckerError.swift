@@ -22,6 +22,7 @@ public struct ReckerError: Error, Sendable, Equatable, CustomStringConvertible {
         public static let forbiddenHeader = Code(rawValue: 104)
         public static let unknownCriticalOption = Code(rawValue: 105)
         public static let bodyLengthMismatch = Code(rawValue: 106)
+        public static let headersTooLarge = Code(rawValue: 107)
         public static let dnsFailed = Code(rawValue: 200)
         public static let connectFailed = Code(rawValue: 201)
         public static let connectTimeout = Code(rawValue: 202)
@@ -62,6 +63,7 @@ public struct ReckerError: Error, Sendable, Equatable, CustomStringConvertible {
             case .forbiddenHeader: "FORBIDDEN_HEADER"
             case .unknownCriticalOption: "UNKNOWN_CRITICAL_OPTION"
             case .bodyLengthMismatch: "BODY_LENGTH_MISMATCH"
+            case .headersTooLarge: "HEADERS_TOO_LARGE"
             case .dnsFailed: "DNS_FAILED"
             case .connectFailed: "CONNECT_FAILED"
             case .connectTimeout: "CONNECT_TIMEOUT"

@@ -1,3 +1,28 @@
+/// The most headers, and bytes of header names and values, one head may carry: the daemon
+/// announces its own in WELCOME and holds requests and responses to them.
+public struct HeaderLimits: Sendable, Equatable {
+    public var count: Int
+    public var bytes: Int
+    public init(count: Int, bytes: Int) {
+        self.count = count
+        self.bytes = bytes
+    }
+
+    /// The daemon's defaults (`limits.maxHeaders`, `limits.maxHeaderBytes`).
+    public static let standard = HeaderLimits(count: 1000, bytes: 65536)
+
+    /// Throws `HEADERS_TOO_LARGE` when `headers` are over the limits.
+    public func check(_ headers: [(name: String, value: String)], _ whose: String) throws(ReckerError) {
+        guard headers.count <= count else {
+            throw ReckerError(.headersTooLarge, "\(whose) has \(headers.count) headers, more than the \(count) allowed (limits.maxHeaders)")
+        }
+        let total = headers.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count }
+        guard total <= bytes else {
+            throw ReckerError(.headersTooLarge, "\(whose) has \(total) bytes of headers, more than the \(bytes) allowed (limits.maxHeaderBytes)")
+        }
+    }
+}
+
 /// The checks every request passes before anything is sent upstream
 /// (docs/PROTOCOL.md §2.3). Shared by the daemon and clients that want to fail early.
 public enum RequestValidator {
@@ -25,11 +50,15 @@ public enum RequestValidator {
     ]
 
     /// Checks a request head, returning the upstream it targets.
-    public static func validate(_ head: RequestHead) throws(ReckerError) -> Target {
+    public static func validate(_ head: RequestHead, limits: HeaderLimits = .standard) throws(ReckerError) -> Target {
         guard isToken(head.method) else {
             throw ReckerError(.invalidMethod, "method is not an HTTP token")
         }
         let target = try parse(url: head.url)
+        if let n = head.bodyLength, n > UInt64(Int64.max) {
+            throw ReckerError(.bodyLengthMismatch, "body_length \(n) is above 2^63-1")
+        }
+        try limits.check(head.headers, "the request")
         for h in head.headers {
             guard isToken(h.name) else {
                 throw ReckerError(.invalidHeaderName, "header name \(printable(h.name)) is not an HTTP token")

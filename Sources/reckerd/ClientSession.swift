@@ -138,8 +138,10 @@ final class ClientSession: ChannelInboundHandler {
         }
         handshaken = true
         let c = daemon.config
-        write(.welcome(Message.Welcome(version: Message.version, features: 0, maxFrame: UInt32(c.maxFrame),
-                                       maxInFlight: UInt32(c.maxInFlightPerClient), initialWindow: UInt32(c.streamWindow))))
+        let features = hello.features & Message.Feature.limits
+        write(.welcome(Message.Welcome(version: Message.version, features: features, maxFrame: UInt32(c.maxFrame),
+                                       maxInFlight: UInt32(c.maxInFlightPerClient), initialWindow: UInt32(c.streamWindow),
+                                       headerLimits: features != 0 ? c.pool.headerLimits : nil)))
     }
 
     private func handle(_ message: Message) throws(ReckerError) {
@@ -205,7 +207,7 @@ final class ClientSession: ChannelInboundHandler {
             return streamError(id, ReckerError(.shuttingDown, "reckerd is stopping and takes no new requests"))
         }
         let target: RequestValidator.Target
-        do { target = try RequestValidator.validate(head) } catch {
+        do { target = try RequestValidator.validate(head, limits: config.pool.headerLimits) } catch {
             logger.info("refused request", metadata: ["code": "\(error.code.name)", "reason": "\(error.message)"])
             return streamError(id, error)
         }
@@ -302,7 +304,20 @@ final class ClientSession: ChannelInboundHandler {
 
     private func write(_ message: Message, flush: Bool = true) {
         guard !closed else { return }
-        let bytes = message.encoded
+        let bytes: [UInt8]
+        do { bytes = try message.encoded } catch {
+            // The engine's header limits keep upstream heads encodable; should one still not
+            // fit, its stream ends with an error instead of the daemon trapping.
+            logger.error("cannot encode a frame for stream \(message.stream): \(error.message)")
+            let id = message.stream
+            if let s = streams.removeValue(forKey: id) {
+                byTransfer[s.transfer] = nil
+                daemon.engine.cancel(s.transfer)
+            }
+            guard let fallback = try? Message.error(stream: id, ReckerError(.upstreamProtocol, "the response could not be encoded: \(error.message)",
+                                                                             mayHaveReachedUpstream: true, retrySafe: false)).encoded else { return }
+            bytes = fallback
+        }
         var buffer = context.channel.allocator.buffer(capacity: bytes.count)
         buffer.writeBytes(bytes)
         if flush && reading {

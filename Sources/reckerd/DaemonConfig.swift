@@ -34,7 +34,8 @@ struct DaemonConfig: Equatable {
                        "streamWindow": streamWindow, "responseBuffer": pool.maxResponseBuffer,
                        "maxDomains": pool.maxTrackedDomains, "forgetIdleDomainsAfter": pool.forgetIdleDomainsMs,
                        "dnsCacheTimeout": pool.dnsCacheTimeoutS, "spillMax": pool.maxSpillBytes,
-                       "spillDirectory": pool.spillDirectory],
+                       "spillDirectory": pool.spillDirectory, "maxHeaders": pool.headerLimits.count,
+                       "maxHeaderBytes": pool.headerLimits.bytes],
             "drainTimeout": drainTimeoutMs,
         ]
         if !pool.domains.isEmpty { doc["domains"] = pool.domains.mapValues(agent) }
@@ -125,7 +126,7 @@ enum ConfigLoader {
         }
         if let limits = try r.object(root, "limits") {
             try r.keys(limits, "limits.", allowed: ["maxFrame", "maxInFlightPerClient", "streamWindow", "responseBuffer",
-                                                    "maxDomains", "forgetIdleDomainsAfter", "dnsCacheTimeout", "spillMax", "spillDirectory"])
+                                                    "maxDomains", "forgetIdleDomainsAfter", "dnsCacheTimeout", "spillMax", "spillDirectory", "maxHeaders", "maxHeaderBytes"])
             if let v = try r.int(limits, "maxFrame", path: "limits.", min: 4096, max: 16 << 20) { c.maxFrame = v }
             if let v = try r.int(limits, "maxInFlightPerClient", path: "limits.", min: 1, max: 65536) { c.maxInFlightPerClient = v }
             if let v = try r.int(limits, "streamWindow", path: "limits.", min: 1024, max: Int(Int32.max)) { c.streamWindow = v }
@@ -135,6 +136,14 @@ enum ConfigLoader {
             if let v = try r.int(limits, "dnsCacheTimeout", path: "limits.", min: 0, max: 86400) { c.pool.dnsCacheTimeoutS = v }
             if let v = try r.int(limits, "spillMax", path: "limits.", min: 0, max: Int(Int32.max)) { c.pool.maxSpillBytes = v }
             if let v = try r.string(limits, "spillDirectory", path: "limits.") { c.pool.spillDirectory = v }
+            if let v = try r.int(limits, "maxHeaders", path: "limits.", min: 1, max: 65535) { c.pool.headerLimits.count = v }
+            if let v = try r.int(limits, "maxHeaderBytes", path: "limits.", min: 1024, max: 16 << 20) { c.pool.headerLimits.bytes = v }
+            // A response head within the header limits must fit one frame: 4 bytes of lengths
+            // per header, and room for the fixed fields.
+            let head = c.pool.headerLimits.bytes + 4 * c.pool.headerLimits.count + 64
+            guard head <= c.maxFrame else {
+                throw r.fail("limits.maxHeaderBytes", "with limits.maxHeaders, a head of up to \(head) bytes must fit limits.maxFrame (\(c.maxFrame))")
+            }
         }
         return c
     }

@@ -28,6 +28,9 @@ final class CodecTests: XCTestCase {
     static let expected: [String: Message] = [
         "hello": .hello(.init(minVersion: 1, maxVersion: 1, features: 0)),
         "welcome": .welcome(.init(version: 1, features: 0, maxFrame: 1_048_576, maxInFlight: 256, initialWindow: 262_144)),
+        "hello_limits": .hello(.init(minVersion: 1, maxVersion: 1, features: Message.Feature.limits)),
+        "welcome_limits": .welcome(.init(version: 1, features: Message.Feature.limits, maxFrame: 1_048_576, maxInFlight: 256,
+                                         initialWindow: 262_144, headerLimits: HeaderLimits(count: 100, bytes: 65536))),
         "request_get": .requestHead(stream: 1, RequestHead(method: "GET", url: "http://127.0.0.1:8080/a",
                                                            headers: [("Accept", "*/*")], bodyLength: nil,
                                                            options: RequestOptions(totalTimeoutMs: 5000)), endRequest: true),
@@ -56,7 +59,7 @@ final class CodecTests: XCTestCase {
             XCTAssertNil(try reader.next(), "\(name): no bytes left over")
             let message = try Message(frame: frame)
             XCTAssertEqual(message, Self.expected[name], name)
-            XCTAssertEqual(message.encoded, bytes, "\(name) encodes back to the same bytes")
+            XCTAssertEqual(try message.encoded, bytes, "\(name) encodes back to the same bytes")
         }
     }
 
@@ -66,7 +69,7 @@ final class CodecTests: XCTestCase {
         let m = Message.requestHead(stream: 42, RequestHead(method: "PUT", url: "https://h/x", headers: [("a", "b"), ("c", "")],
                                                               bodyLength: 12, options: options), endRequest: false)
         var reader = FrameReader()
-        reader.append(m.encoded)
+        reader.append(try m.encoded)
         XCTAssertEqual(try Message(frame: try XCTUnwrap(try reader.next())), m)
     }
 
@@ -127,5 +130,25 @@ final class CodecTests: XCTestCase {
         XCTAssertEqual(code(RequestHead(url: ok, options: critical)), .unknownCriticalOption)
         XCTAssertEqual(try RequestValidator.parse(url: "https://[::1]:8443/p").domain, "[::1]:8443")
         XCTAssertEqual(try RequestValidator.parse(url: "HTTP://User@Example.COM/p").domain, "example.com:80")
+    }
+
+    /// What does not fit a field is refused with an error, never cut and never a trap.
+    func testEncoderRefusesWhatDoesNotFit() {
+        let long = String(repeating: "v", count: 65536)
+        let cases: [(String, Message)] = [
+            ("a 65,536-byte header value", .requestHead(stream: 1, RequestHead(url: "http://h/", headers: [("X", long)]), endRequest: true)),
+            ("65,536 headers", .requestHead(stream: 1, RequestHead(url: "http://h/", headers: Array(repeating: ("X", ""), count: 65536)), endRequest: true)),
+            ("65,600 response headers", .responseHead(stream: 1, ResponseHead(status: 200, httpVersion: 11, connectionID: 1, reused: false,
+                                                                            headers: Array(repeating: ("X", ""), count: 65600)))),
+            ("a 65,536-byte URL", .requestHead(stream: 1, RequestHead(url: "http://h/" + long), endRequest: true)),
+            ("a 65,536-byte error message", .error(stream: 1, ReckerError(.internalError, long))),
+        ]
+        for (name, m) in cases {
+            XCTAssertThrowsError(try m.encoded, name) { e in
+                XCTAssertEqual((e as? ReckerError)?.code, .malformedFrame, name)
+            }
+        }
+        let edge = Message.requestHead(stream: 1, RequestHead(url: "http://h/", headers: [("X", String(repeating: "v", count: 65535))]), endRequest: true)
+        XCTAssertNoThrow(try edge.encoded, "65,535 bytes fit")
     }
 }

@@ -13,6 +13,8 @@ import NIOPosix
 /// - `/headers` — answers the request headers, one per line.
 /// - `/set-cookie` — answers with `Set-Cookie: session=secret`.
 /// - `/hang` — reads the request and never answers.
+/// - `/many-headers/N` — answers with N extra (empty) headers.
+/// - `/huge-header/N` — answers with one header line whose value is N bytes.
 /// - `/close-on-reuse...` — answers as `/digest` as a connection's first request; as a later request on
 ///   the same connection it reads the request whole and closes without a byte of answer
 ///   (what an upstream whose keep-alive timer fired as the request arrived looks like).
@@ -125,6 +127,10 @@ public final class FaultServer: @unchecked Sendable {
                 defer { served += 1 }
                 if path == "/hang" {
                     return
+                } else if path.hasPrefix("/many-headers/"), let n = Int(path.dropFirst(14)) {
+                    respond(context, head: head, body: "many", extra: (0 ..< n).map { ("X-\($0)", "") })
+                } else if path.hasPrefix("/huge-header/"), let n = Int(path.dropFirst(13)) {
+                    respond(context, head: head, body: "huge", extra: [("X-Huge", String(repeating: "h", count: n))])
                 } else if path.hasPrefix("/close-on-reuse") {
                     if served > 0 {
                         context.close(promise: nil)

@@ -122,4 +122,23 @@ final class ConnectionIdentityTests: XCTestCase {
         XCTAssertEqual(fault.connections, 1)
         try assertStatsMatchSockets(daemon)
     }
+
+    /// A GET followed in the same write by a frame that kills the connection, 100 times:
+    /// the GETs are cancelled at every stage, and the stats still match the sockets.
+    func testRequestsCutByConnectionErrorsLeaveNoGhostConnections() throws {
+        let server = try FaultServer()
+        let daemon = try DaemonProcess()
+        let get = try Message.requestHead(stream: 1, RequestHead(url: server.url("/delay/20")), endRequest: true).encoded
+        let hello = try Message.hello(.init()).encoded
+        for i in 0 ..< 100 {
+            let s = try UnixSocket(connectingTo: daemon.socketPath)
+            try s.write(hello + get + [0, 0, 0, 6, 0x7E, 0, 0, 0, 0, 0])
+            if i % 3 == 0 { usleep(UInt32(i * 50)) }
+            s.close()
+        }
+        XCTAssertTrue(daemon.process.isRunning)
+        try assertStatsMatchSockets(daemon)
+        let open = try daemon.stats()["connections_open"] as? Int ?? -1
+        XCTAssertLessThanOrEqual(open, 10, "never more than the pool's limit")
+    }
 }

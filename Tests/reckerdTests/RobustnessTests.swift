@@ -22,7 +22,7 @@ final class RobustnessTests: XCTestCase {
         return out
     }
 
-    func hello() -> [UInt8] { Message.hello(.init()).encoded }
+    func hello() throws -> [UInt8] { try Message.hello(.init()).encoded }
 
     func testMalformedFramesCloseOnlyThatClient() throws {
         let nginx = try Nginx(files: Fixtures.files)
@@ -34,14 +34,14 @@ final class RobustnessTests: XCTestCase {
             ("length 0xFFFFFFFF", [0xFF, 0xFF, 0xFF, 0xFF, 0x10], .frameTooLarge, true),
             ("length below the header", [0, 0, 0, 2, 0x40, 0], .malformedFrame, true),
             ("unknown type", [0, 0, 0, 6, 0x7E, 0, 0, 0, 0, 0], .unknownFrameType, true),
-            ("PING before HELLO", Message.ping([1, 2, 3, 4, 5, 6, 7, 8]).encoded, .badHandshake, false),
+            ("PING before HELLO", try Message.ping([1, 2, 3, 4, 5, 6, 7, 8]).encoded, .badHandshake, false),
             ("wrong magic", [0, 0, 0, 18, 1, 0, 0, 0, 0, 0] + Array("HTTP".utf8) + [0, 1, 0, 1, 0, 0, 0, 0], .badHandshake, false),
-            ("version 2 only", Message.hello(.init(minVersion: 2, maxVersion: 3)).encoded, .unsupportedVersion, false),
-            ("stream 0 request", Message.requestHead(stream: 0, RequestHead(url: nginx.url("/hello.txt")), endRequest: true).encoded, .invalidStream, true),
+            ("version 2 only", try Message.hello(.init(minVersion: 2, maxVersion: 3)).encoded, .unsupportedVersion, false),
+            ("stream 0 request", try Message.requestHead(stream: 0, RequestHead(url: nginx.url("/hello.txt")), endRequest: true).encoded, .invalidStream, true),
         ]
         for (name, bytes, code, handshakeFirst) in cases {
             let s = try UnixSocket(connectingTo: daemon.socketPath)
-            try s.write((handshakeFirst ? hello() : []) + bytes)
+            try s.write((handshakeFirst ? try hello() : []) + bytes)
             let frames = try framesUntilClose(s)
             guard case .error(0, let e)? = frames.last else {
                 XCTFail("\(name): expected a connection ERROR, got \(frames)")
@@ -150,5 +150,55 @@ final class RobustnessTests: XCTestCase {
         XCTAssertEqual(slowBytes, 8 << 20)
         let log = nginx.waitForLog(count: 3)
         XCTAssertEqual(Set(log.map(\.connection)).count, 1, "nginx saw one connection")
+    }
+
+    /// Hostile bytes from either side: the daemon answers with a clear error and goes on.
+    func testOversizedHeadsAndLengthsGetClearErrors() throws {
+        let server = try FaultServer()
+        let daemon = try DaemonProcess()
+        let c = try ReckerConnection(socketPath: daemon.socketPath)
+        XCTAssertEqual(c.welcome.features & Message.Feature.limits, Message.Feature.limits)
+        XCTAssertEqual(c.welcome.headerLimits, HeaderLimits(count: 1000, bytes: 65536), "announced in WELCOME")
+        var stream: UInt32 = 1
+        func outcome(_ head: RequestHead, end: Bool = true) throws -> (String, ReckerError?) {
+            defer { stream += 2 }
+            try c.send(.requestHead(stream: stream, head, endRequest: end))
+            var status = "none"
+            for _ in 0 ..< 100 {
+                switch try c.receive() {
+                case .responseHead(_, let h): status = "\(h.status)"
+                case .responseEnd: return (status, nil)
+                case .error(_, let e): return (e.code.name, e)
+                default: continue
+                }
+            }
+            return ("no end", nil)
+        }
+        // An upstream with 65,600 headers, then one of 70,000 bytes of header, then a 1 MB line.
+        var (code, error) = try outcome(RequestHead(url: server.url("/many-headers/65600")))
+        XCTAssertEqual(code, "UPSTREAM_PROTOCOL")
+        XCTAssertTrue(error?.message.contains("limits.maxHeaders") == true, "\(String(describing: error))")
+        (code, error) = try outcome(RequestHead(url: server.url("/huge-header/70000")))
+        XCTAssertEqual(code, "UPSTREAM_PROTOCOL")
+        XCTAssertTrue(error?.message.contains("limits.maxHeaderBytes") == true, "\(String(describing: error))")
+        (code, error) = try outcome(RequestHead(url: server.url("/huge-header/1000000")))
+        XCTAssertEqual(code, "UPSTREAM_PROTOCOL", "\(String(describing: error))")
+        XCTAssertTrue(error?.message.contains("100 KiB") == true, "\(String(describing: error))")
+        XCTAssertEqual(try outcome(RequestHead(url: server.url("/many-headers/998"))).0, "200", "1000 headers with Content-Type and -Length: at the limit")
+        XCTAssertEqual(try outcome(RequestHead(url: server.url("/many-headers/999"))).0, "UPSTREAM_PROTOCOL", "1001: over")
+
+        // The request side, at the door.
+        (code, error) = try outcome(RequestHead(url: server.url("/digest"), headers: Array(repeating: ("X-A", "1"), count: 1001)))
+        XCTAssertEqual(code, "HEADERS_TOO_LARGE")
+        (code, error) = try outcome(RequestHead(url: server.url("/digest"), headers: Array(repeating: ("X-A", String(repeating: "a", count: 4000)), count: 20)))
+        XCTAssertEqual(code, "HEADERS_TOO_LARGE")
+        // body_length at 2^63 and at the largest value below the unknown marker, END clear.
+        for length in [UInt64(1) << 63, UInt64.max - 1] {
+            (code, error) = try outcome(RequestHead(method: "POST", url: server.url("/digest"), bodyLength: length), end: false)
+            XCTAssertEqual(code, "BODY_LENGTH_MISMATCH", "body_length \(length)")
+        }
+        XCTAssertEqual(try outcome(RequestHead(url: server.url("/digest"))).0, "200", "the connection goes on")
+        XCTAssertTrue(daemon.process.isRunning)
+        XCTAssertEqual(server.received("GET", "/digest"), 1, "nothing refused at the door reached the upstream")
     }
 }
