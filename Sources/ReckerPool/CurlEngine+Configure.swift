@@ -33,7 +33,13 @@ extension CurlEngine {
         } else {
             e.set(CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_1_1))
         }
-        e.set(CURLOPT_CONNECTTIMEOUT_MS, Int(head.options.connectTimeoutMs ?? UInt32(agent.connectTimeoutMs)))
+        // 0 means the configured value, as no option does (PROTOCOL.md 2.3).
+        let connectTimeout = head.options.connectTimeoutMs.flatMap { $0 == 0 ? nil : Int($0) } ?? agent.connectTimeoutMs
+        e.set(CURLOPT_CONNECTTIMEOUT_MS, connectTimeout)
+        // http and https only, for the request and for every redirect hop (libcurl would
+        // follow a Location to ftp:// and more).
+        e.set(CURLOPT_PROTOCOLS_STR, "http,https")
+        e.set(CURLOPT_REDIR_PROTOCOLS_STR, "http,https")
         if let total = head.options.totalTimeoutMs { e.set(CURLOPT_TIMEOUT_MS, Int(total)) }
         if let n = head.options.followRedirects, n > 0 {
             e.set(CURLOPT_FOLLOWLOCATION, 1)

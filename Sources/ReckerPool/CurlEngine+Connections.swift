@@ -144,6 +144,11 @@ extension CurlEngine {
         }
         t.sent = true
         t.sawResponse = false
+        // A redirect hop to a URL with credentials would send them as Authorization.
+        if t.sent, let hop = t.easy.string(CURLINFO_EFFECTIVE_URL), RequestValidator.hasCredentials(hop) {
+            t.redirectRefused = "a redirect led to a URL with credentials in it; reckerd does not follow it"
+            return CURL_PREREQFUNC_ABORT
+        }
         guard let endpoints, let record = connection(at: endpoints), !record.retired else {
             warn("request \(t.id) starts on a connection reckerd has no record of (\(endpoints ?? "endpoints unknown"))")
             return CURL_PREREQFUNC_OK

@@ -271,8 +271,11 @@ package final class CurlEngine: @unchecked Sendable {
         t.uploadReceived += UInt64(chunk.count)
         if let expected = t.request.head.bodyLength,
            t.uploadReceived > expected || (end && t.uploadReceived != expected) {
+            // The head may have gone out already: the flags say so (PROTOCOL.md 2.3).
             finish(t, error: ReckerError(.bodyLengthMismatch,
-                                         "request body was \(t.uploadReceived)\(end ? "" : "+") bytes, head said \(expected)"))
+                                         "request body was \(t.uploadReceived)\(end ? "" : "+") bytes, head said \(expected)",
+                                         mayHaveReachedUpstream: true,
+                                         retrySafe: RequestValidator.isSafeMethod(t.request.head.method)))
             return
         }
         if !chunk.isEmpty { t.uploadQueue.append(chunk) }
@@ -361,6 +364,9 @@ package final class CurlEngine: @unchecked Sendable {
                 // libcurl 7.88 reports a response header line over its 100 KiB limit so.
                 finish(t, error: ReckerError(.upstreamProtocol, "the upstream's response head has a header line over libcurl's 100 KiB limit (libcurl: out of memory)",
                                              detail: result.rawValue, mayHaveReachedUpstream: true,
+                                             retrySafe: RequestValidator.isSafeMethod(t.request.head.method)))
+            } else if let refused = t.redirectRefused {
+                finish(t, error: ReckerError(.upstreamFailed, refused, detail: result.rawValue, mayHaveReachedUpstream: true,
                                              retrySafe: RequestValidator.isSafeMethod(t.request.head.method)))
             } else if let broken = t.headerLimitBroken {
                 finish(t, error: ReckerError(.upstreamProtocol, broken, detail: result.rawValue, mayHaveReachedUpstream: true,

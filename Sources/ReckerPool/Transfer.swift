@@ -63,6 +63,8 @@ final class Transfer {
     /// libcurl wanted to send the request again after a reused connection died, and the
     /// replay policy refused (`RequestValidator.mayResend`).
     var resendRefused = false
+    /// Why a redirect hop was not followed, when it was not.
+    var redirectRefused: String?
     /// A request the engine made itself to open a warm connection; no client waits for it.
     var isWarmUp = false
     var finished = false

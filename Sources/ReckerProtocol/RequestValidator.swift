@@ -49,22 +49,34 @@ public enum RequestValidator {
         "keep-alive", "trailer",
     ]
 
-    /// Checks a request head, returning the upstream it targets.
-    public static func validate(_ head: RequestHead, limits: HeaderLimits = .standard) throws(ReckerError) -> Target {
+    /// Checks a request head (`endRequest`: no body follows), returning the upstream it
+    /// targets.
+    public static func validate(_ head: RequestHead, endRequest: Bool = false,
+                                limits: HeaderLimits = .standard) throws(ReckerError) -> Target {
         guard isToken(head.method) else {
             throw ReckerError(.invalidMethod, "method is not an HTTP token")
         }
+        guard head.method.uppercased() != "CONNECT" else {
+            throw ReckerError(.invalidMethod, "CONNECT opens a tunnel, which cannot share a pool")
+        }
         let target = try parse(url: head.url)
+        guard !hasCredentials(head.url) else {
+            throw ReckerError(.invalidURL, "the URL holds credentials (user@ or user:pass@): send an Authorization header instead")
+        }
         if let n = head.bodyLength, n > UInt64(Int64.max) {
             throw ReckerError(.bodyLengthMismatch, "body_length \(n) is above 2^63-1")
+        }
+        if endRequest, let n = head.bodyLength, n != 0 {
+            throw ReckerError(.bodyLengthMismatch, "END_REQUEST is set, so no body follows, but body_length is \(n)")
         }
         try limits.check(head.headers, "the request")
         for h in head.headers {
             guard isToken(h.name) else {
                 throw ReckerError(.invalidHeaderName, "header name \(printable(h.name)) is not an HTTP token")
             }
-            guard !h.value.utf8.contains(where: { $0 == 0x0D || $0 == 0x0A || $0 == 0 }) else {
-                throw ReckerError(.invalidHeaderValue, "header \(h.name) holds CR, LF or NUL")
+            // RFC 9110 §5.5: a field value is visible characters, SP and HTAB (and obs-text).
+            guard !h.value.utf8.contains(where: { ($0 < 0x20 && $0 != 0x09) || $0 == 0x7F }) else {
+                throw ReckerError(.invalidHeaderValue, "header \(h.name) holds a control character")
             }
             let lower = h.name.lowercased()
             if forbidden.contains(lower) || lower.hasPrefix("proxy-") {
@@ -126,6 +138,16 @@ public enum RequestValidator {
             port = p
         }
         return Target(https: scheme == "https", host: String(decoding: host, as: UTF8.self).lowercased(), port: port)
+    }
+
+    /// Whether an http(s) URL has userinfo (`user@` or `user:pass@`) in its authority.
+    public static func hasCredentials(_ url: String) -> Bool {
+        let bytes = Array(url.utf8)
+        guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")), bytes[(colon + 1)...].starts(with: Array("//".utf8)) else {
+            return false
+        }
+        let authority = bytes[(colon + 3)...].prefix { $0 != UInt8(ascii: "/") && $0 != UInt8(ascii: "?") && $0 != UInt8(ascii: "#") }
+        return authority.contains(UInt8(ascii: "@"))
     }
 
     /// Methods whose repetition cannot change anything on the server (RFC 9110 §9.2.1).

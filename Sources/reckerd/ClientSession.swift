@@ -43,11 +43,15 @@ final class ClientSession: ChannelInboundHandler {
     private let logger: Logger
     /// Stats requests of this connection not answered yet, and the most there may be: more
     /// are refused, so one client cannot keep the daemon busy rendering stats.
-    private var statsInProgress = 0
+    private var statsStreams: Set<UInt32> = []
+    /// Closes the connection if HELLO does not come in time; cancelled once it has.
+    private var handshakeTimer: Scheduled<Void>?
     /// Inside `channelRead`: writes wait for `channelReadComplete` to be flushed together.
     private var reading = false
     private var unflushed = false
     static let maxStatsInProgress = 4
+    /// A client must say HELLO this soon after connecting (PROTOCOL.md 1.1).
+    static let handshakeTimeoutS = 10
     /// This connection's identity in the pool's queues, where clients take turns.
     private let clientID: ClientID
 
@@ -60,12 +64,19 @@ final class ClientSession: ChannelInboundHandler {
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         sink = SessionSink(session: self, eventLoop: context.eventLoop)
+        let me = NIOLoopBound(WeakBox(self), eventLoop: context.eventLoop)
+        handshakeTimer = context.eventLoop.scheduleTask(in: .seconds(Int64(Self.handshakeTimeoutS))) {
+            guard let session = me.value.value, !session.handshaken else { return }
+            session.connectionError(ReckerError(.badHandshake, "no HELLO within \(Self.handshakeTimeoutS) s"))
+        }
     }
 
     /// The context holds this handler and the handler its context: the cycle is broken
     /// here, or every client connection would stay in memory for good.
     func handlerRemoved(context: ChannelHandlerContext) {
         closed = true
+        handshakeTimer?.cancel()
+        handshakeTimer = nil
         self.context = nil
     }
 
@@ -99,8 +110,17 @@ final class ClientSession: ChannelInboundHandler {
         guard !closed else { return }
         reading = true
         defer { reading = false }
-        do {
-            let message = try Message(frame: frame)
+        do throws(ReckerError) {
+            // Connection frames belong to stream 0 (PROTOCOL.md 1.1).
+            if frame.stream != 0 && [FrameType.hello, FrameType.ping, FrameType.pong].contains(frame.type) {
+                throw ReckerError(.invalidStream, "frame type 0x\(String(frame.type, radix: 16)) belongs to stream 0")
+            }
+            let message: Message
+            do { message = try Message(frame: frame) } catch {
+                // A HELLO that does not parse, first or not, fails the handshake.
+                if frame.type == FrameType.hello { throw ReckerError(.badHandshake, "HELLO: \(error.message)") }
+                throw error
+            }
             guard handshaken else { return try handshake(message) }
             try handle(message)
         } catch {
@@ -137,6 +157,8 @@ final class ClientSession: ChannelInboundHandler {
             throw ReckerError(.accessDenied, "uid \(peer.uid) is not in allowUsers and none of its groups is in allowGroups")
         }
         handshaken = true
+        handshakeTimer?.cancel()
+        handshakeTimer = nil
         let c = daemon.config
         let features = hello.features & Message.Feature.limits
         write(.welcome(Message.Welcome(version: Message.version, features: features, maxFrame: UInt32(c.maxFrame),
@@ -176,15 +198,18 @@ final class ClientSession: ChannelInboundHandler {
             guard let format = StatsReport.Format(rawValue: formatByte) else {
                 return streamError(id, ReckerError(.malformedFrame, "unknown stats format \(formatByte)"))
             }
-            guard statsInProgress < Self.maxStatsInProgress else {
+            guard streams[id] == nil, !statsStreams.contains(id) else {
+                throw ReckerError(.invalidStream, "stream \(id) is already in flight")
+            }
+            guard statsStreams.count < Self.maxStatsInProgress else {
                 return streamError(id, ReckerError(.tooManyInFlight, "more than \(Self.maxStatsInProgress) stats requests in progress on one connection"))
             }
-            statsInProgress += 1
+            statsStreams.insert(id)
             let loop = context.eventLoop
             let me = NIOLoopBound(self, eventLoop: loop)
             daemon.statsReport(format) { body in
                 loop.execute {
-                    me.value.statsInProgress -= 1
+                    me.value.statsStreams.remove(id)
                     me.value.write(.statsResponse(stream: id, json: body))
                 }
             }
@@ -196,7 +221,7 @@ final class ClientSession: ChannelInboundHandler {
     }
 
     private func startRequest(_ id: UInt32, _ head: RequestHead, end: Bool) throws(ReckerError) {
-        guard id != 0, streams[id] == nil else {
+        guard id != 0, streams[id] == nil, !statsStreams.contains(id) else {
             throw ReckerError(.invalidStream, "stream \(id) is \(id == 0 ? "the connection itself" : "already in flight")")
         }
         let config = daemon.config
@@ -207,7 +232,7 @@ final class ClientSession: ChannelInboundHandler {
             return streamError(id, ReckerError(.shuttingDown, "reckerd is stopping and takes no new requests"))
         }
         let target: RequestValidator.Target
-        do { target = try RequestValidator.validate(head, limits: config.pool.headerLimits) } catch {
+        do { target = try RequestValidator.validate(head, endRequest: end, limits: config.pool.headerLimits) } catch {
             logger.info("refused request", metadata: ["code": "\(error.code.name)", "reason": "\(error.message)"])
             return streamError(id, error)
         }
@@ -375,4 +400,10 @@ final class SessionSink: TransferSink {
     func transferEnd(_ id: TransferID, _ end: ResponseEnd) { deliver { $0.engineEnd(id, end) } }
     func transferFailed(_ id: TransferID, _ error: ReckerError) { deliver { $0.engineFailed(id, error) } }
     func transferBodySent(_ id: TransferID, bytes: Int) { deliver { $0.engineBodySent(id, bytes: bytes) } }
+}
+
+/// A weak reference, for timers that must not keep a session alive.
+final class WeakBox<T: AnyObject> {
+    weak var value: T?
+    init(_ value: T) { self.value = value }
 }

@@ -14,6 +14,7 @@ import NIOPosix
 /// - `/set-cookie` — answers with `Set-Cookie: session=secret`.
 /// - `/hang` — reads the request and never answers.
 /// - `/many-headers/N` — answers with N extra (empty) headers.
+/// - `/redirect/LOCATION` — answers 302 with `Location: LOCATION` (the rest of the path).
 /// - `/huge-header/N` — answers with one header line whose value is N bytes.
 /// - `/close-on-reuse...` — answers as `/digest` as a connection's first request; as a later request on
 ///   the same connection it reads the request whole and closes without a byte of answer
@@ -127,6 +128,8 @@ public final class FaultServer: @unchecked Sendable {
                 defer { served += 1 }
                 if path == "/hang" {
                     return
+                } else if path.hasPrefix("/redirect/") {
+                    respond(context, head: head, body: "moved", status: .found, extra: [("Location", String(path.dropFirst(10)))])
                 } else if path.hasPrefix("/many-headers/"), let n = Int(path.dropFirst(14)) {
                     respond(context, head: head, body: "many", extra: (0 ..< n).map { ("X-\($0)", "") })
                 } else if path.hasPrefix("/huge-header/"), let n = Int(path.dropFirst(13)) {

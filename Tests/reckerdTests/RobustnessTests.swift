@@ -201,4 +201,153 @@ final class RobustnessTests: XCTestCase {
         XCTAssertTrue(daemon.process.isRunning)
         XCTAssertEqual(server.received("GET", "/digest"), 1, "nothing refused at the door reached the upstream")
     }
+
+    /// Every case PROTOCOL.md 1.1 decides, as a scripted exchange: the connection error it
+    /// names, or that the connection goes on.
+    func testEveryCaseTheSpecDecides() throws {
+        let server = try FaultServer()
+        let daemon = try DaemonProcess()
+        let slow = try Message.requestHead(stream: 1, RequestHead(url: server.url("/delay/2000")), endRequest: true).encoded
+        func frame(_ type: UInt8, stream: UInt32, _ body: [UInt8]) throws -> [UInt8] {
+            try Frame(type: type, stream: stream, body: body).encoded
+        }
+        var badOption = RequestOptions()
+        badOption.unknown = [(tag: RequestOptions.Tag.totalTimeout, value: [0, 1])]
+        let cases: [(String, [UInt8], ReckerError.Code, Bool)] = [
+            ("a HELLO 2 bytes too long", try frame(FrameType.hello, stream: 0, Message.magic + [0, 1, 0, 1, 0, 0, 0, 0, 0, 0]), .badHandshake, false),
+            ("a second HELLO", try hello(), .badHandshake, true),
+            ("HELLO on stream 1", try frame(FrameType.hello, stream: 1, Message.magic + [0, 1, 0, 1, 0, 0, 0, 0]), .invalidStream, false),
+            ("PING on stream 5", try frame(FrameType.ping, stream: 5, [1, 2, 3, 4, 5, 6, 7, 8]), .invalidStream, true),
+            ("a WELCOME from the client", try Message.welcome(.init(maxFrame: 4096, maxInFlight: 1, initialWindow: 1)).encoded, .malformedFrame, true),
+            ("a RESPONSE_END from the client", try Message.responseEnd(stream: 1, ResponseEnd(totalMicros: 1, bodyBytes: 1)).encoded, .malformedFrame, true),
+            ("STATS on a stream in flight", slow + (try Message.statsRequest(stream: 1).encoded), .invalidStream, true),
+            ("a request on a stats stream in flight",
+             (try Message.statsRequest(stream: 3).encoded) + (try Message.requestHead(stream: 3, RequestHead(url: server.url("/digest")), endRequest: true).encoded),
+             .invalidStream, true),
+            ("a window past 2^31-1", slow + (try Message.windowUpdate(stream: 1, increment: UInt32(Int32.max)).encoded), .flowControlError, true),
+            ("WINDOW_UPDATE of 0", try frame(FrameType.windowUpdate, stream: 1, [0, 0, 0, 0]), .malformedFrame, true),
+            ("a u32 option of 2 bytes", try Message.requestHead(stream: 1, RequestHead(url: server.url("/digest"), options: badOption), endRequest: true).encoded,
+             .malformedFrame, true),
+        ]
+        for (name, bytes, code, handshakeFirst) in cases {
+            let s = try UnixSocket(connectingTo: daemon.socketPath)
+            try s.write((handshakeFirst ? try hello() : []) + bytes)
+            let frames = try framesUntilClose(s)
+            guard case .error(0, let e)? = frames.last else {
+                XCTFail("\(name): expected a connection ERROR, got \(frames)")
+                continue
+            }
+            XCTAssertEqual(e.code, code, "\(name): \(e)")
+        }
+
+        // What is ignored, and pipelining after HELLO: the connection goes on.
+        let c = try UnixSocket(connectingTo: daemon.socketPath)
+        try c.write(try hello() + (try Message.cancel(stream: 77).encoded) + (try Message.windowUpdate(stream: 78, increment: 10).encoded)
+                    + (try Message.requestBody(stream: 79, [1], endRequest: true).encoded)
+                    + (try Message.requestHead(stream: 1, RequestHead(url: server.url("/digest")), endRequest: true).encoded))
+        var reader = FrameReader()
+        var buffer: [UInt8] = []
+        var seen: [String] = []
+        var tv = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(c.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        loop: for _ in 0 ..< 20 {
+            buffer.removeAll()
+            guard try c.read(into: &buffer) > 0 else { break }
+            reader.append(buffer)
+            while let f = try reader.next() {
+                switch try Message(frame: f) {
+                case .welcome: seen.append("welcome")
+                case .responseHead(_, let h): seen.append("\(h.status)")
+                case .responseEnd: seen.append("end"); break loop
+                case .responseBody: continue
+                case let m: seen.append("\(m)")
+                }
+            }
+        }
+        XCTAssertEqual(seen, ["welcome", "200", "end"], "ignored frames ignored, the pipelined request served")
+        c.close()
+        XCTAssertTrue(daemon.process.isRunning)
+    }
+
+    /// The door's decisions on methods, URLs, header values and lengths, and the body
+    /// rules of PROTOCOL.md 2.3, seen from the upstream.
+    func testDoorDecisionsAndBodyRules() throws {
+        let server = try FaultServer()
+        let daemon = try DaemonProcess()
+        let c = try ReckerConnection(socketPath: daemon.socketPath)
+        var stream: UInt32 = 1
+        func outcome(_ head: RequestHead, end: Bool = true, body: [UInt8]? = nil) throws -> (String, ReckerError?, [UInt8]) {
+            defer { stream += 2 }
+            try c.send(.requestHead(stream: stream, head, endRequest: end))
+            if let body { try c.send(.requestBody(stream: stream, body, endRequest: true)) }
+            var status = "none"
+            var received: [UInt8] = []
+            for _ in 0 ..< 100 {
+                switch try c.receive() {
+                case .responseHead(_, let h): status = "\(h.status)"
+                case .responseBody(_, let d): received += d
+                case .responseEnd: return (status, nil, received)
+                case .error(_, let e): return (e.code.name, e, received)
+                default: continue
+                }
+            }
+            return ("no end", nil, received)
+        }
+        let url = server.url("/headers")
+        XCTAssertEqual(try outcome(RequestHead(method: "CONNECT", url: url)).0, "INVALID_METHOD")
+        XCTAssertEqual(try outcome(RequestHead(url: server.url("/digest").replacingOccurrences(of: "127.0.0.1", with: "u:p@127.0.0.1"))).0, "INVALID_URL")
+        XCTAssertEqual(try outcome(RequestHead(url: url, headers: [("X-A", "a\u{1}b")])).0, "INVALID_HEADER_VALUE")
+        XCTAssertEqual(try outcome(RequestHead(url: url, headers: [("X-A", "a\u{7F}b")])).0, "INVALID_HEADER_VALUE")
+        XCTAssertEqual(try outcome(RequestHead(url: url, headers: [("X-A", "a\tb")])).0, "200", "HTAB is allowed")
+        XCTAssertEqual(try outcome(RequestHead(method: "POST", url: url, bodyLength: 5)).0, "BODY_LENGTH_MISMATCH", "END with a length")
+        XCTAssertEqual(server.received("CONNECT", "/headers") + server.received("GET", "/headers"), 1, "only the HTAB request reached it")
+
+        // Content-Length: POST without a body carries 0, GET with body_length 0 none.
+        let post = String(decoding: try outcome(RequestHead(method: "POST", url: url, bodyLength: 0)).2, as: UTF8.self)
+        XCTAssertTrue(post.lowercased().contains("content-length: 0"), post)
+        let get = String(decoding: try outcome(RequestHead(url: url, bodyLength: 0)).2, as: UTF8.self)
+        XCTAssertFalse(get.lowercased().contains("content-length"), get)
+
+        // body_length 0 then 5 bytes: the head may have gone out, and the flags say so.
+        let (code, error, _) = try outcome(RequestHead(method: "POST", url: server.url("/delay/500"), bodyLength: 0), end: false,
+                                           body: Array("hello".utf8))
+        XCTAssertEqual(code, "BODY_LENGTH_MISMATCH")
+        XCTAssertEqual(error?.mayHaveReachedUpstream, true)
+        XCTAssertEqual(error?.retrySafe, false)
+
+        // connect_timeout 0 is the configured one, not "fail at once".
+        XCTAssertEqual(try outcome(RequestHead(url: server.url("/delay/1"), options: RequestOptions(connectTimeoutMs: 0, totalTimeoutMs: 0))).0, "200")
+
+        // Redirects: never to another scheme, never to a URL with credentials.
+        var follow = RequestOptions()
+        follow.followRedirects = 3
+        let ftp = try outcome(RequestHead(url: server.url("/redirect/ftp://127.0.0.1:\(server.port)/"), options: follow))
+        XCTAssertEqual(ftp.0, "UPSTREAM_FAILED", "\(String(describing: ftp.1))")
+        let before = server.received("GET", "/headers")
+        let creds = try outcome(RequestHead(url: server.url("/redirect/http://u:p@127.0.0.1:\(server.port)/headers"), options: follow))
+        XCTAssertEqual(creds.0, "UPSTREAM_FAILED", "\(String(describing: creds.1))")
+        XCTAssertEqual(server.received("GET", "/headers"), before, "the credentials hop never reached the upstream")
+        XCTAssertTrue(daemon.process.isRunning)
+    }
+
+    /// A client that never says HELLO, and one that stops inside a frame, are closed after
+    /// 10 s with the error that says why.
+    func testSilentAndHalfSentClientsAreClosed() throws {
+        let daemon = try DaemonProcess()
+        let silent = try UnixSocket(connectingTo: daemon.socketPath)
+        let half = try UnixSocket(connectingTo: daemon.socketPath)
+        try half.write(try hello() + [0, 0, 0, 14, 0x40, 0, 0, 0, 0, 0, 1, 2])
+        let started = Date()
+        let silentFrames = try framesUntilClose(silent, seconds: 15)
+        let halfFrames = try framesUntilClose(half, seconds: 15)
+        let took = Date().timeIntervalSince(started)
+        guard case .error(0, let e1)? = silentFrames.last, case .error(0, let e2)? = halfFrames.last else {
+            return XCTFail("expected connection errors: \(silentFrames) \(halfFrames)")
+        }
+        XCTAssertEqual(e1.code, .badHandshake, e1.message)
+        XCTAssertEqual(e2.code, .malformedFrame, e2.message)
+        XCTAssertTrue(e2.message.contains("incomplete"), e2.message)
+        XCTAssertGreaterThan(took, 9)
+        XCTAssertLessThan(took, 13)
+    }
 }
