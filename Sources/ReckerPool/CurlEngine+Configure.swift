@@ -38,6 +38,9 @@ extension CurlEngine {
         e.set(CURLOPT_CONNECTTIMEOUT_MS, connectTimeout)
         // http and https only, for the request and for every redirect hop (libcurl would
         // follow a Location to ftp:// and more).
+        // "" disables the environment's proxy variables: only the config names a proxy.
+        e.set(CURLOPT_PROXY, options.upstreamProxy ?? "")
+        if let noProxy = options.noProxy { e.set(CURLOPT_NOPROXY, noProxy) }
         e.set(CURLOPT_PROTOCOLS_STR, "http,https")
         e.set(CURLOPT_REDIR_PROTOCOLS_STR, "http,https")
         if let total = head.options.totalTimeoutMs { e.set(CURLOPT_TIMEOUT_MS, Int(total)) }

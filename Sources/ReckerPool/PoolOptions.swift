@@ -65,6 +65,12 @@ package struct PoolOptions: Sendable, Equatable {
     /// Most headers and header bytes of an upstream's response head; more fail the request
     /// with UPSTREAM_PROTOCOL (the same limits hold requests at the door).
     package var headerLimits = HeaderLimits.standard
+    /// The proxy every upstream request goes through, when the config names one; the
+    /// daemon's own environment (`http_proxy`, `ALL_PROXY`, …) is never used, so a proxy
+    /// that happened to be set where the service started cannot see everyone's traffic.
+    package var upstreamProxy: String?
+    /// Hosts reached directly despite `upstreamProxy` (libcurl's NO_PROXY syntax).
+    package var noProxy: String?
     /// Seconds a resolved name is kept by libcurl (its own default, made explicit).
     package var dnsCacheTimeoutS = 60
 

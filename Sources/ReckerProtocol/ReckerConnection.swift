@@ -21,7 +21,11 @@ public final class ReckerConnection {
 
     /// Connects and performs the handshake, waiting at most `handshakeTimeoutMs` for the
     /// daemon's WELCOME (`DAEMON_UNAVAILABLE` after that).
+    /// A socket in a directory others could write to is refused (`SocketPaths.untrustedDirectory`).
     public init(socketPath: String, handshakeTimeoutMs: Int = ReckerConnection.defaultHandshakeTimeoutMs) throws(ReckerError) {
+        if let why = SocketPaths.untrustedDirectory(of: socketPath) {
+            throw ReckerError(.daemonUnavailable, "refusing the socket \(socketPath): \(why); another user could stand in for reckerd there")
+        }
         socket = try UnixSocket(connectingTo: socketPath)
         try socket.write(Message.hello(Message.Hello(features: Message.Feature.limits)).encoded)
         reader = FrameReader()

@@ -33,4 +33,28 @@ public enum SocketPaths {
         }
         return list[0]
     }
+
+    /// Why the directory of `socketPath` cannot be trusted to hold this user's daemon, or
+    /// nil when it can: a real directory (not a symlink), owned by root or by this user,
+    /// that no one else may write to. Anyone who can write there could put their own
+    /// socket in the daemon's place and read every request, credentials included.
+    public static func untrustedDirectory(of socketPath: String) -> String? {
+        let dir = directory(of: socketPath)
+        var st = stat()
+        guard lstat(dir, &st) == 0 else { return nil }
+        guard (st.st_mode & S_IFMT) == S_IFDIR else { return "\(dir) is not a directory" }
+        let me = getuid()
+        guard st.st_uid == 0 || st.st_uid == me else {
+            return "\(dir) belongs to uid \(st.st_uid), neither root nor this user (uid \(me))"
+        }
+        guard st.st_mode & 0o022 == 0 else {
+            return "\(dir) can be written by other users (mode \(String(st.st_mode & 0o7777, radix: 8)))"
+        }
+        return nil
+    }
+
+    static func directory(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
 }

@@ -81,7 +81,7 @@ final class ClientSession: ChannelInboundHandler {
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        peer = PeerCredentials.of(context.channel)
+        peer = PeerCredentials.of(context.channel, groups: !daemon.config.allowGroups.isEmpty)
         daemon.clientConnected(context.channel)
         context.fireChannelActive()
     }

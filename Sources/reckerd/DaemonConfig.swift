@@ -42,6 +42,8 @@ struct DaemonConfig: Equatable {
         if !pool.warm.isEmpty { doc["warm"] = pool.warm.map { ["url": $0.url, "minIdle": $0.minIdle] as [String: Any] } }
         if let ca = pool.caFile { doc["tls"] = ["caFile": ca] }
         if let socket { doc["socket"] = socket }
+        if let proxy = pool.upstreamProxy { doc["upstreamProxy"] = proxy }
+        if let noProxy = pool.noProxy { doc["noProxy"] = noProxy }
         if !allowUsers.isEmpty { doc["allowUsers"] = allowUsers }
         if !allowGroups.isEmpty { doc["allowGroups"] = allowGroups }
         let data = (try? JSONSerialization.data(withJSONObject: doc, options: [.sortedKeys, .prettyPrinted])) ?? Data()
@@ -77,7 +79,12 @@ enum ConfigLoader {
         var c = DaemonConfig()
         let r = Reader(source: source)
         try r.keys(root, "", allowed: ["socket", "logLevel", "agent", "domains", "warm", "http2", "tls", "limits", "drainTimeout",
-                                       "allowUsers", "allowGroups"])
+                                       "allowUsers", "allowGroups", "upstreamProxy", "noProxy"])
+        if let proxy = try r.string(root, "upstreamProxy") {
+            guard proxy.contains("://") else { throw r.fail("upstreamProxy", "must be a URL such as http://proxy.example:3128") }
+            c.pool.upstreamProxy = proxy
+        }
+        c.pool.noProxy = try r.string(root, "noProxy")
         c.allowUsers = try r.ids(root, "allowUsers") { name in getpwnam(name).map { $0.pointee.pw_uid } }
         c.allowGroups = try r.ids(root, "allowGroups") { name in getgrnam(name).map { $0.pointee.gr_gid } }
         c.socket = try r.string(root, "socket")

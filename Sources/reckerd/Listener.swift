@@ -7,24 +7,41 @@ import ReckerProtocol
 /// Chooses, claims and serves the Unix socket.
 enum Listener {
     /// The daemon's socket when neither `--socket` nor the config names one: the first of
-    /// `SocketPaths.candidates()` whose directory is (or can be made) writable.
+    /// `SocketPaths.candidates()` whose directory is (or can be made) writable. A directory
+    /// it makes is 0700; one that exists must pass `SocketPaths.untrustedDirectory`, or the
+    /// daemon refuses to start rather than serve where another user could listen instead.
     static func defaultPath() throws -> String {
         for path in SocketPaths.candidates() {
             let dir = (path as NSString).deletingLastPathComponent
-            var isDir: ObjCBool = false
-            if FileManager.default.fileExists(atPath: dir, isDirectory: &isDir) {
-                if isDir.boolValue && access(dir, W_OK) == 0 { return path }
+            var st = stat()
+            if lstat(dir, &st) == 0 {
+                // Root's directory that this user cannot write (/run/reckerd for a user's
+                // daemon) is simply not this daemon's; anything else must be trusted.
+                if (st.st_mode & S_IFMT) == S_IFDIR && st.st_uid == 0 && access(dir, W_OK) != 0 { continue }
+                try trust(path)
+                if access(dir, W_OK) == 0 { return path }
                 continue
             }
             let parent = (dir as NSString).deletingLastPathComponent
-            if access(parent, W_OK) == 0 && mkdir(dir, dir.hasPrefix("/tmp/") ? 0o700 : 0o755) == 0 { return path }
+            if access(parent, W_OK) == 0 && mkdir(dir, dir.hasPrefix("/tmp/") ? 0o700 : 0o755) == 0 {
+                try trust(path)
+                return path
+            }
         }
         throw ConfigError(description: "no writable directory for the socket among \(SocketPaths.candidates().joined(separator: ", ")); pass --socket PATH")
+    }
+
+    /// Refuses a socket directory another user could write to.
+    static func trust(_ path: String) throws {
+        if let why = SocketPaths.untrustedDirectory(of: path) {
+            throw ConfigError(description: "refusing to serve \(path): \(why); another user could take the socket's place (remove the directory, or pass --socket PATH)")
+        }
     }
 
     /// Makes `path` free to bind: refuses when a live daemon answers there, removes a stale
     /// socket file left by a dead one, refuses to touch anything that is not a socket.
     static func claim(_ path: String) throws {
+        try trust(path)
         var st = stat()
         guard lstat(path, &st) == 0 else {
             let dir = (path as NSString).deletingLastPathComponent

@@ -13,7 +13,9 @@ public final class DaemonProcess: @unchecked Sendable {
     /// Starts reckerd with `config` (JSON text) and waits until its socket answers.
     /// `wrapper` runs reckerd through another program that execs it, e.g.
     /// `["/usr/bin/prlimit", "--nofile=64:64"]`.
-    public init(config: String = "{}", socketPath: String? = nil, extraArgs: [String] = [], wrapper: [String] = []) throws {
+    /// `environment` replaces the daemon's environment when given.
+    public init(config: String = "{}", socketPath: String? = nil, extraArgs: [String] = [], wrapper: [String] = [],
+                environment: [String: String]? = nil) throws {
         dir = try TestEnvironment.makeTempDir("reckerd")
         self.socketPath = socketPath ?? dir.appendingPathComponent("reckerd.sock").path
         configPath = dir.appendingPathComponent("reckerd.json").path
@@ -28,6 +30,7 @@ public final class DaemonProcess: @unchecked Sendable {
             process.executableURL = reckerd
             process.arguments = args
         }
+        if let environment { process.environment = environment }
         process.standardOutput = FileHandle.nullDevice
         process.standardError = stderrPipe
         collected = OutputCollector(out: nil, err: stderrPipe)

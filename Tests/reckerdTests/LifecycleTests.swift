@@ -131,8 +131,9 @@ final class LifecycleTests: XCTestCase {
     }
 
     func testNoDaemonGivesAClearMessage() throws {
+        let dir = try TestEnvironment.makeTempDir("nothing")
         let r = try TestEnvironment.run(TestEnvironment.binDir.appendingPathComponent("recker").path,
-                                        ["--socket", "/tmp/reckerd-test-nothing-here.sock", "http://127.0.0.1:1/"])
+                                        ["--socket", dir.appendingPathComponent("nothing-here.sock").path, "http://127.0.0.1:1/"])
         XCTAssertEqual(r.status, 70)
         XCTAssertTrue(r.stderr.contains("no reckerd listening"), r.stderr)
         XCTAssertTrue(r.stderr.contains("start the daemon"), r.stderr)
