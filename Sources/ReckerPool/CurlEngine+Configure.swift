@@ -50,7 +50,8 @@ extension CurlEngine {
         }
         if head.options.compressed == true { e.set(CURLOPT_ACCEPT_ENCODING, "") }
         // A warm-up exists to open a connection: over HTTP/2 it would otherwise ride on one.
-        if t.isWarmUp { e.set(CURLOPT_FRESH_CONNECT, 1) }
+        // A request started over after a dead or desynchronised reused connection, too.
+        if t.isWarmUp || t.freshConnection { e.set(CURLOPT_FRESH_CONNECT, 1) }
 
         recker_easy_setopt_data_callback(e.raw, CURLOPT_WRITEFUNCTION) { ptr, size, n, ud in
             let t = Unmanaged<Transfer>.fromOpaque(ud!).takeUnretainedValue()

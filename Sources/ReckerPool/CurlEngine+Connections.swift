@@ -34,6 +34,11 @@ struct ConnectionRecord {
     /// Its endpoints ("LOCAL_IP port PEER_IP port"), read once it is connected: what the
     /// pre-request callback names a connection by.
     var endpoints: String?
+    /// Requests started on it so far, and whether it has answered in HTTP/1 (where bytes
+    /// arriving while it is idle would be read as the next request's answer; HTTP/2 is
+    /// framed, and its streams start before any answer says which it is).
+    var requests = 0
+    var http1 = false
     /// Closed by reckerd (idle or lifetime expiry); libcurl still holds the descriptor,
     /// now a dead socket, until it notices and lets go.
     var retired = false
@@ -153,9 +158,24 @@ extension CurlEngine {
             warn("request \(t.id) starts on a connection reckerd has no record of (\(endpoints ?? "endpoints unknown"))")
             return CURL_PREREQFUNC_OK
         }
+        // An idle HTTP/1 connection that holds unread bytes would hand them to this request
+        // as its answer (an upstream that sent more than it said, late): stop before sending.
+        if record.requests > 0 && record.http1 && Self.holdsUnreadBytes(record.fd) {
+            t.desynchronized = "connection \(record.id) to \(record.domain) held bytes after its last response"
+            t.desynchronizedConnection = record.id
+            return CURL_PREREQFUNC_ABORT
+        }
+        t.startedOnReuse = record.requests > 0
+        connections[record.fd]?.requests += 1
         t.connection = record.id
         pool.connectionInUse(record.id)
         return CURL_PREREQFUNC_OK
+    }
+
+    /// Whether bytes wait to be read on `fd` (peeked, not taken).
+    static func holdsUnreadBytes(_ fd: Int32) -> Bool {
+        var byte: UInt8 = 0
+        return recv(fd, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT)) > 0
     }
 
     /// The record of the connection with these endpoints; records connected since the last
@@ -206,8 +226,9 @@ extension CurlEngine {
     }
 
     /// The response's HTTP version tells the pool whether this domain multiplexes.
-    func learned(version: UInt8, domain: String) {
+    func learned(version: UInt8, domain: String, connection: ConnectionID?) {
         count(domain) { $0.httpVersion = ResponseHead.versionName(version) }
+        if version < 20, let c = connection, let fd = connectionFDs[c] { connections[fd]?.http1 = true }
         deferred += pool.learnedProtocol(domain: domain, multiplexed: version >= 20)
     }
 

@@ -24,8 +24,10 @@ package final class CurlEngine: @unchecked Sendable {
     var pool: PoolStateMachine
     private var waiting: [TransferID: (EngineRequest, any TransferSink)] = [:]
     private var transfers: [TransferID: Transfer] = [:]
-    /// Responses done upstream whose spilled rest their clients are still reading.
+    /// Responses done upstream whose spilled rest their clients are still reading, and the
+    /// bytes in all spill files together.
     private var draining: [TransferID: Transfer] = [:]
+    var spilledTotal = 0
     /// Upstream connections by descriptor, and the descriptor of each by id.
     var connections: [Int32: ConnectionRecord] = [:]
     var connectionFDs: [ConnectionID: Int32] = [:]
@@ -238,6 +240,7 @@ package final class CurlEngine: @unchecked Sendable {
             if let t = transfers[id] {
                 finish(t, error: error(t.request.head.method))
             } else if let t = draining.removeValue(forKey: id) {
+                dropSpill(t)
                 inFlightCount.wrappingAdd(-1, ordering: .relaxed)
                 t.sink.transferFailed(id, error(t.request.head.method))
             } else if let (request, sink) = waiting[id] {
@@ -261,6 +264,7 @@ package final class CurlEngine: @unchecked Sendable {
         for (id, (request, sink)) in waiting { failWaiting(id, request, sink, error) }
         for t in Array(transfers.values) { finish(t, error: error) }
         for t in draining.values {
+            dropSpill(t)
             inFlightCount.wrappingAdd(-1, ordering: .relaxed)
             t.sink.transferFailed(t.id, error)
         }
@@ -325,7 +329,10 @@ package final class CurlEngine: @unchecked Sendable {
         sink.transferFailed(id, error)
     }
 
-    func begin(_ id: TransferID, _ request: EngineRequest, _ sink: any TransferSink, warmUp: Bool = false) {
+    /// Hands a request to libcurl; `over` is the transfer it starts over, on a fresh
+    /// connection, taking over its body.
+    func begin(_ id: TransferID, _ request: EngineRequest, _ sink: any TransferSink, warmUp: Bool = false,
+               over old: Transfer? = nil) {
         waiting[id] = nil
         guard let easy = EasyHandle() else {
             failWaiting(id, request, sink, ReckerError(.internalError, "curl_easy_init failed"))
@@ -333,6 +340,11 @@ package final class CurlEngine: @unchecked Sendable {
         }
         let t = Transfer(id: id, request: request, sink: sink, easy: easy, engine: self)
         t.isWarmUp = warmUp
+        if let old {
+            t.carryBody(from: old)
+            t.restarts = old.restarts + 1
+            t.freshConnection = true
+        }
         configure(t)
         transfers[id] = t
         t.startedAt = MonotonicClock.nanoseconds()
@@ -355,6 +367,8 @@ package final class CurlEngine: @unchecked Sendable {
             let result = recker_msg_result(msg)
             if result == CURLE_OK {
                 finish(t, error: nil)
+            } else if mayStartOver(t, result) {
+                startOver(t)
             } else if let e = t.socketError, result == CURLE_COULDNT_CONNECT, [EMFILE, ENFILE, ENOBUFS, ENOMEM].contains(e) {
                 let reason = String(cString: strerror(e))
                 reportLocalShortage(reason)
@@ -365,6 +379,12 @@ package final class CurlEngine: @unchecked Sendable {
                 finish(t, error: ReckerError(.upstreamProtocol, "the upstream's response head has a header line over libcurl's 100 KiB limit (libcurl: out of memory)",
                                              detail: result.rawValue, mayHaveReachedUpstream: true,
                                              retrySafe: RequestValidator.isSafeMethod(t.request.head.method)))
+            } else if result == CURLE_SEND_FAIL_REWIND {
+                // The body was over the replay limit, so the resend could not go (PROTOCOL.md 5.1).
+                finish(t, error: ReckerError(
+                    .upstreamRecvFailed,
+                    "the reused connection closed before any answer, and the body (over limits.responseBuffer) was not kept for a resend (it may have reached the upstream)",
+                    detail: result.rawValue, mayHaveReachedUpstream: true, retrySafe: false))
             } else if let refused = t.redirectRefused {
                 finish(t, error: ReckerError(.upstreamFailed, refused, detail: result.rawValue, mayHaveReachedUpstream: true,
                                              retrySafe: RequestValidator.isSafeMethod(t.request.head.method)))
@@ -422,11 +442,41 @@ package final class CurlEngine: @unchecked Sendable {
                 t.pendingEnd = end
                 draining[t.id] = t
             } else {
+                dropSpill(t)
                 inFlightCount.wrappingAdd(-1, ordering: .relaxed)
                 if let error { t.sink.transferFailed(t.id, error) } else { t.sink.transferEnd(t.id, end) }
             }
         }
         execute(pool.requestEnded(t.id))
+    }
+
+    // MARK: - starting a request over (engine thread)
+
+    /// Whether a failed transfer may go again on a fresh connection, once: it was stopped
+    /// before going out because its reused connection was desynchronised; or its reused
+    /// connection died before any answer and the replay policy allows a resend (libcurl
+    /// resends on HTTP/1 itself, but not an HTTP/2 stream whose connection died).
+    private func mayStartOver(_ t: Transfer, _ result: CURLcode) -> Bool {
+        guard t.restarts == 0, !t.headSent, !t.sawResponse, !t.isWarmUp else { return false }
+        if t.desynchronized != nil { return true }
+        let died = [CURLE_HTTP2, CURLE_HTTP2_STREAM, CURLE_RECV_ERROR, CURLE_SEND_ERROR, CURLE_GOT_NOTHING].contains(result)
+        return died && t.startedOnReuse && RequestValidator.mayResend(t.request.head) && (!t.request.hasBody || t.replayable)
+    }
+
+    /// Lets go of `t`'s handle and connection and starts the same request again on a fresh
+    /// connection; the client hears nothing of the first try, the pool counts a retry.
+    private func startOver(_ t: Transfer) {
+        t.finished = true
+        curl_multi_remove_handle(multi.raw, t.easy.raw)
+        forgetSocketsClosedSilently(by: t)
+        t.easy.cleanup()
+        if let list = t.headerList { curl_slist_free_all(list) }
+        if let c = t.connection { execute(pool.connectionReleased(c, now: MonotonicClock.nanoseconds())) }
+        if let why = t.desynchronized { warn("\(why); closed, and request \(t.id) sent on a fresh connection instead") }
+        if let c = t.desynchronizedConnection { closeConnection(c) }
+        count(t.request.target.domain) { $0.retries += 1 }
+        transfers[t.id] = nil
+        begin(t.id, t.request, t.sink, over: t)
     }
 
     // MARK: - spilling slow readers' responses (engine thread)
@@ -439,7 +489,8 @@ package final class CurlEngine: @unchecked Sendable {
         guard !t.isWarmUp, options.maxSpillBytes > 0 else { return false }
         let spilled = t.spill?.pending ?? 0
         if spilled == 0 && pool.queued(domain: t.request.target.domain) == 0 { return false }
-        guard spilled + data.count <= options.maxSpillBytes else { return false }
+        guard spilled + data.count <= options.maxSpillBytes,
+              spilledTotal + data.count <= options.maxSpillTotalBytes else { return false }
         if t.spill == nil {
             guard let file = SpillFile(directory: options.spillDirectory) else {
                 warn("cannot spill a response to \(options.spillDirectory): \(String(cString: strerror(errno))); its connection stays held")
@@ -448,9 +499,16 @@ package final class CurlEngine: @unchecked Sendable {
             t.spill = file
         }
         guard t.spill!.append(data) else { return false }
+        spilledTotal += data.count
         t.bodyBytes += UInt64(data.count)
         count(t.request.target.domain) { $0.bytesIn += data.count }
         return true
+    }
+
+    /// Forgets what `t` still had in its spill file (it will never be read).
+    private func dropSpill(_ t: Transfer) {
+        spilledTotal -= t.spill?.pending ?? 0
+        t.spill = nil
     }
 
     /// A request was queued: responses paused for slow readers in the same pool resume into
@@ -471,6 +529,7 @@ package final class CurlEngine: @unchecked Sendable {
         while t.outstanding < t.responseBuffer, file.pending > 0 {
             guard let chunk = file.read(max: min(64 * 1024, t.responseBuffer - t.outstanding)) else {
                 let e = ReckerError(.internalError, "reading the spilled response failed: \(String(cString: strerror(errno)))")
+                dropSpill(t)
                 if t.finished {
                     draining[t.id] = nil
                     inFlightCount.wrappingAdd(-1, ordering: .relaxed)
@@ -481,6 +540,7 @@ package final class CurlEngine: @unchecked Sendable {
                 return
             }
             t.outstanding += chunk.count
+            spilledTotal -= chunk.count
             t.sink.transferBody(t.id, chunk)
         }
         if file.pending == 0, let end = t.pendingEnd, draining.removeValue(forKey: t.id) != nil {

@@ -60,6 +60,8 @@ package struct PoolOptions: Sendable, Equatable {
     /// Most bytes of one response written to a spill file while its client reads slowly
     /// and others wait for its connection; 0: never spill (the connection stays held).
     package var maxSpillBytes = 64 << 20
+    /// Most bytes in all spill files together; past it, slow readers keep their connections.
+    package var maxSpillTotalBytes = 1 << 30
     /// Where spill files are made (unnamed, `O_TMPFILE`).
     package var spillDirectory = "/tmp"
     /// Most headers and header bytes of an upstream's response head; more fail the request

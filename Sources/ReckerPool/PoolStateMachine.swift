@@ -207,9 +207,7 @@ package struct PoolStateMachine {
         }
         for id in connections.keys.sorted() {
             var c = connections[id]!
-            let host = c.domain.hasPrefix("[") ? String(c.domain.dropFirst().prefix { $0 != "]" })
-                                               : String(c.domain.prefix { $0 != ":" })
-            let limits = new.agent(forDomain: c.domain, host: host)
+            let limits = new.agent(forDomain: c.domain, host: Self.host(ofDomain: c.domain))
             guard everything || limits != c.limits else { continue }
             c.limits = limits
             c.retiring = true
@@ -268,15 +266,23 @@ package struct PoolStateMachine {
         }
         for (domain, w) in warmByDomain.sorted(by: { $0.key < $1.key }) {
             let have = (open[domain] ?? 0) + (warming[domain] ?? 0)
-            guard have < w.minIdle else { continue }
+            // Never more than the domain may have: past it libcurl closes what warm-up opens,
+            // and warm-up would open again, forever.
+            let want = min(w.minIdle, options.agent(forDomain: domain, host: Self.host(ofDomain: domain)).connections)
+            guard have < want else { continue }
             if let retryAt = warmRetryAt[domain], now < retryAt {
                 tick.due(at: retryAt)
                 continue
             }
-            for _ in have ..< w.minIdle { tick.actions.append(.warm(w)) }
-            warming[domain, default: 0] += w.minIdle - have
+            for _ in have ..< want { tick.actions.append(.warm(w)) }
+            warming[domain, default: 0] += want - have
         }
         return tick
+    }
+
+    /// The host of a `host:port` (or `[v6]:port`) domain key.
+    static func host(ofDomain domain: String) -> String {
+        domain.hasPrefix("[") ? String(domain.dropFirst().prefix { $0 != "]" }) : String(domain.prefix { $0 != ":" })
     }
 
     // MARK: - forgetting

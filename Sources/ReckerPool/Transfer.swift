@@ -65,6 +65,16 @@ final class Transfer {
     var resendRefused = false
     /// Why a redirect hop was not followed, when it was not.
     var redirectRefused: String?
+    /// The request last went out on a connection that had carried requests before.
+    var startedOnReuse = false
+    /// The reused HTTP/1 connection picked for it held bytes no request asked for: the
+    /// request was stopped before it went out (the engine sends it again on a fresh one).
+    var desynchronized: String?
+    var desynchronizedConnection: ConnectionID?
+    /// Times the engine started this request over on a fresh connection (at most once), and
+    /// whether this transfer must not reuse a connection.
+    var restarts = 0
+    var freshConnection = false
     /// A request the engine made itself to open a warm connection; no client waits for it.
     var isWarmUp = false
     var finished = false
@@ -137,6 +147,17 @@ final class Transfer {
         return data.count
     }
 
+    /// Takes over the request body state of `old`, which is being started over: the body
+    /// from its first byte, and the client's window as far as it was already widened.
+    func carryBody(from old: Transfer) {
+        uploadQueue = old.uploadTaken + old.uploadQueue
+        uploadEnded = old.uploadEnded
+        uploadReceived = old.uploadReceived
+        uploadHighWater = old.uploadHighWater
+        uploadTakenBytes = 0
+        replayable = old.replayable
+    }
+
     /// Fills libcurl's upload buffer from the client's chunks, or pauses until more arrive.
     func onRead(_ buffer: UnsafeMutableBufferPointer<UInt8>) -> Int {
         var written = 0
@@ -199,7 +220,7 @@ final class Transfer {
         default: 11
         }
         let reused = easy.long(CURLINFO_NUM_CONNECTS) == 0
-        engine.learned(version: version, domain: request.target.domain)
+        engine.learned(version: version, domain: request.target.domain, connection: connection)
         let connect = easy.offset(CURLINFO_CONNECT_TIME_T)
         let appConnect = easy.offset(CURLINFO_APPCONNECT_TIME_T)
         let firstByte = easy.offset(CURLINFO_STARTTRANSFER_TIME_T)

@@ -152,7 +152,7 @@ public enum RequestValidator {
 
     /// Methods whose repetition cannot change anything on the server (RFC 9110 §9.2.1).
     public static func isSafeMethod(_ method: String) -> Bool {
-        ["GET", "HEAD", "OPTIONS", "TRACE"].contains(method.uppercased())
+        ["GET", "HEAD", "OPTIONS", "TRACE"].contains(method)
     }
 
     /// Whether reckerd may send this request a second time, on a fresh connection, when
@@ -160,9 +160,11 @@ public enum RequestValidator {
     /// (RFC 9110 §9.2.2: GET, HEAD, OPTIONS, TRACE, PUT, DELETE), or any method whose
     /// request carries an `Idempotency-Key` header, which tells the upstream to apply
     /// it at most once. Anything else is never sent twice.
+    /// Methods are case-sensitive (RFC 9110 §9.1): `put` is another method, not PUT. An
+    /// empty `Idempotency-Key` keys nothing.
     public static func mayResend(_ head: RequestHead) -> Bool {
-        ["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"].contains(head.method.uppercased())
-            || head.headers.contains { $0.name.lowercased() == "idempotency-key" }
+        ["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"].contains(head.method)
+            || head.headers.contains { $0.name.lowercased() == "idempotency-key" && !$0.value.allSatisfy { $0 == " " || $0 == "\t" } }
     }
 
     /// RFC 9110 token: one or more tchar.

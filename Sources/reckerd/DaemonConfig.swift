@@ -33,7 +33,7 @@ struct DaemonConfig: Equatable {
             "limits": ["maxFrame": maxFrame, "maxInFlightPerClient": maxInFlightPerClient,
                        "streamWindow": streamWindow, "responseBuffer": pool.maxResponseBuffer,
                        "maxDomains": pool.maxTrackedDomains, "forgetIdleDomainsAfter": pool.forgetIdleDomainsMs,
-                       "dnsCacheTimeout": pool.dnsCacheTimeoutS, "spillMax": pool.maxSpillBytes,
+                       "dnsCacheTimeout": pool.dnsCacheTimeoutS, "spillMax": pool.maxSpillBytes, "spillTotalMax": pool.maxSpillTotalBytes,
                        "spillDirectory": pool.spillDirectory, "maxHeaders": pool.headerLimits.count,
                        "maxHeaderBytes": pool.headerLimits.bytes],
             "drainTimeout": drainTimeoutMs,
@@ -118,8 +118,13 @@ enum ConfigLoader {
                 guard let o = item as? [String: Any] else { throw r.fail(path, "must be an object") }
                 try r.keys(o, path + ".", allowed: ["url", "minIdle"])
                 guard let url = try r.string(o, "url", path: path + ".") else { throw r.fail(path + ".url", "is required") }
-                guard (try? RequestValidator.parse(url: url)) != nil else { throw r.fail(path + ".url", "must be an http or https URL") }
-                c.pool.warm.append(WarmTarget(url: url, minIdle: try r.int(o, "minIdle", path: path + ".", min: 1, max: 1000) ?? 1))
+                guard let target = try? RequestValidator.parse(url: url) else { throw r.fail(path + ".url", "must be an http or https URL") }
+                let minIdle = try r.int(o, "minIdle", path: path + ".", min: 1, max: 1000) ?? 1
+                let most = c.pool.agent(forDomain: target.domain, host: target.host).connections
+                guard minIdle <= most else {
+                    throw r.fail(path + ".minIdle", "is \(minIdle), more than the \(most) connections \(target.domain) may have")
+                }
+                c.pool.warm.append(WarmTarget(url: url, minIdle: minIdle))
             }
         }
         if let h2 = try r.object(root, "http2") {
@@ -133,7 +138,8 @@ enum ConfigLoader {
         }
         if let limits = try r.object(root, "limits") {
             try r.keys(limits, "limits.", allowed: ["maxFrame", "maxInFlightPerClient", "streamWindow", "responseBuffer",
-                                                    "maxDomains", "forgetIdleDomainsAfter", "dnsCacheTimeout", "spillMax", "spillDirectory", "maxHeaders", "maxHeaderBytes"])
+                                                    "maxDomains", "forgetIdleDomainsAfter", "dnsCacheTimeout", "spillMax", "spillTotalMax", "spillDirectory", "maxHeaders",
+                                                    "maxHeaderBytes"])
             if let v = try r.int(limits, "maxFrame", path: "limits.", min: 4096, max: 16 << 20) { c.maxFrame = v }
             if let v = try r.int(limits, "maxInFlightPerClient", path: "limits.", min: 1, max: 65536) { c.maxInFlightPerClient = v }
             if let v = try r.int(limits, "streamWindow", path: "limits.", min: 1024, max: Int(Int32.max)) { c.streamWindow = v }
@@ -142,6 +148,7 @@ enum ConfigLoader {
             if let v = try r.int(limits, "forgetIdleDomainsAfter", path: "limits.", min: 1000) { c.pool.forgetIdleDomainsMs = v }
             if let v = try r.int(limits, "dnsCacheTimeout", path: "limits.", min: 0, max: 86400) { c.pool.dnsCacheTimeoutS = v }
             if let v = try r.int(limits, "spillMax", path: "limits.", min: 0, max: Int(Int32.max)) { c.pool.maxSpillBytes = v }
+            if let v = try r.int(limits, "spillTotalMax", path: "limits.", min: 0, max: Int.max) { c.pool.maxSpillTotalBytes = v }
             if let v = try r.string(limits, "spillDirectory", path: "limits.") { c.pool.spillDirectory = v }
             if let v = try r.int(limits, "maxHeaders", path: "limits.", min: 1, max: 65535) { c.pool.headerLimits.count = v }
             if let v = try r.int(limits, "maxHeaderBytes", path: "limits.", min: 1024, max: 16 << 20) { c.pool.headerLimits.bytes = v }

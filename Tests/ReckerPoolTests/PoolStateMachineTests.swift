@@ -237,4 +237,13 @@ final class PoolStateMachineTests: XCTestCase {
         XCTAssertEqual(m.requestEnded(3), [.start(4)])
         XCTAssertEqual(m.queued(domain: a.domain), 6)
     }
+
+    /// A warm target asking for more connections than its domain may have gets the limit,
+    /// not an endless open-and-close.
+    func testWarmUpNeverExceedsTheDomainsConnections() {
+        let target = WarmTarget(url: "http://a.test/health", minIdle: 5)
+        var m = machine { $0.warm = [target] }
+        XCTAssertEqual(m.tick(now: 0).actions, [.warm(target), .warm(target)], "connections is 2")
+        XCTAssertEqual(m.tick(now: 1).actions, [])
+    }
 }

@@ -14,6 +14,8 @@ import NIOPosix
 /// - `/set-cookie` — answers with `Set-Cookie: session=secret`.
 /// - `/hang` — reads the request and never answers.
 /// - `/many-headers/N` — answers with N extra (empty) headers.
+/// - `/late-extra` — answers "ok", then 20 ms later writes `EVIL!` on the connection
+///   (an upstream that sends more than it said, after the response).
 /// - `/redirect/LOCATION` — answers 302 with `Location: LOCATION` (the rest of the path).
 /// - `/huge-header/N` — answers with one header line whose value is N bytes.
 /// - `/close-on-reuse...` — answers as `/digest` as a connection's first request; as a later request on
@@ -128,6 +130,15 @@ public final class FaultServer: @unchecked Sendable {
                 defer { served += 1 }
                 if path == "/hang" {
                     return
+                } else if path == "/late-extra" {
+                    respond(context, head: head, body: "ok")
+                    let channel = context.channel
+                    context.eventLoop.scheduleTask(in: .milliseconds(20)) {
+                        // Below the HTTP encoder, straight to the socket.
+                        channel.pipeline.context(handlerType: HTTPResponseEncoder.self).whenSuccess { encoder in
+                            encoder.writeAndFlush(NIOAny(ByteBuffer(string: "EVIL!")), promise: nil)
+                        }
+                    }
                 } else if path.hasPrefix("/redirect/") {
                     respond(context, head: head, body: "moved", status: .found, extra: [("Location", String(path.dropFirst(10)))])
                 } else if path.hasPrefix("/many-headers/"), let n = Int(path.dropFirst(14)) {

@@ -18,6 +18,9 @@ final class LifecycleTests: XCTestCase {
             (#"{ "http2": { "enabled": "yes" } }"#, "http2.enabled"),
             (#"{ "agent": [1] }"#, "agent"),
             (#"{ not json"#, "not valid JSON"),
+            (#"{ "warm": [{ "url": "http://127.0.0.1:9/", "minIdle": 11 }] }"#, "warm[0].minIdle"),
+            (#"{ "limits": { "maxFrame": 4096 } }"#, "limits.maxHeaderBytes"),
+            (#"{ "upstreamProxy": "127.0.0.1:3128" }"#, "upstreamProxy"),
         ]
         for (i, (json, mention)) in cases.enumerated() {
             let path = dir.appendingPathComponent("bad\(i).json").path

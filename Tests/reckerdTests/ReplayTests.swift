@@ -30,6 +30,7 @@ final class ReplayTests: XCTestCase {
             Case(method: "PUT", body: body, expected: 2),
             Case(method: "GET", body: nil, expected: 2),
             Case(method: "POST", body: body, headers: [("Idempotency-Key", "8e03978e-40d5-43e8-bc93-6894a57f9324")], expected: 2),
+            Case(method: "POST", body: body, headers: [("Idempotency-Key", "")], expected: 1),
         ]
         for (i, c) in cases.enumerated() {
             let name = "\(c.method)\(c.body == nil ? "" : " with body")\(c.headers.isEmpty ? "" : " with Idempotency-Key")"
@@ -69,5 +70,44 @@ final class ReplayTests: XCTestCase {
         XCTAssertNotEqual(refused.status, 0)
         XCTAssertTrue(refused.stderr.contains("may have reached the upstream"), refused.stderr)
         XCTAssertEqual(server.received("POST", "/close-on-reuse?cli"), 1)
+    }
+
+    /// An upstream that writes bytes after a complete response, while the connection is
+    /// idle: the next request (maybe another user's) must not take them as its answer. It
+    /// goes out on a fresh connection instead, and gets its own response.
+    func testLateBytesOnAnIdleConnectionReachNoOne() async throws {
+        let server = try FaultServer()
+        let daemon = try DaemonProcess(config: #"{ "agent": { "connections": 1 }, "http2": { "enabled": false } }"#)
+        let client = ReckerClient(socketPath: daemon.socketPath)
+        defer { client.close() }
+        let first = try await client.send(ReckerRequest(url: server.url("/late-extra")))
+        XCTAssertEqual(first.body, Array("ok".utf8))
+        try await Task.sleep(nanoseconds: 150_000_000)
+        for i in 0 ..< 3 {
+            let next = try await client.send(ReckerRequest(method: "POST", url: server.url("/digest"), body: Array("x\(i)".utf8)))
+            XCTAssertTrue(String(decoding: next.body, as: UTF8.self).hasPrefix("POST 2 "), "request \(i) got its own answer: \(String(decoding: next.body, as: UTF8.self))")
+        }
+        XCTAssertEqual(server.received("POST", "/digest"), 3, "each sent once")
+        XCTAssertEqual(server.connections, 2, "the desynchronised connection was left for a fresh one")
+        XCTAssertEqual(try daemon.stats()["retries"] as? Int, 1)
+    }
+
+    /// A PUT whose body is over the replay limit cannot be resent: it fails saying so, as a
+    /// refused resend does, and reaches the upstream once.
+    func testABodyTooLargeToKeepFailsLikeARefusedResend() async throws {
+        let server = try FaultServer()
+        let daemon = try DaemonProcess(config: #"{ "agent": { "connections": 1 }, "http2": { "enabled": false }, "limits": { "responseBuffer": 16384 } }"#)
+        let client = ReckerClient(socketPath: daemon.socketPath)
+        defer { client.close() }
+        _ = try await client.send(ReckerRequest(url: server.url("/digest")))
+        do {
+            let r = try await client.send(ReckerRequest(method: "PUT", url: server.url("/close-on-reuse?big"), body: Array(repeating: 7, count: 40000)))
+            XCTFail("answered \(r.status)")
+        } catch let e as ReckerError {
+            XCTAssertEqual(e.code, .upstreamRecvFailed, e.message)
+            XCTAssertTrue(e.mayHaveReachedUpstream)
+            XCTAssertFalse(e.retrySafe)
+        }
+        XCTAssertEqual(server.received("PUT", "/close-on-reuse?big"), 1)
     }
 }

@@ -1,0 +1,26 @@
+import XCTest
+@testable import ReckerProtocol
+
+/// The replay policy and the door's decisions that need no daemon.
+final class RequestValidatorTests: XCTestCase {
+    func testResendPolicyIsExact() {
+        func head(_ method: String, _ headers: [(name: String, value: String)] = []) -> RequestHead {
+            RequestHead(method: method, url: "http://h/", headers: headers)
+        }
+        for m in ["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"] { XCTAssertTrue(RequestValidator.mayResend(head(m)), m) }
+        for m in ["POST", "PATCH", "LOCK", "put", "Delete", "get"] {
+            XCTAssertFalse(RequestValidator.mayResend(head(m)), "\(m): methods are case-sensitive")
+        }
+        XCTAssertTrue(RequestValidator.mayResend(head("POST", [("idempotency-key", "k1")])))
+        XCTAssertFalse(RequestValidator.mayResend(head("POST", [("Idempotency-Key", "")])), "an empty key keys nothing")
+        XCTAssertFalse(RequestValidator.mayResend(head("POST", [("Idempotency-Key", " \t")])))
+        XCTAssertFalse(RequestValidator.isSafeMethod("get"))
+    }
+
+    func testCredentialsInURLs() {
+        XCTAssertTrue(RequestValidator.hasCredentials("http://u:p@h/"))
+        XCTAssertTrue(RequestValidator.hasCredentials("https://u@h:8443/x"))
+        XCTAssertFalse(RequestValidator.hasCredentials("http://h/a@b"), "an @ in the path is not userinfo")
+        XCTAssertFalse(RequestValidator.hasCredentials("http://h/?q=a@b"))
+    }
+}
