@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdint.h>
 
 CURLcode recker_easy_setopt_long(CURL *easy, CURLoption option, long value) { return curl_easy_setopt(easy, option, value); }
 CURLcode recker_easy_setopt_off(CURL *easy, CURLoption option, curl_off_t value) { return curl_easy_setopt(easy, option, value); }
@@ -92,4 +93,36 @@ int recker_endpoints(const char *local_ip, int local_port, const char *peer_ip, 
 
 int recker_open_tmpfile(const char *directory) {
     return open(directory, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+}
+
+static int ipv4_class(uint32_t a) {
+    if ((a >> 16) == 0xA9FE) return RECKER_DEST_LINK_LOCAL;                 /* 169.254/16 */
+    if ((a >> 24) == 10 || (a >> 20) == 0xAC1 || (a >> 16) == 0xC0A8       /* 10/8 172.16/12 192.168/16 */
+        || (a >> 22) == (100u << 2 | 1)) return RECKER_DEST_PRIVATE;        /* 100.64/10 */
+    if ((a >> 24) == 127) return RECKER_DEST_LOOPBACK;
+    return 0;
+}
+
+int recker_destination_class(const struct curl_sockaddr *address, char *text, size_t textlen) {
+    if (textlen) text[0] = 0;
+    if (address->family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)&address->addr;
+        inet_ntop(AF_INET, &in->sin_addr, text, textlen);
+        return ipv4_class(ntohl(in->sin_addr.s_addr));
+    }
+    if (address->family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&address->addr;
+        const unsigned char *b = in6->sin6_addr.s6_addr;
+        inet_ntop(AF_INET6, &in6->sin6_addr, text, textlen);
+        static const unsigned char mapped[12] = {0,0,0,0,0,0,0,0,0,0,0xff,0xff};
+        if (memcmp(b, mapped, 12) == 0)
+            return ipv4_class((uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 | (uint32_t)b[14] << 8 | b[15]);
+        if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) return RECKER_DEST_LINK_LOCAL;   /* fe80::/10 */
+        static const unsigned char ec2[16] = {0xfd,0,0x0e,0xc2,0,0,0,0,0,0,0,0,0,0,0x02,0x54};
+        if (memcmp(b, ec2, 16) == 0) return RECKER_DEST_LINK_LOCAL;                 /* a cloud metadata service */
+        if ((b[0] & 0xfe) == 0xfc) return RECKER_DEST_PRIVATE;                      /* fc00::/7 (fd00:ec2::254 too) */
+        static const unsigned char loop[16] = {0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,1};
+        if (memcmp(b, loop, 16) == 0) return RECKER_DEST_LOOPBACK;
+    }
+    return 0;
 }

@@ -51,6 +51,10 @@ extension CurlEngine {
         recker_easy_setopt_opensocket(e.raw) { clientp, purpose, address in
             guard purpose == CURLSOCKTYPE_IPCXN, let address else { return CURL_SOCKET_BAD }
             let t = Unmanaged<Transfer>.fromOpaque(clientp!).takeUnretainedValue()
+            if let denied = t.engine.deniedDestination(address) {
+                t.deniedDestination = denied
+                return CURL_SOCKET_BAD
+            }
             let fd = recker_open_socket(address)
             if fd >= 0 { t.engine.socketOpened(fd, for: t) } else { t.socketError = errno }
             return fd
@@ -67,6 +71,20 @@ extension CurlEngine {
             return t.engine.requestStarts(t, endpoints: CurlEngine.endpoints(local: localIP, localPort, peer: peerIP, peerPort))
         }
         e.set(CURLOPT_PREREQDATA, pointer: me)
+    }
+
+    /// Why the policy refuses the address libcurl is about to connect to, or nil.
+    func deniedDestination(_ address: UnsafeMutablePointer<curl_sockaddr>) -> String? {
+        withUnsafeTemporaryAllocation(of: CChar.self, capacity: 64) { text in
+            let kind = recker_destination_class(address, text.baseAddress, text.count)
+            let where_ = String(cString: text.baseAddress!)
+            if kind & RECKER_DEST_LINK_LOCAL != 0 && options.denyLinkLocal {
+                return "\(where_) is link-local, where cloud metadata services live (policy.denyLinkLocal)"
+            }
+            if kind & RECKER_DEST_PRIVATE != 0 && options.denyPrivate { return "\(where_) is in a private range (policy.denyPrivate)" }
+            if kind & RECKER_DEST_LOOPBACK != 0 && options.denyLoopback { return "\(where_) is loopback (policy.denyLoopback)" }
+            return nil
+        }
     }
 
     /// libcurl opened a socket for `t`. Its domain is that of the URL being fetched now

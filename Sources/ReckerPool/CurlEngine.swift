@@ -369,6 +369,8 @@ package final class CurlEngine: @unchecked Sendable {
                 finish(t, error: nil)
             } else if mayStartOver(t, result) {
                 startOver(t)
+            } else if let denied = t.deniedDestination, result == CURLE_COULDNT_CONNECT {
+                finish(t, error: ReckerError(.destinationDenied, "reckerd's policy refuses this destination: \(denied); nothing was sent"))
             } else if let e = t.socketError, result == CURLE_COULDNT_CONNECT, [EMFILE, ENFILE, ENOBUFS, ENOMEM].contains(e) {
                 let reason = String(cString: strerror(e))
                 reportLocalShortage(reason)

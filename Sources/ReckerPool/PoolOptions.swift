@@ -73,6 +73,12 @@ package struct PoolOptions: Sendable, Equatable {
     package var upstreamProxy: String?
     /// Hosts reached directly despite `upstreamProxy` (libcurl's NO_PROXY syntax).
     package var noProxy: String?
+    /// Destinations refused on the address actually connected (after DNS, whatever the URL
+    /// spelled): link-local ones, where cloud metadata services live (default on), private
+    /// ranges (default off), loopback (default off).
+    package var denyLinkLocal = true
+    package var denyPrivate = false
+    package var denyLoopback = false
     /// Seconds a resolved name is kept by libcurl (its own default, made explicit).
     package var dnsCacheTimeoutS = 60
 

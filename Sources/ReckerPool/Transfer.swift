@@ -50,6 +50,8 @@ final class Transfer {
     var bodyBytes: UInt64 = 0
     /// The connection this request went out on, once libcurl has picked it.
     var connection: ConnectionID?
+    /// Why the destination policy refused an address this transfer would have connected to.
+    var deniedDestination: String?
     /// errno of a `socket()` that failed for this transfer: reckerd's own limits, not the
     /// upstream's fault.
     var socketError: Int32?

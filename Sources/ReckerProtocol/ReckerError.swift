@@ -39,6 +39,7 @@ public struct ReckerError: Error, Sendable, Equatable, CustomStringConvertible {
         public static let queueTimeout = Code(rawValue: 303)
         public static let accessDenied = Code(rawValue: 304)
         public static let localResources = Code(rawValue: 305)
+        public static let destinationDenied = Code(rawValue: 306)
         public static let internalError = Code(rawValue: 399)
 
         /// Codes on the client side only: never sent by the daemon.
@@ -80,6 +81,7 @@ public struct ReckerError: Error, Sendable, Equatable, CustomStringConvertible {
             case .queueTimeout: "QUEUE_TIMEOUT"
             case .accessDenied: "ACCESS_DENIED"
             case .localResources: "LOCAL_RESOURCES"
+            case .destinationDenied: "DESTINATION_DENIED"
             case .internalError: "INTERNAL"
             case .daemonUnavailable: "DAEMON_UNAVAILABLE"
             case .connectionLost: "CONNECTION_LOST"

@@ -42,6 +42,7 @@ struct DaemonConfig: Equatable {
         if !pool.warm.isEmpty { doc["warm"] = pool.warm.map { ["url": $0.url, "minIdle": $0.minIdle] as [String: Any] } }
         if let ca = pool.caFile { doc["tls"] = ["caFile": ca] }
         if let socket { doc["socket"] = socket }
+        doc["policy"] = ["denyLinkLocal": pool.denyLinkLocal, "denyPrivate": pool.denyPrivate, "denyLoopback": pool.denyLoopback]
         if let proxy = pool.upstreamProxy { doc["upstreamProxy"] = proxy }
         if let noProxy = pool.noProxy { doc["noProxy"] = noProxy }
         if !allowUsers.isEmpty { doc["allowUsers"] = allowUsers }
@@ -79,7 +80,13 @@ enum ConfigLoader {
         var c = DaemonConfig()
         let r = Reader(source: source)
         try r.keys(root, "", allowed: ["socket", "logLevel", "agent", "domains", "warm", "http2", "tls", "limits", "drainTimeout",
-                                       "allowUsers", "allowGroups", "upstreamProxy", "noProxy"])
+                                       "allowUsers", "allowGroups", "upstreamProxy", "noProxy", "policy"])
+        if let policy = try r.object(root, "policy") {
+            try r.keys(policy, "policy.", allowed: ["denyLinkLocal", "denyPrivate", "denyLoopback"])
+            if let v = try r.bool(policy, "denyLinkLocal", path: "policy.") { c.pool.denyLinkLocal = v }
+            if let v = try r.bool(policy, "denyPrivate", path: "policy.") { c.pool.denyPrivate = v }
+            if let v = try r.bool(policy, "denyLoopback", path: "policy.") { c.pool.denyLoopback = v }
+        }
         if let proxy = try r.string(root, "upstreamProxy") {
             guard proxy.contains("://") else { throw r.fail("upstreamProxy", "must be a URL such as http://proxy.example:3128") }
             c.pool.upstreamProxy = proxy

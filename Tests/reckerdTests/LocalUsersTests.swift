@@ -133,4 +133,32 @@ final class LocalUsersTests: XCTestCase {
         _ = try proxied.recker(["-sS", server.url("/digest")])
         XCTAssertEqual(proxy.received("GET", server.url("/digest")), 1, "the configured proxy got the request")
     }
+
+    /// The destination policy holds on the address actually connected, however the URL
+    /// spells it or whatever a name resolves to. The daemon runs in a network namespace of
+    /// the test's own with only loopback, and a hosts file of its own, so even a broken
+    /// policy could not send a packet off the machine.
+    func testThePolicyRefusesEverySpellingOfTheMetadataAddress() throws {
+        let work = try TestEnvironment.makeTempDir("policy")
+        let hosts = work.appendingPathComponent("hosts").path
+        try "127.0.0.1 localhost\n169.254.169.254 metadata.test\n10.1.2.3 private.test\n".write(toFile: hosts, atomically: true, encoding: .utf8)
+        let inside = ["/usr/bin/unshare", "-n", "-m", "--propagation", "private", "/bin/sh", "-c",
+                      "ip link set lo up && mount --bind \(hosts) /etc/hosts && exec \"$0\" \"$@\""]
+        let daemon = try DaemonProcess(config: #"{ "policy": { "denyPrivate": true } }"#, wrapper: inside)
+        let denied = [
+            "http://169.254.169.254/latest/meta-data/", "http://[::ffff:169.254.169.254]/", "http://2852039166/",
+            "http://0251.0376.0251.0376/", "http://metadata.test/", "http://[fe80::1]:8080/", "http://10.1.2.3/",
+            "http://private.test/", "http://[fd00:ec2::254]/",
+        ]
+        for url in denied {
+            let r = try daemon.recker(["-sS", url])
+            XCTAssertEqual(r.status, 72, "\(url): \(r.stderr)")
+            XCTAssertTrue(r.stderr.contains("DESTINATION_DENIED"), "\(url): \(r.stderr)")
+        }
+        let metadata = try daemon.recker(["-sS", "http://2852039166/"]).stderr
+        XCTAssertTrue(metadata.contains("169.254.169.254"), "the message names the address: \(metadata)")
+        // Loopback is allowed unless denyLoopback: a refused connect, not the policy.
+        let local = try daemon.recker(["-sS", "http://127.0.0.1:9/"])
+        XCTAssertEqual(local.status, 7, local.stderr)
+    }
 }

@@ -43,6 +43,16 @@ curl_socket_t recker_open_socket(const struct curl_sockaddr *address);
 int recker_socket_endpoints(int fd, char *out, size_t outlen);
 int recker_endpoints(const char *local_ip, int local_port, const char *peer_ip, int peer_port, char *out, size_t outlen);
 
+/* What kind of destination an address libcurl is about to connect to is, as bits:
+   RECKER_DEST_LINK_LOCAL (169.254.0.0/16, fe80::/10: the cloud metadata services live
+   there), RECKER_DEST_PRIVATE (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7),
+   RECKER_DEST_LOOPBACK (127/8, ::1). IPv4-mapped IPv6 addresses count as their IPv4
+   address. The address in text goes to `text`. */
+#define RECKER_DEST_LINK_LOCAL 1
+#define RECKER_DEST_PRIVATE 2
+#define RECKER_DEST_LOOPBACK 4
+int recker_destination_class(const struct curl_sockaddr *address, char *text, size_t textlen);
+
 /* Opens an unnamed, private file in `directory` (O_TMPFILE); -1 with errno on failure. */
 int recker_open_tmpfile(const char *directory);
 
