@@ -28,10 +28,12 @@ test: deps
 	$(SWIFT) build --build-tests
 	RECKER_BIN_DIR="$$($(SWIFT) build --show-bin-path)" $(SWIFT) test --skip-build --disable-swift-testing
 
-# Benchmarks W1-W6 (bench/bench.py): writes docs/BENCHMARKS.md and docs/benchmarks.png.
+# Benchmarks W1-W6 (bench/bench.py): writes docs/BENCHMARKS.md and docs/benchmarks.png; then
+# the soak (bench/soak.py: 1,000,000 requests) appends its section.
 bench: release
 	@scripts/install-deps.sh hyperfine:hyperfine wrk:wrk python3-matplotlib
 	/usr/bin/python3 bench/bench.py
+	/usr/bin/python3 bench/soak.py
 
 # Binaries with the Swift runtime linked in (the host needs no Swift), the default config,
 # the systemd units and the `reckerd` group that may use the socket.
