@@ -178,8 +178,13 @@ extension CurlEngine {
         }
         // An idle HTTP/1 connection that holds unread bytes would hand them to this request
         // as its answer (an upstream that sent more than it said, late): stop before sending.
-        if record.requests > 0 && record.http1 && Self.holdsUnreadBytes(record.fd) {
-            t.desynchronized = "connection \(record.id) to \(record.domain) held bytes after its last response"
+        // One the upstream closed while it was idle is dead: stop before sending into it
+        // (libcurl 7.88 misses some over TLS and fails the send instead of resending).
+        if record.requests > 0 && record.http1, let state = Self.idleState(record.fd) {
+            // Over TLS the bytes may be the upstream's close_notify: only plain HTTP says so.
+            let tls = t.easy.string(CURLINFO_EFFECTIVE_URL)?.lowercased().hasPrefix("https:") ?? true
+            t.desynchronized = state == .bytes && !tls ? "connection \(record.id) to \(record.domain) held bytes after its last response" : nil
+            t.idleConnectionDead = true
             t.desynchronizedConnection = record.id
             return CURL_PREREQFUNC_ABORT
         }
@@ -190,10 +195,14 @@ extension CurlEngine {
         return CURL_PREREQFUNC_OK
     }
 
-    /// Whether bytes wait to be read on `fd` (peeked, not taken).
-    static func holdsUnreadBytes(_ fd: Int32) -> Bool {
+    enum IdleState { case bytes, closed }
+
+    /// What an idle connection's socket holds that it should not: bytes, or the upstream's
+    /// close; nil when it is quiet, as an idle connection should be (peeked, not taken).
+    static func idleState(_ fd: Int32) -> IdleState? {
         var byte: UInt8 = 0
-        return recv(fd, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT)) > 0
+        let n = recv(fd, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT))
+        return n > 0 ? .bytes : n == 0 ? .closed : nil
     }
 
     /// The record of the connection with these endpoints; records connected since the last

@@ -23,6 +23,8 @@ package final class CurlEngine: @unchecked Sendable {
 
     var pool: PoolStateMachine
     private var waiting: [TransferID: (EngineRequest, any TransferSink)] = [:]
+    /// Request body that arrived while its request waited for a connection.
+    private var waitingBody: [TransferID: [(chunk: [UInt8], end: Bool)]] = [:]
     private var transfers: [TransferID: Transfer] = [:]
     /// Responses done upstream whose spilled rest their clients are still reading, and the
     /// bytes in all spill files together.
@@ -221,7 +223,12 @@ package final class CurlEngine: @unchecked Sendable {
             execute(pool.requestArrived(id, target: request.target, client: request.client, now: MonotonicClock.nanoseconds()))
             if waiting[id] != nil { spillPausedResponses(toFree: request.target.domain) }
         case .body(let id, let chunk, let end):
-            if let t = transfers[id] { receiveBody(t, chunk, end: end) }
+            if let t = transfers[id] {
+                receiveBody(t, chunk, end: end)
+            } else if waiting[id] != nil {
+                // Kept until the request starts; the client's window bounds it.
+                waitingBody[id, default: []].append((chunk, end))
+            }
         case .consumed(let id, let n):
             guard let t = transfers[id] ?? draining[id] else { return }
             t.outstanding -= n
@@ -320,6 +327,7 @@ package final class CurlEngine: @unchecked Sendable {
     private func failWaiting(_ id: TransferID, _ request: EngineRequest, _ sink: any TransferSink, _ error: ReckerError,
                              endInPool: Bool = true) {
         waiting[id] = nil
+        waitingBody[id] = nil
         count(request.target.domain) { s in
             s.errorsTotal += 1
             if error.code == .queueTimeout { s.timeouts += 1 }
@@ -352,8 +360,11 @@ package final class CurlEngine: @unchecked Sendable {
         record(request.target.domain) { $0.queueTime.record(queued) }
         let rc = curl_multi_add_handle(multi.raw, easy.raw)
         if rc != CURLM_OK {
+            waitingBody[id] = nil
             finish(t, error: ReckerError(.internalError, "curl_multi_add_handle: \(String(cString: curl_multi_strerror(rc)))"))
+            return
         }
+        for (chunk, end) in waitingBody.removeValue(forKey: id) ?? [] where !t.finished { receiveBody(t, chunk, end: end) }
     }
 
     private func drainMessages() {
@@ -460,7 +471,7 @@ package final class CurlEngine: @unchecked Sendable {
     /// resends on HTTP/1 itself, but not an HTTP/2 stream whose connection died).
     private func mayStartOver(_ t: Transfer, _ result: CURLcode) -> Bool {
         guard t.restarts == 0, !t.headSent, !t.sawResponse, !t.isWarmUp else { return false }
-        if t.desynchronized != nil { return true }
+        if t.idleConnectionDead { return true }
         let died = [CURLE_HTTP2, CURLE_HTTP2_STREAM, CURLE_RECV_ERROR, CURLE_SEND_ERROR, CURLE_GOT_NOTHING].contains(result)
         return died && t.startedOnReuse && RequestValidator.mayResend(t.request.head) && (!t.request.hasBody || t.replayable)
     }

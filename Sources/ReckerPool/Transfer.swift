@@ -73,6 +73,8 @@ final class Transfer {
     /// request was stopped before it went out (the engine sends it again on a fresh one).
     var desynchronized: String?
     var desynchronizedConnection: ConnectionID?
+    /// The reused connection picked was dead or desynchronised: the request did not go out.
+    var idleConnectionDead = false
     /// Times the engine started this request over on a fresh connection (at most once), and
     /// whether this transfer must not reuse a connection.
     var restarts = 0

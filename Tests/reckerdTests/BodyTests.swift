@@ -51,4 +51,20 @@ final class BodyTests: XCTestCase {
         XCTAssertFalse(r.text.lowercased().contains("expect"), r.text)
         XCTAssertTrue(r.text.contains("Content-Length: 3"), r.text)
     }
+
+    /// Bodies of requests that wait in the queue for a connection arrive whole once they
+    /// start: 200 POSTs at concurrency 40 on 10 connections, each upstream digest checked.
+    func testBodiesOfQueuedRequestsArriveWhole() async throws {
+        let server = try FaultServer()
+        let daemon = try DaemonProcess(config: #"{ "agent": { "connections": 4, "queueTimeout": 10000 } }"#)
+        let client = ReckerClient(socketPath: daemon.socketPath)
+        defer { client.close() }
+        let bodies = (0 ..< 200).map { [UInt8](Fixtures.bytes(1000 + $0 * 37, seed: UInt64($0))) }
+        let batch = await client.batch(bodies.map { ReckerRequest(method: "POST", url: server.url("/digest"), body: $0) }, concurrency: 40)
+        XCTAssertEqual(batch.stats.successful, 200)
+        for (i, r) in batch.results.enumerated() {
+            let want = "POST \(bodies[i].count) \(String(FaultServer.fnv1a(bodies[i]), radix: 16))"
+            XCTAssertEqual((try? r.get()).map { String(decoding: $0.body, as: UTF8.self) }, want, "request \(i)")
+        }
+    }
 }
