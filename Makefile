@@ -1,17 +1,23 @@
 # reckerd: `make run` builds and starts the daemon in the foreground; `make test` runs
 # every test against a real daemon and real upstreams on loopback. Both install missing
-# Debian packages first (as root; otherwise they print the command to run).
+# Debian packages first (as root; otherwise they print the command to run): `make run` and
+# `make install` only what building needs, `make test` and `make bench` what they use too.
+# Nothing here starts, stops, enables or disables a service but reckerd's own uninstall.
 
 SWIFT ?= swift
 PREFIX ?= /usr/local
 CONFIG ?= config/reckerd.json
+FUZZ_SECONDS ?= 60
 
-.PHONY: all deps build release run test bench install uninstall clean
+.PHONY: all deps test-deps build release run test fuzz bench static install uninstall clean
 
 all: build
 
 deps:
 	@scripts/install-deps.sh
+
+test-deps:
+	@scripts/install-deps.sh test
 
 build: deps
 	$(SWIFT) build
@@ -23,36 +29,63 @@ run: release
 	.build/release/reckerd --config $(CONFIG)
 
 # XCTest only: the suite has no swift-testing tests, and its empty summary would read
-# as "no tests ran".
-test: deps
+# as "no tests ran". Then the fuzz corpus is replayed and the decoder fuzzed for a minute.
+test: test-deps
 	$(SWIFT) build --build-tests
 	RECKER_BIN_DIR="$$($(SWIFT) build --show-bin-path)" $(SWIFT) test --skip-build --disable-swift-testing
+	scripts/fuzz.sh $(FUZZ_SECONDS)
+
+# The protocol decoder under libFuzzer for FUZZ_SECONDS (scripts/fuzz.sh).
+fuzz: test-deps
+	scripts/fuzz.sh $(FUZZ_SECONDS)
 
 # Benchmarks W1-W6 (bench/bench.py): writes docs/BENCHMARKS.md and docs/benchmarks.png; then
-# the soak (bench/soak.py: 1,000,000 requests) appends its section.
+# the soak (bench/soak.py: 1,000,000 requests) appends its section; then 10 minutes of fuzzing.
 bench: release
-	@scripts/install-deps.sh hyperfine:hyperfine wrk:wrk python3-matplotlib
+	@scripts/install-deps.sh test hyperfine:hyperfine wrk:wrk python3-matplotlib
 	/usr/bin/python3 bench/bench.py
 	/usr/bin/python3 bench/soak.py
+	scripts/fuzz.sh 600
 
-# Binaries with the Swift runtime linked in (the host needs no Swift), the default config,
-# the systemd units and the `reckerd` group that may use the socket.
+# Binaries with the Swift runtime linked in (the host needs no Swift). `sudo make install`
+# in a checkout that belongs to a user builds as that user, never as root inside it.
 STATIC_BUILD = .build-static
-install: deps
-	$(SWIFT) build -c release --static-swift-stdlib --scratch-path $(STATIC_BUILD)
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)/etc/reckerd $(DESTDIR)/etc/systemd/system $(DESTDIR)$(PREFIX)/share/doc/reckerd
-	install -m 0755 $(STATIC_BUILD)/release/reckerd $(STATIC_BUILD)/release/recker $(STATIC_BUILD)/release/recker-direct $(DESTDIR)$(PREFIX)/bin/
+INSTALL_BIN ?= $(STATIC_BUILD)/release
+OWNER := $(shell stat -c %U .)
+static: deps
+	@if [ "$$(id -u)" = 0 ] && [ "$(OWNER)" != root ]; then \
+	  echo "building as $(OWNER), who owns this checkout"; \
+	  runuser -u $(OWNER) -- env HOME="$$(getent passwd $(OWNER) | cut -d: -f6)" PATH="$$PATH" \
+	    $(SWIFT) build -c release --static-swift-stdlib --scratch-path $(STATIC_BUILD); \
+	else \
+	  $(SWIFT) build -c release --static-swift-stdlib --scratch-path $(STATIC_BUILD); \
+	fi
+
+# The binaries, the default config (kept if one exists), the systemd units, and the
+# sysusers.d entry for the `reckerd` group that may use the socket. With DESTDIR (a staging
+# tree) nothing on this host changes but that tree. INSTALL_BIN= names binaries built elsewhere.
+install: $(if $(filter $(STATIC_BUILD)/release,$(INSTALL_BIN)),static,deps)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)/etc/reckerd $(DESTDIR)/etc/systemd/system \
+	  $(DESTDIR)$(PREFIX)/share/doc/reckerd $(DESTDIR)/usr/lib/sysusers.d
+	install -m 0755 $(INSTALL_BIN)/reckerd $(INSTALL_BIN)/recker $(INSTALL_BIN)/recker-direct $(DESTDIR)$(PREFIX)/bin/
 	[ -e $(DESTDIR)/etc/reckerd/reckerd.json ] || install -m 0644 config/reckerd.json $(DESTDIR)/etc/reckerd/reckerd.json
 	install -m 0644 deploy/systemd/reckerd.service deploy/systemd/reckerd.socket $(DESTDIR)/etc/systemd/system/
+	install -m 0644 deploy/sysusers.d/reckerd.conf $(DESTDIR)/usr/lib/sysusers.d/reckerd.conf
 	install -m 0644 README.md docs/PROTOCOL.md $(DESTDIR)$(PREFIX)/share/doc/reckerd/
-	getent group reckerd >/dev/null || groupadd --system reckerd
-	-systemctl daemon-reload 2>/dev/null
+	@if [ -z "$(DESTDIR)" ]; then \
+	  if command -v systemd-sysusers >/dev/null 2>&1; then systemd-sysusers /usr/lib/sysusers.d/reckerd.conf; \
+	  else getent group reckerd >/dev/null || groupadd --system reckerd; fi; \
+	  if command -v systemctl >/dev/null 2>&1; then systemctl daemon-reload 2>/dev/null || true; fi; \
+	fi
 
 uninstall:
 	-systemctl disable --now reckerd.socket reckerd.service 2>/dev/null
 	rm -f $(DESTDIR)$(PREFIX)/bin/reckerd $(DESTDIR)$(PREFIX)/bin/recker $(DESTDIR)$(PREFIX)/bin/recker-direct
 	rm -f $(DESTDIR)/etc/systemd/system/reckerd.service $(DESTDIR)/etc/systemd/system/reckerd.socket
+	rm -f $(DESTDIR)/usr/lib/sysusers.d/reckerd.conf
 	rm -rf $(DESTDIR)$(PREFIX)/share/doc/reckerd
+	-systemctl daemon-reload 2>/dev/null
+	@echo "left in place: /etc/reckerd (your config) and the reckerd group; to remove them: rm -r /etc/reckerd; groupdel reckerd"
 
 clean:
-	rm -rf .build $(STATIC_BUILD)
+	rm -rf .build $(STATIC_BUILD) .build-fuzz

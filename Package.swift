@@ -61,6 +61,12 @@ let package = Package(
             name: "recker-direct",
             dependencies: ["ReckerCLI", "ReckerPool", "ReckerProtocol"]
         ),
+        // The protocol decoder's fuzz target (scripts/fuzz.sh); built plainly it replays a corpus.
+        .executableTarget(
+            name: "ReckerFuzz",
+            dependencies: ["ReckerProtocol"],
+            swiftSettings: [.unsafeFlags(["-parse-as-library"])]
+        ),
         // The benchmarks' load generator (bench/): speaks the protocol from many connections.
         .executableTarget(
             name: "recker-load",

@@ -1,0 +1,92 @@
+import ReckerProtocol
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The decoder fuzz target: any bytes, as a client could send them, through the frame
+/// reader, the message codec and the door's checks. Nothing may trap; every message that
+/// decodes encodes back to bytes that decode to the same message.
+///
+/// Built with `-sanitize=fuzzer,address -DFUZZING` (scripts/fuzz.sh), libFuzzer drives it
+/// (LLVMFuzzerRunDriver: SwiftPM owns an executable's `main`).
+/// Built plainly, it replays the inputs named on its command line (files or folders): the
+/// regression run of Tests/FuzzCorpus in `make test`.
+func check(_ bytes: [UInt8]) {
+    var reader = FrameReader(maxLength: 1 << 16)
+    reader.append(bytes)
+    for _ in 0 ..< 1000 {
+        guard let frame = try? reader.next() else { break }
+        guard let message = try? Message(frame: frame) else { continue }
+        if case .requestHead(_, let head, let end) = message {
+            _ = try? RequestValidator.validate(head, endRequest: end)
+            _ = RequestValidator.mayResend(head)
+        }
+        guard let encoded = try? message.encoded else { continue }
+        var again = FrameReader(maxLength: 1 << 20)
+        again.append(encoded)
+        guard let f = try? again.next(), let back = try? Message(frame: f), back == message else {
+            fatalError("\(message) does not survive encode and decode")
+        }
+    }
+}
+
+#if FUZZING
+/// libFuzzer's entry point (its runtime refers to it), and the callback handed to its driver.
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+    check(data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? [])
+    return 0
+}
+
+@_silgen_name("LLVMFuzzerRunDriver")
+func runFuzzer(_ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
+               _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt) -> CInt
+
+@main
+enum Fuzz {
+    static func main() {
+        var argc = CommandLine.argc
+        var argv = CommandLine.unsafeArgv
+        exit(runFuzzer(&argc, &argv, fuzzOne))
+    }
+}
+#else
+@main
+enum Replay {
+    static func main() {
+        var count = 0
+        for path in CommandLine.arguments.dropFirst() {
+            for file in files(at: path) {
+                check(read(file))
+                count += 1
+            }
+        }
+        print("replayed \(count) inputs")
+    }
+
+    static func files(at path: String) -> [String] {
+        guard let dir = opendir(path) else { return [path] }
+        defer { closedir(dir) }
+        var out: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if !name.hasPrefix(".") { out.append(path + "/" + name) }
+        }
+        return out.sorted()
+    }
+
+    static func read(_ path: String) -> [UInt8] {
+        guard let f = fopen(path, "rb") else { return [] }
+        defer { fclose(f) }
+        var out: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = fread(&buffer, 1, buffer.count, f)
+            if n <= 0 { break }
+            out += buffer[0 ..< n]
+        }
+        return out
+    }
+}
+#endif
