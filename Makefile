@@ -40,12 +40,16 @@ fuzz: test-deps
 	scripts/fuzz.sh $(FUZZ_SECONDS)
 
 # Benchmarks W1-W6 (bench/bench.py): writes docs/BENCHMARKS.md and docs/benchmarks.png; then
-# the soak (bench/soak.py: 1,000,000 requests) appends its section; then 10 minutes of fuzzing.
+# the soak (bench/soak.py: 1,000,000 requests) appends its section; then 10 minutes of fuzzing
+# the decoder and 5 minutes of random frames from many connections against a live daemon.
 bench: release
 	@scripts/install-deps.sh test hyperfine:hyperfine wrk:wrk python3-matplotlib
 	/usr/bin/python3 bench/bench.py
 	/usr/bin/python3 bench/soak.py
 	scripts/fuzz.sh 600
+	$(SWIFT) build --build-tests
+	RECKER_LIVE_FUZZ_SECONDS=300 RECKER_BIN_DIR="$$($(SWIFT) build --show-bin-path)" \
+	  $(SWIFT) test --skip-build --disable-swift-testing --filter LiveFuzzTests
 
 # Binaries with the Swift runtime linked in (the host needs no Swift). `sudo make install`
 # in a checkout that belongs to a user builds as that user, never as root inside it.

@@ -110,8 +110,10 @@ func run(_ o: Options, _ env: CLIEnvironment) -> Int32 {
             try connection.send(.statsRequest(stream: 1, format: o.statsFormat))
             while true {
                 switch try connection.receive() {
-                case .statsResponse(_, let document):
-                    Output.stdout.write(o.statsFormat == 0 ? document + [0x0A] : document)
+                case .statsResponse(_, let document, let more):
+                    Output.stdout.write(document)
+                    if more { continue }
+                    if o.statsFormat == 0 { Output.stdout.write([0x0A]) }
                     return ExitCode.ok
                 case .error(_, let e): return report(e)
                 default: continue

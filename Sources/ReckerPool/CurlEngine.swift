@@ -195,6 +195,7 @@ package final class CurlEngine: @unchecked Sendable {
                 lastAudit = now
                 auditConnections()
                 forgetIdleDomains(now: now)
+                endStalledUploads(now: now)
             }
             let tick = pool.tick(now: now)
             execute(tick.actions)
@@ -461,6 +462,16 @@ package final class CurlEngine: @unchecked Sendable {
             }
         }
         execute(pool.requestEnded(t.id))
+    }
+
+    /// Fails the requests whose clients have sent no body for `bodyTimeoutMs` while their
+    /// upstream connection waits for it: a slow sender must not hold a connection for good.
+    private func endStalledUploads(now: UInt64) {
+        let limit = UInt64(options.bodyTimeoutMs) * 1_000_000
+        for t in Array(transfers.values) where t.sendPaused && now &- t.sendPausedSince >= limit {
+            finish(t, error: ReckerError(.timeout, "the client sent no request body for \(options.bodyTimeoutMs) ms (limits.bodyTimeout)",
+                                         mayHaveReachedUpstream: true, retrySafe: RequestValidator.isSafeMethod(t.request.head.method)))
+        }
     }
 
     // MARK: - starting a request over (engine thread)

@@ -79,6 +79,9 @@ package struct PoolOptions: Sendable, Equatable {
     package var denyLinkLocal = true
     package var denyPrivate = false
     package var denyLoopback = false
+    /// A request whose client sends no body for this long, while its upstream connection
+    /// waits for it, fails with TIMEOUT and frees the connection.
+    package var bodyTimeoutMs = 30000
     /// Seconds a resolved name is kept by libcurl (its own default, made explicit).
     package var dnsCacheTimeoutS = 60
 

@@ -36,6 +36,8 @@ final class Transfer {
     var uploadEnded = false
     var uploadReceived: UInt64 = 0
     var sendPaused = false
+    /// Since when libcurl waits for request body the client has not sent.
+    var sendPausedSince: UInt64 = 0
 
     /// What the client is not ready for while others wait for the connection: written here
     /// so the upstream connection can go back to the pool (`CurlEngine.spill`).
@@ -186,6 +188,7 @@ final class Transfer {
         }
         if uploadEnded { return 0 }
         sendPaused = true
+        sendPausedSince = MonotonicClock.nanoseconds()
         return Int(CURL_READFUNC_PAUSE)
     }
 

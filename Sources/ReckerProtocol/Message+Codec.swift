@@ -5,6 +5,7 @@ extension Message {
         public static let reused: UInt8 = 0x01
         public static let mayHaveReachedUpstream: UInt8 = 0x01
         public static let retrySafe: UInt8 = 0x02
+        public static let more: UInt8 = 0x01
     }
 
     /// The message as one frame. A field that does not fit its wire type (a string over
@@ -71,8 +72,9 @@ extension Message {
         case .statsRequest(_, let format):
             type = FrameType.statsRequest
             if format != 0 { w.u8(format) }
-        case .statsResponse(_, let json):
+        case .statsResponse(_, let json, let more):
             type = FrameType.statsResponse
+            if more { flags |= Flag.more }
             w.raw(json)
         }
         return Frame(type: type, flags: flags, stream: stream, body: w.bytes)
@@ -170,7 +172,7 @@ extension Message {
             try r.expectEnd()
             self = .statsRequest(stream: s, format: format)
         case FrameType.statsResponse:
-            self = .statsResponse(stream: s, json: Array(r.rest()))
+            self = .statsResponse(stream: s, json: Array(r.rest()), more: f.flags & Flag.more != 0)
         default:
             throw ReckerError(.unknownFrameType, "unknown frame type 0x\(String(f.type, radix: 16))")
         }

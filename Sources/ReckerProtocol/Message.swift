@@ -14,7 +14,8 @@ public enum Message: Sendable, Equatable {
     case pong([UInt8])
     /// `format`: 0 JSON, 1 Prometheus text, 2 table (docs/PROTOCOL.md §2.12).
     case statsRequest(stream: UInt32, format: UInt8 = 0)
-    case statsResponse(stream: UInt32, json: [UInt8])
+    /// `more`: the document goes on in the next STATS_RESPONSE of the stream (PROTOCOL.md 2.12).
+    case statsResponse(stream: UInt32, json: [UInt8], more: Bool = false)
 
     /// The 4-byte magic that opens HELLO and WELCOME.
     public static let magic: [UInt8] = Array("RECK".utf8)
@@ -67,7 +68,7 @@ public enum Message: Sendable, Equatable {
         case .hello, .welcome, .ping, .pong: 0
         case .requestHead(let s, _, _), .requestBody(let s, _, _), .responseHead(let s, _),
              .responseBody(let s, _), .responseEnd(let s, _), .windowUpdate(let s, _),
-             .cancel(let s), .error(let s, _), .statsRequest(let s, _), .statsResponse(let s, _):
+             .cancel(let s), .error(let s, _), .statsRequest(let s, _), .statsResponse(let s, _, _):
             s
         }
     }

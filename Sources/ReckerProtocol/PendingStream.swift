@@ -15,6 +15,7 @@ final class PendingStream: @unchecked Sendable {
     private var endWaiter: CheckedContinuation<ResponseEnd, any Error>?
     private var error: ReckerError?
     private var stats: [UInt8]?
+    private var statsParts: [UInt8] = []
     private var statsWaiter: CheckedContinuation<[UInt8], any Error>?
     var id: UInt32 = 0
     var sendWindow = 0
@@ -73,10 +74,13 @@ final class PendingStream: @unchecked Sendable {
         }
     }
 
-    func deliverStats(_ json: [UInt8]) {
+    /// A part of the stats document; the whole goes to the waiter with the last part.
+    func deliverStats(_ json: [UInt8], more: Bool) {
         lock.withLock { _ in
-            stats = json
-            statsWaiter?.resume(returning: json)
+            statsParts += json
+            guard !more else { return }
+            stats = statsParts
+            statsWaiter?.resume(returning: statsParts)
             statsWaiter = nil
         }
     }

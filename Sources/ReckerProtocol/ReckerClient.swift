@@ -196,9 +196,9 @@ public final class ReckerClient: Sendable {
             forget(id)
             pending.fail(e)
         case .windowUpdate(_, let inc): pending.addSendWindow(Int(inc))
-        case .statsResponse(_, let json):
-            forget(id)
-            pending.deliverStats(json)
+        case .statsResponse(_, let json, let more):
+            if !more { forget(id) }
+            pending.deliverStats(json, more: more)
         default: break
         }
     }

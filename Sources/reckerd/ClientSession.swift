@@ -210,7 +210,7 @@ final class ClientSession: ChannelInboundHandler {
             daemon.statsReport(format) { body in
                 loop.execute {
                     me.value.statsStreams.remove(id)
-                    me.value.write(.statsResponse(stream: id, json: body))
+                    me.value.writeStats(id, body)
                 }
             }
         case .hello:
@@ -353,6 +353,17 @@ final class ClientSession: ChannelInboundHandler {
         } else {
             context.write(wrapOutboundOut(buffer), promise: nil)
         }
+    }
+
+    /// A stats document in as many STATS_RESPONSE frames as `limits.maxFrame` needs.
+    private func writeStats(_ id: UInt32, _ document: [UInt8]) {
+        let room = daemon.config.maxFrame - Frame.headerSize
+        var offset = 0
+        repeat {
+            let end = min(document.count, offset + room)
+            write(.statsResponse(stream: id, json: Array(document[offset ..< end]), more: end < document.count), flush: end == document.count)
+            offset = end
+        } while offset < document.count
     }
 
     private func streamError(_ id: UInt32, _ error: ReckerError) {

@@ -47,6 +47,7 @@ final class CodecTests: XCTestCase {
         "stats_request": .statsRequest(stream: 9),
         "stats_prom": .statsRequest(stream: 10, format: 1),
         "stats_response": .statsResponse(stream: 9, json: Array("{}".utf8)),
+        "stats_more": .statsResponse(stream: 9, json: Array("{}".utf8), more: true),
     ]
 
     func testEveryVectorDecodesAndEncodesBack() throws {

@@ -67,4 +67,25 @@ final class BodyTests: XCTestCase {
             XCTAssertEqual((try? r.get()).map { String(decoding: $0.body, as: UTF8.self) }, want, "request \(i)")
         }
     }
+
+    /// A client that declares a body and stops sending it does not hold the upstream
+    /// connection for good: after limits.bodyTimeout its request fails with TIMEOUT and the
+    /// connection serves the next client.
+    func testAStalledUploadGivesItsConnectionBack() throws {
+        let server = try FaultServer()
+        let daemon = try DaemonProcess(config: #"{ "agent": { "connections": 1 }, "limits": { "bodyTimeout": 1000 } }"#)
+        let c = try ReckerConnection(socketPath: daemon.socketPath)
+        try c.send(.requestHead(stream: 1, RequestHead(method: "POST", url: server.url("/digest"), bodyLength: 100), endRequest: false))
+        try c.send(.requestBody(stream: 1, Array(repeating: 1, count: 10), endRequest: false))
+        let started = Date()
+        let other = try daemon.recker(["-sS", server.url("/delay/1")])
+        XCTAssertEqual(other.text, "ok", other.stderr)
+        XCTAssertLessThan(Date().timeIntervalSince(started), 3, "served once the stalled upload timed out")
+        var got: ReckerError?
+        for _ in 0 ..< 10 {
+            if case .error(_, let e) = try c.receive() { got = e; break }
+        }
+        XCTAssertEqual(got?.code, .timeout, "\(String(describing: got))")
+        XCTAssertTrue(got?.message.contains("limits.bodyTimeout") == true)
+    }
 }

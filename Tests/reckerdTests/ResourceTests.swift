@@ -274,4 +274,22 @@ final class ResourceTests: XCTestCase {
         XCTAssertTrue(daemon.stderr.contains("cannot accept clients") || daemon.stderr.contains("LOCAL_RESOURCES"),
                       "the daemon said it ran out: \(daemon.stderr.suffix(2000))")
     }
+
+    /// A stats document larger than a frame comes in several frames (MORE), and recker and
+    /// the client library put it together.
+    func testStatsLargerThanAFrameArriveWhole() async throws {
+        let port = TestEnvironment.freePort()
+        let daemon = try DaemonProcess(config: #"{ "limits": { "maxFrame": 65536, "maxHeaderBytes": 16384, "maxHeaders": 100 } }"#)
+        let client = ReckerClient(socketPath: daemon.socketPath)
+        defer { client.close() }
+        _ = await client.batch((1 ... 150).map { ReckerRequest(url: "http://127.0.1.\($0):\(port)/") }, concurrency: 20)
+        let viaLibrary = try await client.stats(format: 1)
+        XCTAssertGreaterThan(viaLibrary.count, 65536, "a document over one frame")
+        let viaCLI = try daemon.recker(["stats", "--prometheus"])
+        XCTAssertEqual(viaCLI.status, 0, viaCLI.stderr)
+        for doc in [String(decoding: viaLibrary, as: UTF8.self), viaCLI.text] {
+            let series = doc.split(separator: "\n").filter { $0.hasPrefix("reckerd_requests_total{") }.count
+            XCTAssertEqual(series, 150, "every domain's series, whole")
+        }
+    }
 }
