@@ -55,7 +55,7 @@ enum ExitCode {
         case .upstreamSendFailed: send
         case .upstreamRecvFailed: recv
         case .upstreamProtocol, .upstreamFailed: upstreamProtocol
-        case .shuttingDown, .queueFull, .tooManyInFlight, .accessDenied, .localResources, .destinationDenied: daemonRefused
+        case .shuttingDown, .queueFull, .tooManyInFlight, .accessDenied, .localResources, .destinationDenied, .tooManyClients: daemonRefused
         default: daemonProtocol
         }
     }

@@ -40,6 +40,7 @@ public struct ReckerError: Error, Sendable, Equatable, CustomStringConvertible {
         public static let accessDenied = Code(rawValue: 304)
         public static let localResources = Code(rawValue: 305)
         public static let destinationDenied = Code(rawValue: 306)
+        public static let tooManyClients = Code(rawValue: 307)
         public static let internalError = Code(rawValue: 399)
 
         /// Codes on the client side only: never sent by the daemon.
@@ -82,6 +83,7 @@ public struct ReckerError: Error, Sendable, Equatable, CustomStringConvertible {
             case .accessDenied: "ACCESS_DENIED"
             case .localResources: "LOCAL_RESOURCES"
             case .destinationDenied: "DESTINATION_DENIED"
+            case .tooManyClients: "TOO_MANY_CLIENTS"
             case .internalError: "INTERNAL"
             case .daemonUnavailable: "DAEMON_UNAVAILABLE"
             case .connectionLost: "CONNECTION_LOST"
@@ -90,7 +92,7 @@ public struct ReckerError: Error, Sendable, Equatable, CustomStringConvertible {
         }
 
         /// Whether the code ends the whole connection rather than one request.
-        public var isConnectionError: Bool { rawValue < 8 || self == .accessDenied }
+        public var isConnectionError: Bool { rawValue < 8 || self == .accessDenied || self == .tooManyClients }
     }
 
     public var code: Code

@@ -44,6 +44,8 @@ final class ClientSession: ChannelInboundHandler {
     /// Stats requests of this connection not answered yet, and the most there may be: more
     /// are refused, so one client cannot keep the daemon busy rendering stats.
     private var statsStreams: Set<UInt32> = []
+    /// Counted among its user's connections (not when refused for having too many).
+    private var registered = false
     /// Closes the connection if HELLO does not come in time; cancelled once it has.
     private var handshakeTimer: Scheduled<Void>?
     /// Inside `channelRead`: writes wait for `channelReadComplete` to be flushed together.
@@ -82,8 +84,11 @@ final class ClientSession: ChannelInboundHandler {
 
     func channelActive(context: ChannelHandlerContext) {
         peer = PeerCredentials.of(context.channel, groups: !daemon.config.allowGroups.isEmpty)
-        daemon.clientConnected(context.channel)
+        registered = daemon.clientConnected(context.channel, uid: peer?.uid)
         context.fireChannelActive()
+        if !registered {
+            connectionError(ReckerError(.tooManyClients, "uid \(peer?.uid ?? 0) has \(daemon.config.maxClientsPerUser) connections to reckerd already (limits.maxClientsPerUser)"))
+        }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -92,7 +97,7 @@ final class ClientSession: ChannelInboundHandler {
         for s in streams.values { daemon.engine.cancel(s.transfer) }
         streams.removeAll()
         byTransfer.removeAll()
-        daemon.clientDisconnected(context.channel)
+        if registered { daemon.clientDisconnected(context.channel, uid: peer?.uid) }
         context.fireChannelInactive()
     }
 

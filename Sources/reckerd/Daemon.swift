@@ -42,12 +42,26 @@ final class Daemon: Sendable {
 
     var isDraining: Bool { draining.load(ordering: .relaxed) }
 
-    func clientConnected(_ channel: any Channel) {
-        clients.channels.withLock { $0[ObjectIdentifier(channel)] = channel }
+    /// Registers a client connection of `uid`; false (the caller closes it) when that
+    /// user already has `limits.maxClientsPerUser`, so no one user can take every descriptor.
+    func clientConnected(_ channel: any Channel, uid: UInt32?) -> Bool {
+        let limit = config.maxClientsPerUser
+        return clients.channels.withLock { channels in
+            if let uid {
+                guard clients.perUser[uid, default: 0] < limit else { return false }
+                clients.perUser[uid, default: 0] += 1
+            }
+            channels[ObjectIdentifier(channel)] = channel
+            return true
+        }
     }
 
-    func clientDisconnected(_ channel: any Channel) {
-        _ = clients.channels.withLock { $0.removeValue(forKey: ObjectIdentifier(channel)) }
+    func clientDisconnected(_ channel: any Channel, uid: UInt32?) {
+        clients.channels.withLock { channels in
+            guard channels.removeValue(forKey: ObjectIdentifier(channel)) != nil, let uid else { return }
+            clients.perUser[uid, default: 1] -= 1
+            if clients.perUser[uid] == 0 { clients.perUser[uid] = nil }
+        }
     }
 
     var clientCount: Int { clients.count }
@@ -132,8 +146,9 @@ final class Daemon: Sendable {
     }
 }
 
-/// The client connections open now.
-final class ClientRegistry: Sendable {
+/// The client connections open now, and how many each user has (guarded by `channels`).
+final class ClientRegistry: @unchecked Sendable {
     let channels = Mutex<[ObjectIdentifier: any Channel]>([:])
+    var perUser: [UInt32: Int] = [:]
     var count: Int { channels.withLock { $0.count } }
 }

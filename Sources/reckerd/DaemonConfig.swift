@@ -10,6 +10,8 @@ struct DaemonConfig: Equatable {
     var maxFrame = 1 << 20
     var maxInFlightPerClient = 256
     var streamWindow = 256 * 1024
+    /// Most client connections one uid may have open at once.
+    var maxClientsPerUser = 1024
     /// How long a stop waits for requests in flight before failing them.
     var drainTimeoutMs = 10000
     /// Who may use the daemon: uids and gids (names resolved at load). Both empty: everyone
@@ -33,7 +35,7 @@ struct DaemonConfig: Equatable {
             "limits": ["maxFrame": maxFrame, "maxInFlightPerClient": maxInFlightPerClient,
                        "streamWindow": streamWindow, "responseBuffer": pool.maxResponseBuffer,
                        "maxDomains": pool.maxTrackedDomains, "forgetIdleDomainsAfter": pool.forgetIdleDomainsMs,
-                       "dnsCacheTimeout": pool.dnsCacheTimeoutS, "spillMax": pool.maxSpillBytes, "spillTotalMax": pool.maxSpillTotalBytes, "bodyTimeout": pool.bodyTimeoutMs,
+                       "dnsCacheTimeout": pool.dnsCacheTimeoutS, "spillMax": pool.maxSpillBytes, "spillTotalMax": pool.maxSpillTotalBytes, "bodyTimeout": pool.bodyTimeoutMs, "maxClientsPerUser": maxClientsPerUser,
                        "spillDirectory": pool.spillDirectory, "maxHeaders": pool.headerLimits.count,
                        "maxHeaderBytes": pool.headerLimits.bytes],
             "drainTimeout": drainTimeoutMs,
@@ -146,7 +148,7 @@ enum ConfigLoader {
         if let limits = try r.object(root, "limits") {
             try r.keys(limits, "limits.", allowed: ["maxFrame", "maxInFlightPerClient", "streamWindow", "responseBuffer",
                                                     "maxDomains", "forgetIdleDomainsAfter", "dnsCacheTimeout", "spillMax", "spillTotalMax", "spillDirectory", "maxHeaders",
-                                                    "maxHeaderBytes", "bodyTimeout"])
+                                                    "maxHeaderBytes", "bodyTimeout", "maxClientsPerUser"])
             if let v = try r.int(limits, "maxFrame", path: "limits.", min: 4096, max: 16 << 20) { c.maxFrame = v }
             if let v = try r.int(limits, "maxInFlightPerClient", path: "limits.", min: 1, max: 65536) { c.maxInFlightPerClient = v }
             if let v = try r.int(limits, "streamWindow", path: "limits.", min: 1024, max: Int(Int32.max)) { c.streamWindow = v }
@@ -157,6 +159,7 @@ enum ConfigLoader {
             if let v = try r.int(limits, "spillMax", path: "limits.", min: 0, max: Int(Int32.max)) { c.pool.maxSpillBytes = v }
             if let v = try r.int(limits, "spillTotalMax", path: "limits.", min: 0, max: Int.max) { c.pool.maxSpillTotalBytes = v }
             if let v = try r.int(limits, "bodyTimeout", path: "limits.", min: 100) { c.pool.bodyTimeoutMs = v }
+            if let v = try r.int(limits, "maxClientsPerUser", path: "limits.", min: 1) { c.maxClientsPerUser = v }
             if let v = try r.string(limits, "spillDirectory", path: "limits.") { c.pool.spillDirectory = v }
             if let v = try r.int(limits, "maxHeaders", path: "limits.", min: 1, max: 65535) { c.pool.headerLimits.count = v }
             if let v = try r.int(limits, "maxHeaderBytes", path: "limits.", min: 1024, max: 16 << 20) { c.pool.headerLimits.bytes = v }

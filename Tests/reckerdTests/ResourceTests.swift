@@ -292,4 +292,23 @@ final class ResourceTests: XCTestCase {
             XCTAssertEqual(series, 150, "every domain's series, whole")
         }
     }
+
+    /// One user cannot take every descriptor: past limits.maxClientsPerUser its further
+    /// connections are refused with TOO_MANY_CLIENTS; another user still gets in.
+    func testOneUserCannotTakeEveryConnection() throws {
+        let server = try FaultServer()
+        let daemon = try DaemonProcess(config: #"{ "limits": { "maxClientsPerUser": 5 } }"#)
+        chmod(daemon.socketPath, 0o666)
+        let held = try (0 ..< 5).map { _ in try ReckerConnection(socketPath: daemon.socketPath) }
+        XCTAssertThrowsError(try ReckerConnection(socketPath: daemon.socketPath)) { e in
+            XCTAssertEqual((e as? ReckerError)?.code, .tooManyClients, "\(e)")
+        }
+        let other = try TestEnvironment.run("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups",
+                                                              TestEnvironment.binDir.appendingPathComponent("recker").path,
+                                                              "--socket", daemon.socketPath, "-sS", server.url("/delay/1")])
+        XCTAssertEqual(other.text, "ok", other.stderr)
+        held[0].close()
+        XCTAssertTrue(TestEnvironment.eventually(3) { (try? ReckerConnection(socketPath: daemon.socketPath)) != nil }, "a slot frees when one leaves")
+        for c in held { c.close() }
+    }
 }
