@@ -24,6 +24,19 @@ final class RobustnessTests: XCTestCase {
 
     func hello() throws -> [UInt8] { try Message.hello(.init()).encoded }
 
+    /// Sends `bytes` on a new connection (after HELLO if `afterHello`) and checks that the
+    /// daemon answers with a connection ERROR of `code`, then closes.
+    func expectConnectionError(_ daemon: DaemonProcess, _ name: String, _ bytes: [UInt8], _ code: ReckerError.Code,
+                               afterHello: Bool, file: StaticString = #filePath, line: UInt = #line) throws {
+        let s = try UnixSocket(connectingTo: daemon.socketPath)
+        try s.write((afterHello ? try hello() : []) + bytes)
+        let frames = try framesUntilClose(s)
+        guard case .error(0, let e)? = frames.last else {
+            return XCTFail("\(name): expected a connection ERROR, got \(frames)", file: file, line: line)
+        }
+        XCTAssertEqual(e.code, code, "\(name): \(e)", file: file, line: line)
+    }
+
     func testMalformedFramesCloseOnlyThatClient() throws {
         let nginx = try Nginx(files: Fixtures.files)
         let daemon = try DaemonProcess(config: Fixtures.config(nginx))
@@ -40,14 +53,7 @@ final class RobustnessTests: XCTestCase {
             ("stream 0 request", try Message.requestHead(stream: 0, RequestHead(url: nginx.url("/hello.txt")), endRequest: true).encoded, .invalidStream, true),
         ]
         for (name, bytes, code, handshakeFirst) in cases {
-            let s = try UnixSocket(connectingTo: daemon.socketPath)
-            try s.write((handshakeFirst ? try hello() : []) + bytes)
-            let frames = try framesUntilClose(s)
-            guard case .error(0, let e)? = frames.last else {
-                XCTFail("\(name): expected a connection ERROR, got \(frames)")
-                continue
-            }
-            XCTAssertEqual(e.code, code, "\(name): \(e)")
+            try expectConnectionError(daemon, name, bytes, code, afterHello: handshakeFirst)
             // The client connected before keeps being served.
             try bystander.send(.requestHead(stream: 1, RequestHead(url: nginx.url("/hello.txt")), endRequest: true))
             var status: UInt16 = 0
@@ -230,14 +236,7 @@ final class RobustnessTests: XCTestCase {
              .malformedFrame, true),
         ]
         for (name, bytes, code, handshakeFirst) in cases {
-            let s = try UnixSocket(connectingTo: daemon.socketPath)
-            try s.write((handshakeFirst ? try hello() : []) + bytes)
-            let frames = try framesUntilClose(s)
-            guard case .error(0, let e)? = frames.last else {
-                XCTFail("\(name): expected a connection ERROR, got \(frames)")
-                continue
-            }
-            XCTAssertEqual(e.code, code, "\(name): \(e)")
+            try expectConnectionError(daemon, name, bytes, code, afterHello: handshakeFirst)
         }
 
         // What is ignored, and pipelining after HELLO: the connection goes on.
