@@ -150,6 +150,7 @@ extension CurlEngine {
     /// connection is the socket whose endpoints libcurl names, which no other TCP
     /// connection on the host shares. (`CURLINFO_ACTIVESOCKET` names nothing here: libcurl
     /// 7.88 sets it only once a transfer has ended.)
+    ///
     /// A resend is allowed only by the replay policy (`RequestValidator.mayResend`);
     /// otherwise the transfer is aborted here and fails saying the request may have
     /// reached the upstream.
@@ -168,7 +169,7 @@ extension CurlEngine {
         t.sent = true
         t.sawResponse = false
         // A redirect hop to a URL with credentials would send them as Authorization.
-        if t.sent, let hop = t.easy.string(CURLINFO_EFFECTIVE_URL), RequestValidator.hasCredentials(hop) {
+        if let hop = t.easy.string(CURLINFO_EFFECTIVE_URL), RequestValidator.hasCredentials(hop) {
             t.redirectRefused = "a redirect led to a URL with credentials in it; reckerd does not follow it"
             return CURL_PREREQFUNC_ABORT
         }
@@ -183,9 +184,8 @@ extension CurlEngine {
         if record.requests > 0 && record.http1, let state = Self.idleState(record.fd) {
             // Over TLS the bytes may be the upstream's close_notify: only plain HTTP says so.
             let tls = t.easy.string(CURLINFO_EFFECTIVE_URL)?.lowercased().hasPrefix("https:") ?? true
-            t.desynchronized = state == .bytes && !tls ? "connection \(record.id) to \(record.domain) held bytes after its last response" : nil
-            t.idleConnectionDead = true
-            t.desynchronizedConnection = record.id
+            t.staleWarning = state == .bytes && !tls ? "connection \(record.id) to \(record.domain) held bytes after its last response" : nil
+            t.staleConnection = record.id
             return CURL_PREREQFUNC_ABORT
         }
         t.startedOnReuse = record.requests > 0

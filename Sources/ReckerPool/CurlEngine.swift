@@ -477,12 +477,12 @@ package final class CurlEngine: @unchecked Sendable {
     // MARK: - starting a request over (engine thread)
 
     /// Whether a failed transfer may go again on a fresh connection, once: it was stopped
-    /// before going out because its reused connection was desynchronised; or its reused
+    /// before going out because its reused connection was dead or desynchronised; or its reused
     /// connection died before any answer and the replay policy allows a resend (libcurl
     /// resends on HTTP/1 itself, but not an HTTP/2 stream whose connection died).
     private func mayStartOver(_ t: Transfer, _ result: CURLcode) -> Bool {
         guard t.restarts == 0, !t.headSent, !t.sawResponse, !t.isWarmUp else { return false }
-        if t.idleConnectionDead { return true }
+        if t.staleConnection != nil { return true }
         let died = [CURLE_HTTP2, CURLE_HTTP2_STREAM, CURLE_RECV_ERROR, CURLE_SEND_ERROR, CURLE_GOT_NOTHING].contains(result)
         return died && t.startedOnReuse && RequestValidator.mayResend(t.request.head) && (!t.request.hasBody || t.replayable)
     }
@@ -496,8 +496,8 @@ package final class CurlEngine: @unchecked Sendable {
         t.easy.cleanup()
         if let list = t.headerList { curl_slist_free_all(list) }
         if let c = t.connection { execute(pool.connectionReleased(c, now: MonotonicClock.nanoseconds())) }
-        if let why = t.desynchronized { warn("\(why); closed, and request \(t.id) sent on a fresh connection instead") }
-        if let c = t.desynchronizedConnection { closeConnection(c) }
+        if let why = t.staleWarning { warn("\(why); closed, and request \(t.id) sent on a fresh connection instead") }
+        if let c = t.staleConnection { closeConnection(c) }
         count(t.request.target.domain) { $0.retries += 1 }
         transfers[t.id] = nil
         begin(t.id, t.request, t.sink, over: t)

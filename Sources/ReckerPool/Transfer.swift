@@ -71,12 +71,12 @@ final class Transfer {
     var redirectRefused: String?
     /// The request last went out on a connection that had carried requests before.
     var startedOnReuse = false
-    /// The reused HTTP/1 connection picked for it held bytes no request asked for: the
-    /// request was stopped before it went out (the engine sends it again on a fresh one).
-    var desynchronized: String?
-    var desynchronizedConnection: ConnectionID?
-    /// The reused connection picked was dead or desynchronised: the request did not go out.
-    var idleConnectionDead = false
+    /// The reused HTTP/1 connection picked for it had been closed by the upstream, or held
+    /// bytes no request asked for: the request was stopped before it went out, and the
+    /// engine sends it again on a fresh one. The warning is set for the bytes over plain
+    /// HTTP (over TLS they may be the upstream's close_notify).
+    var staleConnection: ConnectionID?
+    var staleWarning: String?
     /// Times the engine started this request over on a fresh connection (at most once), and
     /// whether this transfer must not reuse a connection.
     var restarts = 0
