@@ -63,6 +63,9 @@ enum ExitCode {
 
 /// Runs the `recker` command line and returns its exit code.
 public func runRecker(_ arguments: [String], _ env: CLIEnvironment) -> Int32 {
+    // A reader that goes away (`| head -c 10`) is a write error (exit 23, as curl), not a
+    // death by SIGPIPE (141).
+    signal(SIGPIPE, SIG_IGN)
     do {
         return run(try Options.parse(arguments), env)
     } catch {
@@ -148,13 +151,37 @@ func run(_ o: Options, _ env: CLIEnvironment) -> Int32 {
     let head = RequestHead(method: method, url: o.url!, headers: o.headers,
                            bodyLength: o.body.map { UInt64($0.count) }, options: o.request)
     var out = Output.stdout
+    // -o writes to a temporary file beside FILE, renamed over it only on success: a refused
+    // request, a -f error or a broken transfer leaves an existing FILE as it was.
+    var staged: (fd: Int32, temp: String, path: String)?
     if let path = o.output {
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        var template = Array((path + ".recker-XXXXXX").utf8CString)
+        let fd = mkstemp(&template)
+        if fd >= 0 { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
         guard fd >= 0 else {
-            return report(ReckerError(.internalError, "cannot open \(path): \(String(cString: strerror(errno)))"))
+            return report(ReckerError(.internalError, "cannot write beside \(path): \(String(cString: strerror(errno)))"))
         }
+        let mask = umask(0)
+        umask(mask)
+        fchmod(fd, 0o666 & ~mask)
+        staged = (fd, String(cString: template), path)
         out = Output(fd: fd)
     }
+    let code = exchange(o, head, body, connection, out, env, report)
+    if let staged {
+        close(staged.fd)
+        if code == ExitCode.ok && rename(staged.temp, staged.path) == 0 { return code }
+        unlink(staged.temp)
+        if code == ExitCode.ok {
+            return report(ReckerError(.internalError, "cannot write \(staged.path): \(String(cString: strerror(errno)))"))
+        }
+    }
+    return code
+}
+
+/// Sends the request and writes the response to `out`; returns the exit code.
+private func exchange(_ o: Options, _ head: RequestHead, _ body: [UInt8], _ connection: any MessageChannel, _ out: Output,
+                      _ env: CLIEnvironment, _ report: (ReckerError) -> Int32) -> Int32 {
     let window = Int(connection.welcome.initialWindow)
     let maxData = Int(connection.welcome.maxFrame) - Frame.headerSize
     var sendWindow = window

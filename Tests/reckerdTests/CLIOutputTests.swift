@@ -1,0 +1,41 @@
+import Foundation
+import ReckerTestSupport
+import XCTest
+
+/// What a script relies on from `recker`'s output, as from curl's.
+final class CLIOutputTests: XCTestCase {
+    /// `-o FILE` replaces FILE only when the transfer succeeds: a refused request, `-f` on a
+    /// 404 or a failed connect leave an existing FILE as it was, and no temporary file.
+    func testOutputFileIsReplacedOnlyOnSuccess() throws {
+        let nginx = try Nginx(files: Fixtures.files)
+        let daemon = try DaemonProcess(config: Fixtures.config(nginx))
+        let dir = try TestEnvironment.makeTempDir("output")
+        let file = dir.appendingPathComponent("kept.txt").path
+        try "precious".write(toFile: file, atomically: true, encoding: .utf8)
+        let failures: [([String], Int32)] = [
+            (["-f", nginx.url("/missing")], 22),
+            (["http://u:p@127.0.0.1:\(nginx.httpPort)/hello.txt"], 3),
+            (["http://127.0.0.1:9/"], 7),
+        ]
+        for (args, code) in failures {
+            let r = try daemon.recker(["-sS", "-o", file] + args)
+            XCTAssertEqual(r.status, code, "\(args): \(r.stderr)")
+            XCTAssertEqual(try String(contentsOfFile: file, encoding: .utf8), "precious", "\(args) left the file as it was")
+        }
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path), ["kept.txt"], "no temporary file left")
+        let ok = try daemon.recker(["-sS", "-o", file, nginx.url("/hello.txt")])
+        XCTAssertEqual(ok.status, 0, ok.stderr)
+        XCTAssertEqual(try String(contentsOfFile: file, encoding: .utf8), "hello from nginx\n")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path), ["kept.txt"])
+    }
+
+    /// A reader that leaves early (`| head -c 10`) makes recker exit 23, as curl does, not
+    /// die of SIGPIPE.
+    func testAClosedPipeIsExit23() throws {
+        let nginx = try Nginx(files: Fixtures.files)
+        let daemon = try DaemonProcess(config: Fixtures.config(nginx))
+        let recker = TestEnvironment.binDir.appendingPathComponent("recker").path
+        let r = try TestEnvironment.run("/bin/bash", ["-c", "\(recker) --socket \(daemon.socketPath) -s \(nginx.url("/size/8388608")) | head -c 10 >/dev/null; echo ${PIPESTATUS[0]}"])
+        XCTAssertEqual(r.text.trimmingCharacters(in: .whitespacesAndNewlines), "23")
+    }
+}
