@@ -78,7 +78,10 @@ struct Options {
         while i < args.count {
             let a = args[i]
             switch a {
-            case "-X", "--request": o.method = try value(a)
+            case "-X", "--request":
+                o.method = try value(a)
+                // As curl: a method named with -X stays across 301/302/303.
+                o.request.keepMethod = true
             case "-H", "--header":
                 let h = try value(a)
                 guard let colon = h.firstIndex(of: ":") else { throw UsageError("header '\(h)' has no colon") }

@@ -72,11 +72,24 @@ extension CurlEngine {
         list = curl_slist_append(list, "Expect:")
 
         let method = head.method
+        // A plain POST is libcurl's POST, which on 301/302/303 becomes a GET without the body
+        // (RFC 9110 §15.4, as curl does); keep_method makes it a custom method that stays.
+        let plainPost = method == "POST" && head.options.keepMethod != true
+        if plainPost && !head.headers.contains(where: { $0.name.lowercased() == "content-type" }) {
+            // libcurl would add a form Content-Type the client never asked for.
+            list = curl_slist_append(list, "Content-Type:")
+        }
         if t.request.hasBody {
-            e.set(CURLOPT_UPLOAD, 1)
-            // The door refuses a body_length above Int64.max; unknown is -1.
-            e.set(CURLOPT_INFILESIZE_LARGE, offset: head.bodyLength.flatMap { Int64(exactly: $0) } ?? -1)
-            e.set(CURLOPT_CUSTOMREQUEST, method)
+            // The door refuses a body_length above Int64.max; unknown is -1 (chunked).
+            let length = head.bodyLength.flatMap { Int64(exactly: $0) } ?? -1
+            if plainPost {
+                e.set(CURLOPT_POST, 1)
+                e.set(CURLOPT_POSTFIELDSIZE_LARGE, offset: length)
+            } else {
+                e.set(CURLOPT_UPLOAD, 1)
+                e.set(CURLOPT_INFILESIZE_LARGE, offset: length)
+                e.set(CURLOPT_CUSTOMREQUEST, method)
+            }
             recker_easy_setopt_data_callback(e.raw, CURLOPT_READFUNCTION) { ptr, size, n, ud in
                 let t = Unmanaged<Transfer>.fromOpaque(ud!).takeUnretainedValue()
                 return t.onRead(UnsafeMutableBufferPointer(start: UnsafeMutableRawPointer(ptr!).assumingMemoryBound(to: UInt8.self), count: size * n))
@@ -90,6 +103,9 @@ extension CurlEngine {
             e.set(CURLOPT_HTTPGET, 1)
         } else if method == "HEAD" {
             e.set(CURLOPT_NOBODY, 1)
+        } else if plainPost {
+            e.set(CURLOPT_POST, 1)
+            e.set(CURLOPT_POSTFIELDSIZE_LARGE, offset: 0)
         } else {
             e.set(CURLOPT_CUSTOMREQUEST, method)
             if ["POST", "PUT", "PATCH"].contains(method) { list = curl_slist_append(list, "Content-Length: 0") }

@@ -30,6 +30,7 @@ public struct RequestOptions: Sendable, Equatable {
         public static let totalTimeout: UInt16 = 0x0002
         public static let followRedirects: UInt16 = 0x0003
         public static let compressed: UInt16 = 0x0004
+        public static let keepMethod: UInt16 = 0x0005
         public static let critical: UInt16 = 0x8000
     }
 
@@ -38,6 +39,9 @@ public struct RequestOptions: Sendable, Equatable {
     /// Follow up to this many redirects; nil or 0 does not follow.
     public var followRedirects: UInt8?
     public var compressed: Bool?
+    /// Keep the method and body across a 301/302/303 (curl's `-X POST`); otherwise a POST
+    /// becomes a GET there.
+    public var keepMethod: Bool?
     /// Options this build does not know, kept as received (tag, value).
     public var unknown: [(tag: UInt16, value: [UInt8])] = []
 
@@ -51,7 +55,7 @@ public struct RequestOptions: Sendable, Equatable {
 
     public static func == (a: RequestOptions, b: RequestOptions) -> Bool {
         a.connectTimeoutMs == b.connectTimeoutMs && a.totalTimeoutMs == b.totalTimeoutMs
-            && a.followRedirects == b.followRedirects && a.compressed == b.compressed
+            && a.followRedirects == b.followRedirects && a.compressed == b.compressed && a.keepMethod == b.keepMethod
             && a.unknown.elementsEqual(b.unknown) { $0.tag == $1.tag && $0.value == $1.value }
     }
 }

@@ -67,6 +67,7 @@ final class CodecTests: XCTestCase {
     func testRoundTripWithUnknownOptionsAndUnknownLength() throws {
         var options = RequestOptions(connectTimeoutMs: 10, totalTimeoutMs: 20, followRedirects: 5, compressed: true)
         options.unknown = [(tag: 0x0077, value: [1, 2, 3])]
+        options.keepMethod = true
         let m = Message.requestHead(stream: 42, RequestHead(method: "PUT", url: "https://h/x", headers: [("a", "b"), ("c", "")],
                                                               bodyLength: 12, options: options), endRequest: false)
         var reader = FrameReader()

@@ -17,6 +17,7 @@ import NIOPosix
 /// - `/late-extra` — answers "ok", then 20 ms later writes `EVIL!` on the connection
 ///   (an upstream that sends more than it said, after the response).
 /// - `/redirect/LOCATION` — answers 302 with `Location: LOCATION` (the rest of the path).
+/// - `/moved/CODE/LOCATION` — answers CODE (301, 302, 303, 307, 308) with `Location: LOCATION`.
 /// - `/huge-header/N` — answers with one header line whose value is N bytes.
 /// - `/close-on-reuse...` — answers as `/digest` as a connection's first request; as a later request on
 ///   the same connection it reads the request whole and closes without a byte of answer
@@ -139,6 +140,9 @@ public final class FaultServer: @unchecked Sendable {
                             encoder.writeAndFlush(NIOAny(ByteBuffer(string: "EVIL!")), promise: nil)
                         }
                     }
+                } else if path.hasPrefix("/moved/"), let code = Int(path.dropFirst(7).prefix(3)) {
+                    respond(context, head: head, body: "moved", status: .init(statusCode: code),
+                            extra: [("Location", String(path.dropFirst(11)))])
                 } else if path.hasPrefix("/redirect/") {
                     respond(context, head: head, body: "moved", status: .found, extra: [("Location", String(path.dropFirst(10)))])
                 } else if path.hasPrefix("/many-headers/"), let n = Int(path.dropFirst(14)) {

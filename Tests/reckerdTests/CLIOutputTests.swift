@@ -38,4 +38,23 @@ final class CLIOutputTests: XCTestCase {
         let r = try TestEnvironment.run("/bin/bash", ["-c", "\(recker) --socket \(daemon.socketPath) -s \(nginx.url("/size/8388608")) | head -c 10 >/dev/null; echo ${PIPESTATUS[0]}"])
         XCTAssertEqual(r.text.trimmingCharacters(in: .whitespacesAndNewlines), "23")
     }
+
+    /// `-L -d`: on 301, 302 and 303 the POST becomes a GET without its body, as curl does;
+    /// 307 keeps it; `-X POST` keeps it everywhere. Seen by the upstream.
+    func testRedirectsTurnAPostIntoAGetAsCurlDoes() throws {
+        let server = try FaultServer()
+        let daemon = try DaemonProcess()
+        let target = server.url("/digest")
+        let hello = "\(String(FaultServer.fnv1a(Array("hello".utf8)), radix: 16))"
+        let empty = "\(String(FaultServer.fnv1a([UInt8]()), radix: 16))"
+        for code in [301, 302, 303] {
+            let r = try daemon.recker(["-sS", "-L", "-d", "hello", server.url("/moved/\(code)/\(target)")])
+            XCTAssertEqual(r.text, "GET 0 \(empty)", "\(code): \(r.stderr)")
+        }
+        XCTAssertEqual(try daemon.recker(["-sS", "-L", "-d", "hello", server.url("/moved/307/\(target)")]).text, "POST 5 \(hello)")
+        XCTAssertEqual(try daemon.recker(["-sS", "-L", "-X", "POST", "-d", "hello", server.url("/moved/302/\(target)")]).text,
+                       "POST 5 \(hello)", "-X POST keeps the method")
+        XCTAssertEqual(server.received("POST", "/digest"), 2)
+        XCTAssertEqual(server.received("GET", "/digest"), 3)
+    }
 }

@@ -306,6 +306,11 @@ final class RobustnessTests: XCTestCase {
         XCTAssertTrue(post.lowercased().contains("content-length: 0"), post)
         let get = String(decoding: try outcome(RequestHead(url: url, bodyLength: 0)).2, as: UTF8.self)
         XCTAssertFalse(get.lowercased().contains("content-length"), get)
+        // A POST with a body gets no Content-Type the client did not send.
+        let json = String(decoding: try outcome(RequestHead(method: "POST", url: url, bodyLength: 2), end: false, body: Array("{}".utf8)).2,
+                          as: UTF8.self)
+        XCTAssertFalse(json.lowercased().contains("content-type"), json)
+        XCTAssertTrue(json.lowercased().contains("content-length: 2"), json)
 
         // body_length 0 then 5 bytes: the head may have gone out, and the flags say so.
         let (code, error, _) = try outcome(RequestHead(method: "POST", url: server.url("/delay/500"), bodyLength: 0), end: false,
