@@ -263,6 +263,8 @@ async def client(sh, sock, urls, rng, tally, samples):
                 add(tally, f"{domain} {err or 'ok'}")
                 if err:
                     samples.setdefault(f"{domain} {err}", f"{method}: {message}")
+                    if "did not send it again" in message:    # a resend refused (PROTOCOL.md 5.1)
+                        add(tally, "refused resends")
         except (Failed, asyncio.TimeoutError, asyncio.IncompleteReadError, ConnectionError) as e:
             name = str(e) if isinstance(e, Failed) else ("CLIENT_TIMEOUT" if isinstance(e, asyncio.TimeoutError)
                                                          else "CONNECTION_LOST")
@@ -506,7 +508,7 @@ def judge(s, r, stats, fault, log):
             "; ".join(mismatched) or "equal at " + ", ".join(x["name"] for x in r["snaps"]))
     explained = sum(v for k, v in tally.items() if k.startswith("reset1 ") and k.split()[1] in RESET_CODES)
     unexplained = {k: v for k, v in tally.items()
-                   if k not in ("sessions", "left mid-request") and not k.endswith(" ok")
+                   if k not in ("sessions", "left mid-request", "refused resends") and not k.endswith(" ok")
                    and not (k.startswith("reset1 ") and k.split()[1] in RESET_CODES)}
     too_many = explained > fault["resets"]
     verdict("0 client errors other than the injected resets", not unexplained and not too_many,
@@ -573,15 +575,18 @@ def write_report(s, r, stats, fault, log, command):
     sessions = {k: v for k, v in tally.items() if k.startswith("session ")}
     retries = stats["domains"].get(s.keys["reset1"], {}).get("retries", 0)
     reset_errors = sum(v for k, v in tally.items() if k.startswith("reset1 ") and k.split()[1] in RESET_CODES)
+    refused = tally.get("refused resends", 0)    # counted in retries and among the clients' reset errors alike
     failed = ", ".join(f"{k[8:]} {v}" for k, v in sessions.items())
     lines += ["", f"Client connections: {tally.get('sessions', 0)}, of which {tally.get('left mid-request', 0)} left "
               "with a request in flight (the daemon counts those among its errors, as CANCELLED)"
               + (f"; failed outside a request: {failed}" if failed else "") + ".", "",
               f"reset1, by its own count: {fault['requests']} requests, {fault['resets']} reset, {fault['connections']} "
               "connections. reckerd resends on a fresh connection what was reset on a reused one when the method allows "
-              "it (docs/PROTOCOL.md §5.1), and each other reset reaches a client: resets injected "
-              f"{fault['resets']} {'=' if fault['resets'] == retries + reset_errors else '≠'} retries {retries} "
-              f"+ reset errors seen by clients {reset_errors}.", ""]
+              "it (docs/PROTOCOL.md §5.1), and each other reset reaches a client. A resend refused (a POST reset on a "
+              "reused connection) counts in the daemon's retries and reaches its client as a reset error, so it is "
+              f"taken off once: resets injected {fault['resets']} "
+              f"{'=' if fault['resets'] == retries - refused + reset_errors else '≠'} retries {retries} "
+              f"− refused resends {refused} + reset errors seen by clients {reset_errors}.", ""]
     if r["samples"]:
         lines += ["What the daemon said, one example of each client error:", ""]
         lines += [f"- {k}: `{v}`" for k, v in sorted(r["samples"].items())] + [""]
