@@ -99,7 +99,7 @@ static int ipv4_class(uint32_t a) {
     if ((a >> 16) == 0xA9FE) return RECKER_DEST_LINK_LOCAL;                 /* 169.254/16 */
     if ((a >> 24) == 10 || (a >> 20) == 0xAC1 || (a >> 16) == 0xC0A8       /* 10/8 172.16/12 192.168/16 */
         || (a >> 22) == (100u << 2 | 1)) return RECKER_DEST_PRIVATE;        /* 100.64/10 */
-    if ((a >> 24) == 127) return RECKER_DEST_LOOPBACK;
+    if ((a >> 24) == 127 || (a >> 24) == 0) return RECKER_DEST_LOOPBACK;     /* 127/8; 0/8 reaches this host */
     return 0;
 }
 
@@ -114,15 +114,19 @@ int recker_destination_class(const struct curl_sockaddr *address, char *text, si
         const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&address->addr;
         const unsigned char *b = in6->sin6_addr.s6_addr;
         inet_ntop(AF_INET6, &in6->sin6_addr, text, textlen);
+        /* IPv4 inside IPv6: mapped (::ffff:a.b.c.d), SIIT (::ffff:0:a.b.c.d), NAT64 (64:ff9b::a.b.c.d). */
         static const unsigned char mapped[12] = {0,0,0,0,0,0,0,0,0,0,0xff,0xff};
-        if (memcmp(b, mapped, 12) == 0)
+        static const unsigned char siit[12] = {0,0,0,0,0,0,0,0,0xff,0xff,0,0};
+        static const unsigned char nat64[12] = {0,0x64,0xff,0x9b,0,0,0,0,0,0,0,0};
+        if (memcmp(b, mapped, 12) == 0 || memcmp(b, siit, 12) == 0 || memcmp(b, nat64, 12) == 0)
             return ipv4_class((uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 | (uint32_t)b[14] << 8 | b[15]);
         if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) return RECKER_DEST_LINK_LOCAL;   /* fe80::/10 */
         static const unsigned char ec2[16] = {0xfd,0,0x0e,0xc2,0,0,0,0,0,0,0,0,0,0,0x02,0x54};
         if (memcmp(b, ec2, 16) == 0) return RECKER_DEST_LINK_LOCAL;                 /* a cloud metadata service */
         if ((b[0] & 0xfe) == 0xfc) return RECKER_DEST_PRIVATE;                      /* fc00::/7 (fd00:ec2::254 too) */
         static const unsigned char loop[16] = {0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,1};
-        if (memcmp(b, loop, 16) == 0) return RECKER_DEST_LOOPBACK;
+        static const unsigned char any[16] = {0};
+        if (memcmp(b, loop, 16) == 0 || memcmp(b, any, 16) == 0) return RECKER_DEST_LOOPBACK;  /* ::1, and :: reaches this host */
     }
     return 0;
 }

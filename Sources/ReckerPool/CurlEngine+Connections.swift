@@ -51,6 +51,11 @@ extension CurlEngine {
         recker_easy_setopt_opensocket(e.raw) { clientp, purpose, address in
             guard purpose == CURLSOCKTYPE_IPCXN, let address else { return CURL_SOCKET_BAD }
             let t = Unmanaged<Transfer>.fromOpaque(clientp!).takeUnretainedValue()
+            // A redirect hop to a URL with credentials gets no connection at all.
+            if let hop = t.easy.string(CURLINFO_EFFECTIVE_URL), RequestValidator.hasCredentials(hop) {
+                t.redirectRefused = "a redirect led to a URL with credentials in it; reckerd does not follow it"
+                return CURL_SOCKET_BAD
+            }
             if let denied = t.engine.deniedDestination(address) {
                 t.deniedDestination = denied
                 return CURL_SOCKET_BAD

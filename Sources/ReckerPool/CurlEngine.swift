@@ -398,7 +398,7 @@ package final class CurlEngine: @unchecked Sendable {
                 finish(t, error: ReckerError(
                     .upstreamRecvFailed,
                     "the reused connection closed before any answer, and the body (over limits.responseBuffer) was not kept for a resend (it may have reached the upstream)",
-                    detail: result.rawValue, mayHaveReachedUpstream: true, retrySafe: false))
+                    detail: result.rawValue, mayHaveReachedUpstream: true, retrySafe: RequestValidator.isSafeMethod(t.request.head.method)))
             } else if let refused = t.redirectRefused {
                 finish(t, error: ReckerError(.upstreamFailed, refused, detail: result.rawValue, mayHaveReachedUpstream: true,
                                              retrySafe: RequestValidator.isSafeMethod(t.request.head.method)))
@@ -483,7 +483,7 @@ package final class CurlEngine: @unchecked Sendable {
     private func mayStartOver(_ t: Transfer, _ result: CURLcode) -> Bool {
         guard t.restarts == 0, !t.headSent, !t.sawResponse, !t.isWarmUp else { return false }
         if t.staleConnection != nil { return true }
-        let died = [CURLE_HTTP2, CURLE_HTTP2_STREAM, CURLE_RECV_ERROR, CURLE_SEND_ERROR, CURLE_GOT_NOTHING].contains(result)
+        let died = [CURLE_HTTP2, CURLE_HTTP2_STREAM, CURLE_RECV_ERROR, CURLE_SEND_ERROR, CURLE_GOT_NOTHING, CURLE_PARTIAL_FILE].contains(result)
         return died && t.startedOnReuse && RequestValidator.mayResend(t.request.head) && (!t.request.hasBody || t.replayable)
     }
 

@@ -129,6 +129,9 @@ public enum RequestValidator {
             host = authority
         }
         guard !host.isEmpty else { throw ReckerError(.invalidURL, "URL has no host") }
+        guard authority.first == UInt8(ascii: "[") || !host.contains(UInt8(ascii: ":")) else {
+            throw ReckerError(.invalidURL, "URL has more than one port, or an IPv6 address without brackets")
+        }
         var port: UInt16 = scheme == "https" ? 443 : 80
         if !portText.isEmpty {
             guard portText.count <= 5, portText.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),

@@ -120,6 +120,11 @@ final class ClientSession: ChannelInboundHandler {
             if frame.stream != 0 && [FrameType.hello, FrameType.ping, FrameType.pong].contains(frame.type) {
                 throw ReckerError(.invalidStream, "frame type 0x\(String(frame.type, radix: 16)) belongs to stream 0")
             }
+            // Frames only the daemon sends, well-formed or not (PROTOCOL.md 1.1).
+            if [FrameType.welcome, FrameType.responseHead, FrameType.responseBody, FrameType.responseEnd, FrameType.error,
+                FrameType.statsResponse].contains(frame.type) {
+                throw ReckerError(.malformedFrame, "a daemon-to-client frame was sent by the client")
+            }
             let message: Message
             do { message = try Message(frame: frame) } catch {
                 // A HELLO that does not parse, first or not, fails the handshake.
@@ -140,8 +145,16 @@ final class ClientSession: ChannelInboundHandler {
         context.fireChannelReadComplete()
     }
 
+    /// Backpressure on the client: while its answers pile up unread (past the write
+    /// buffer's high mark), nothing more is read from it, so a client that sends without
+    /// reading (PINGs, stats requests) cannot grow the daemon's memory.
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable { for id in Array(streams.keys) { pump(id) } }
+        let writable = context.channel.isWritable
+        context.channel.setOption(ChannelOptions.autoRead, value: writable).whenFailure { _ in }
+        if writable {
+            context.read()
+            for id in Array(streams.keys) { pump(id) }
+        }
         context.fireChannelWritabilityChanged()
     }
 
@@ -340,12 +353,14 @@ final class ClientSession: ChannelInboundHandler {
             // fit, its stream ends with an error instead of the daemon trapping.
             logger.error("cannot encode a frame for stream \(message.stream): \(error.message)")
             let id = message.stream
+            var safe = false
             if let s = streams.removeValue(forKey: id) {
                 byTransfer[s.transfer] = nil
                 daemon.engine.cancel(s.transfer)
+                safe = RequestValidator.isSafeMethod(s.method)
             }
             guard let fallback = try? Message.error(stream: id, ReckerError(.upstreamProtocol, "the response could not be encoded: \(error.message)",
-                                                                             mayHaveReachedUpstream: true, retrySafe: false)).encoded else { return }
+                                                                             mayHaveReachedUpstream: true, retrySafe: safe)).encoded else { return }
             bytes = fallback
         }
         var buffer = context.channel.allocator.buffer(capacity: bytes.count)

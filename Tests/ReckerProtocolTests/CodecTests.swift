@@ -30,7 +30,7 @@ final class CodecTests: XCTestCase {
         "welcome": .welcome(.init(version: 1, features: 0, maxFrame: 1_048_576, maxInFlight: 256, initialWindow: 262_144)),
         "hello_limits": .hello(.init(minVersion: 1, maxVersion: 1, features: Message.Feature.limits)),
         "welcome_limits": .welcome(.init(version: 1, features: Message.Feature.limits, maxFrame: 1_048_576, maxInFlight: 256,
-                                         initialWindow: 262_144, headerLimits: HeaderLimits(count: 100, bytes: 65536))),
+                                         initialWindow: 262_144, headerLimits: HeaderLimits(count: 1000, bytes: 65536))),
         "request_get": .requestHead(stream: 1, RequestHead(method: "GET", url: "http://127.0.0.1:8080/a",
                                                            headers: [("Accept", "*/*")], bodyLength: nil,
                                                            options: RequestOptions(totalTimeoutMs: 5000)), endRequest: true),

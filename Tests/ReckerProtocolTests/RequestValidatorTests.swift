@@ -17,6 +17,12 @@ final class RequestValidatorTests: XCTestCase {
         XCTAssertFalse(RequestValidator.isSafeMethod("get"))
     }
 
+    func testAHostWithAColonNeedsBrackets() {
+        XCTAssertThrowsError(try RequestValidator.parse(url: "http://127.0.0.1:20002:20003/"))
+        XCTAssertThrowsError(try RequestValidator.parse(url: "http://::1/"))
+        XCTAssertNoThrow(try RequestValidator.parse(url: "http://[::1]:8080/"))
+    }
+
     func testCredentialsInURLs() {
         XCTAssertTrue(RequestValidator.hasCredentials("http://u:p@h/"))
         XCTAssertTrue(RequestValidator.hasCredentials("https://u@h:8443/x"))

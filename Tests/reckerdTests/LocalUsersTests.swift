@@ -148,7 +148,7 @@ final class LocalUsersTests: XCTestCase {
         let denied = [
             "http://169.254.169.254/latest/meta-data/", "http://[::ffff:169.254.169.254]/", "http://2852039166/",
             "http://0251.0376.0251.0376/", "http://metadata.test/", "http://[fe80::1]:8080/", "http://10.1.2.3/",
-            "http://private.test/", "http://[fd00:ec2::254]/",
+            "http://private.test/", "http://[fd00:ec2::254]/", "http://[64:ff9b::a9fe:a9fe]/", "http://[::ffff:0:a9fe:a9fe]/",
         ]
         for url in denied {
             let r = try daemon.recker(["-sS", url])
@@ -160,5 +160,12 @@ final class LocalUsersTests: XCTestCase {
         // Loopback is allowed unless denyLoopback: a refused connect, not the policy.
         let local = try daemon.recker(["-sS", "http://127.0.0.1:9/"])
         XCTAssertEqual(local.status, 7, local.stderr)
+        // With denyLoopback, every way to this host is refused too.
+        let strict = try DaemonProcess(config: #"{ "policy": { "denyLoopback": true } }"#, wrapper: inside)
+        for url in ["http://127.0.0.1:9/", "http://0.0.0.0:9/", "http://0:9/", "http://[::]:9/", "http://[::1]:9/",
+                    "http://[::ffff:0.0.0.0]:9/", "http://localhost:9/", "http://127.1:9/"] {
+            let r = try strict.recker(["-sS", url])
+            XCTAssertTrue(r.stderr.contains("DESTINATION_DENIED"), "\(url): \(r.stderr)")
+        }
     }
 }

@@ -311,4 +311,40 @@ final class ResourceTests: XCTestCase {
         XCTAssertTrue(TestEnvironment.eventually(3) { (try? ReckerConnection(socketPath: daemon.socketPath)) != nil }, "a slot frees when one leaves")
         for c in held { c.close() }
     }
+
+    /// A client that sends PINGs and stats requests without ever reading the answers is
+    /// stopped by backpressure: the daemon stops reading it, its memory stays bounded, and
+    /// other clients are served meanwhile.
+    func testAClientThatNeverReadsCannotGrowTheDaemon() throws {
+        let server = try FaultServer()
+        let daemon = try DaemonProcess()
+        XCTAssertEqual(try daemon.recker(["-sS", server.url("/delay/1")]).text, "ok")
+        let before = Self.rss(daemon.pid)
+        let flooder = try UnixSocket(connectingTo: daemon.socketPath)
+        var tv = timeval(tv_sec: 2, tv_usec: 0)
+        setsockopt(flooder.fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        let ping = try Message.ping([1, 2, 3, 4, 5, 6, 7, 8]).encoded
+        try flooder.write(try Message.hello(.init()).encoded)
+        var sent = 0
+        var stream: UInt32 = 1
+        var refused = false
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline {
+            // 4000 PINGs and a stats request a burst; a write that waits 2 s ends the loop.
+            var burst = Array(repeating: ping, count: 4000).flatMap { $0 }
+            burst += try Message.statsRequest(stream: stream, format: 1).encoded
+            stream += 1
+            do { try flooder.write(burst) } catch {
+                refused = error.detail == UInt32(EAGAIN) || error.detail == UInt32(EWOULDBLOCK)
+                break
+            }
+            sent += burst.count
+        }
+        let grown = Self.rss(daemon.pid) - before
+        print("a client that never reads: \(sent / 1024) KiB sent before the daemon stopped reading it; RSS +\(grown / 1024) KiB")
+        XCTAssertTrue(refused, "the daemon stopped reading the flooder (its writes blocked), and did not close it")
+        XCTAssertLessThan(grown, 32 << 20, "RSS grew by \(grown) bytes")
+        XCTAssertEqual(try daemon.recker(["-sS", server.url("/delay/1")]).text, "ok", "others are served")
+        flooder.close()
+    }
 }

@@ -46,8 +46,8 @@ int recker_endpoints(const char *local_ip, int local_port, const char *peer_ip, 
 /* What kind of destination an address libcurl is about to connect to is, as bits:
    RECKER_DEST_LINK_LOCAL (169.254.0.0/16, fe80::/10: the cloud metadata services live
    there), RECKER_DEST_PRIVATE (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7),
-   RECKER_DEST_LOOPBACK (127/8, ::1). IPv4-mapped IPv6 addresses count as their IPv4
-   address. The address in text goes to `text`. */
+   RECKER_DEST_LOOPBACK (127/8, ::1, and 0.0.0.0/8 and ::, which reach this host).
+   IPv4 inside IPv6 (mapped, SIIT, NAT64 64:ff9b::/96) counts as that IPv4 address. The address in text goes to `text`. */
 #define RECKER_DEST_LINK_LOCAL 1
 #define RECKER_DEST_PRIVATE 2
 #define RECKER_DEST_LOOPBACK 4
