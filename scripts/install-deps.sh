@@ -23,6 +23,8 @@ if [ "${1:-}" = test ]; then
   command -v ss >/dev/null 2>&1 || need+=(iproute2)
   # The Prometheus text-format parser the stats test checks our output with.
   have_pkg python3-prometheus-client || need+=(python3-prometheus-client)
+  # The HTTP/2 fault upstream of the resend tests (Tests/ReckerTestSupport/h2_fault.py).
+  have_pkg python3-h2 || need+=(python3-h2)
   for extra in "$@"; do
     case "$extra" in
       *:*) pkg=${extra%%:*}; cmd=${extra#*:}; command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg") ;;

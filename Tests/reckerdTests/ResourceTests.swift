@@ -112,8 +112,8 @@ final class ResourceTests: XCTestCase {
     /// so the counts below are whole.)
     /// Requests to 5,000 distinct domains (127.0.x.y on loopback, nobody listening): the
     /// statistics list at most `maxDomains` of them plus `other`, the totals count all, and
-    /// once idle they are forgotten. Two more rounds of 2,500 new domains each leave memory
-    /// where the first round put it.
+    /// once idle they are forgotten. Rounds of 2,500 new domains each then leave memory
+    /// where the round before put it.
     func testManyDomainsKeepStateBounded() async throws {
         let port = TestEnvironment.freePort()
         let daemon = try DaemonProcess(config: #"{ "limits": { "maxDomains": 100, "forgetIdleDomainsAfter": 4000, "dnsCacheTimeout": 1 } }"#)
@@ -142,7 +142,7 @@ final class ResourceTests: XCTestCase {
         XCTAssertEqual(try daemon.stats()["requests_total"] as? Int, 5000, "forgetting keeps the totals")
 
         var rss: [Int] = []
-        for round in 0 ..< 2 {
+        for round in 0 ..< 3 {
             let start = 5000 + round * 2500
             let more = await client.batch(urls(start ..< start + 2500), concurrency: 50)
             XCTAssertEqual(more.stats.failed, 2500)
@@ -150,7 +150,8 @@ final class ResourceTests: XCTestCase {
             rss.append(Self.rss(daemon.pid))
         }
         print("RSS after rounds of 2,500 new domains: \(rss.map { "\($0 / 1024) KiB" })")
-        XCTAssertLessThan(rss[1] - rss[0], 1 << 20, "RSS grew by \(rss[1] - rss[0]) bytes in a round of new domains")
+        // The first round after the big one lets the allocator settle; the last must add nothing.
+        XCTAssertLessThan(rss[2] - rss[1], 1 << 20, "RSS grew by \(rss[2] - rss[1]) bytes in a round of new domains")
     }
 
     /// 10,000 stats requests in one write from one client: another client's GET is answered
