@@ -14,6 +14,10 @@ import sys
 import tempfile
 import time
 
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import children, free_port, run, spawn, wait_port, wait_unix  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, ".build", "release")
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
@@ -23,17 +27,6 @@ RECKERD = os.path.join(BIN, "reckerd")
 LOAD = os.path.join(BIN, "recker-load")
 results = {}
 verdicts = []
-children = []
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def run(cmd, **kw):
-    return subprocess.run(cmd, shell=isinstance(cmd, str), check=True, capture_output=True, text=True, **kw)
 
 
 def timed(cmd):
@@ -44,35 +37,6 @@ def timed(cmd):
 
 def summary(values):
     return {"median": statistics.median(values), "min": min(values), "max": max(values), "runs": len(values)}
-
-
-def spawn(args, **kw):
-    p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kw)
-    children.append(p)
-    return p
-
-
-def wait_port(port, seconds=10):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on {port}")
-
-
-def wait_unix(path, seconds=20):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        try:
-            with socket.socket(socket.AF_UNIX) as s:
-                s.connect(path)
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on {path}")
 
 
 def rss_kib(pid):

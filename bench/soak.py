@@ -35,6 +35,10 @@ import tempfile
 import time
 import urllib.request
 
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import children, free_port, run, spawn, wait_port, wait_unix  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.abspath(os.path.join(ROOT, os.environ.get("RECKER_BIN_DIR", os.path.join(".build", "release"))))
 RECKER = os.path.join(BIN, "recker")
@@ -68,46 +72,6 @@ HELLO, WELCOME, REQUEST_HEAD, REQUEST_BODY = 0x01, 0x02, 0x10, 0x11
 RESPONSE_HEAD, RESPONSE_BODY, RESPONSE_END, WINDOW_UPDATE, ERROR = 0x20, 0x21, 0x22, 0x30, 0x3F
 END_REQUEST = 1
 verdicts = []
-children = []
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def run(cmd, **kw):
-    return subprocess.run(cmd, shell=isinstance(cmd, str), check=True, capture_output=True, text=True, **kw)
-
-
-def spawn(args, **kw):
-    p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=kw.pop("stderr", subprocess.DEVNULL), **kw)
-    children.append(p)
-    return p
-
-
-def wait_port(port, seconds=10):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on {port}")
-
-
-def wait_unix(path, seconds=20):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        try:
-            with socket.socket(socket.AF_UNIX) as s:
-                s.connect(path)
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on {path}")
 
 
 def verdict(name, met, figure):

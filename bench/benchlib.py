@@ -1,0 +1,47 @@
+"""Helpers the benchmark scripts share (bench.py, soak.py): processes they start and stop,
+ports and sockets they wait for. Everything stays on 127.0.0.1."""
+import socket
+import subprocess
+import time
+
+# Every process spawn() starts, for the scripts to stop at the end.
+children = []
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, shell=isinstance(cmd, str), check=True, capture_output=True, text=True, **kw)
+
+
+def spawn(args, **kw):
+    p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=kw.pop("stderr", subprocess.DEVNULL), **kw)
+    children.append(p)
+    return p
+
+
+def wait_port(port, seconds=10):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+def wait_unix(path, seconds=20):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            with socket.socket(socket.AF_UNIX) as s:
+                s.connect(path)
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {path}")
