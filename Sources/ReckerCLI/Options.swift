@@ -26,6 +26,8 @@ struct Options {
     var batch = false
     var concurrency = 10
     var outputDir: String?
+    /// Print the version and exit.
+    var version = false
     /// STATS_REQUEST format: 0 JSON, 1 Prometheus, 2 table.
     var statsFormat: UInt8 = 2
 
@@ -53,6 +55,8 @@ struct Options {
                                %{size_download} %{http_version} %{pooled}
           --socket PATH        reckerd's socket (default: $RECKER_SOCKET, then the usual places)
           --fallback           with no daemon listening, fetch directly, not pooled (also RECKER_FALLBACK=1)
+      -A, --user-agent NAME    the User-Agent header (default recker/VERSION)
+      -V, --version            print recker's version and protocol version
       -h, --help               this text
     batch: one request per input line (a URL, or {"method","url","headers","body"} JSON),
       sent over one connection with at most N in flight (-c, default 10); one JSON line per
@@ -110,6 +114,8 @@ struct Options {
             case "--output-dir": o.outputDir = try value(a)
             case "--json": o.statsFormat = 0
             case "--prometheus": o.statsFormat = 1
+            case "-A", "--user-agent": o.headers.append((name: "User-Agent", value: try value(a)))
+            case "-V", "--version": o.version = true
             case "-h", "--help": throw UsageError(nil)
             default:
                 if a.hasPrefix("-") && a.count > 2 && !a.hasPrefix("--") {
@@ -140,7 +146,7 @@ struct Options {
                 o.headers.append((name: "Content-Type", value: "application/x-www-form-urlencoded"))
             }
         }
-        guard o.stats || o.batch || o.url != nil else { throw UsageError("no URL given") }
+        guard o.stats || o.batch || o.version || o.url != nil else { throw UsageError("no URL given") }
         return o
     }
 

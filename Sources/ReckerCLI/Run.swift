@@ -79,6 +79,10 @@ public func runRecker(_ arguments: [String], _ env: CLIEnvironment) -> Int32 {
 }
 
 func run(_ o: Options, _ env: CLIEnvironment) -> Int32 {
+    if o.version {
+        Output.stdout.write("recker \(Message.release) (reckerd protocol \(Message.version))\n")
+        return ExitCode.ok
+    }
     let socketPath = o.socket ?? SocketPaths.clientPath()
     func report(_ e: ReckerError) -> Int32 {
         if !o.silent || o.showError {
@@ -148,7 +152,10 @@ func run(_ o: Options, _ env: CLIEnvironment) -> Int32 {
 
     let method = o.method ?? (o.headOnly ? "HEAD" : o.body != nil ? "POST" : "GET")
     let body = o.body ?? []
-    let head = RequestHead(method: method, url: o.url!, headers: o.headers,
+    // As curl, a User-Agent unless the command line names one.
+    let headers = o.headers.contains { $0.name.lowercased() == "user-agent" } ? o.headers
+        : o.headers + [(name: "User-Agent", value: "recker/\(Message.release)")]
+    let head = RequestHead(method: method, url: o.url!, headers: headers,
                            bodyLength: o.body.map { UInt64($0.count) }, options: o.request)
     var out = Output.stdout
     // -o writes to a temporary file beside FILE, renamed over it only on success: a refused

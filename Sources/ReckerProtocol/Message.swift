@@ -21,6 +21,8 @@ public enum Message: Sendable, Equatable {
     public static let magic: [UInt8] = Array("RECK".utf8)
     /// The protocol version this build speaks.
     public static let version: UInt16 = 1
+    /// reckerd's release, which `recker --version` and `reckerd --version` print.
+    public static let release = "0.1.0"
     /// `body_length` value meaning "not known".
     public static let unknownLength = UInt64.max
 

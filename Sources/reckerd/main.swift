@@ -38,7 +38,7 @@ enum Reckerd {
                 socketArg = v
             case "--check-config": checkOnly = true
             case "--help", "-h": print(usage); exit(0)
-            case "--version": print("reckerd protocol \(Message.version)"); exit(0)
+            case "--version": print("reckerd \(Message.release) (protocol \(Message.version))"); exit(0)
             default: fail("unknown argument \(a)\n\(usage)")
             }
         }

@@ -1,4 +1,5 @@
 import Foundation
+import ReckerProtocol
 import ReckerTestSupport
 import XCTest
 
@@ -56,5 +57,18 @@ final class CLIOutputTests: XCTestCase {
                        "POST 5 \(hello)", "-X POST keeps the method")
         XCTAssertEqual(server.received("POST", "/digest"), 2)
         XCTAssertEqual(server.received("GET", "/digest"), 3)
+    }
+
+    /// A User-Agent as curl sends one (recker/VERSION, or -A's), and --version.
+    func testUserAgentAndVersion() throws {
+        let server = try FaultServer()
+        let daemon = try DaemonProcess()
+        let plain = try daemon.recker(["-sS", server.url("/headers")]).text
+        XCTAssertTrue(plain.contains("User-Agent: recker/\(Message.release)"), plain)
+        let named = try daemon.recker(["-sS", "-A", "probe/2", server.url("/headers")]).text
+        XCTAssertTrue(named.contains("User-Agent: probe/2") && !named.contains("recker/"), named)
+        let version = try daemon.recker(["--version"])
+        XCTAssertEqual(version.status, 0)
+        XCTAssertEqual(version.text, "recker \(Message.release) (reckerd protocol 1)\n")
     }
 }
