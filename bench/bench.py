@@ -16,7 +16,7 @@ import time
 
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import children, free_port, run, spawn, wait_port, wait_unix  # noqa: E402
+from benchlib import free_port, run, spawn, stop_children, wait_port, wait_unix  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, ".build", "release")
@@ -403,13 +403,7 @@ def main():
         write_report(rtt, time.time() - started)
         print(json.dumps(results, indent=1, default=str))
     finally:
-        for c in children:
-            c.terminate()
-        for c in children:
-            try:
-                c.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                c.kill()
+        stop_children(10)
         shutil.rmtree(s.dir, ignore_errors=True)
 
 

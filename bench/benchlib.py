@@ -24,6 +24,17 @@ def spawn(args, **kw):
     return p
 
 
+def stop_children(seconds=15):
+    """Asks every spawned process to stop, then kills those that did not within `seconds`."""
+    for c in children:
+        c.terminate()
+    for c in children:
+        try:
+            c.wait(timeout=seconds)
+        except subprocess.TimeoutExpired:
+            c.kill()
+
+
 def wait_port(port, seconds=10):
     deadline = time.time() + seconds
     while time.time() < deadline:

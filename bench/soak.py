@@ -37,7 +37,7 @@ import urllib.request
 
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import children, free_port, run, spawn, wait_port, wait_unix  # noqa: E402
+from benchlib import free_port, run, spawn, stop_children, wait_port, wait_unix  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.abspath(os.path.join(ROOT, os.environ.get("RECKER_BIN_DIR", os.path.join(".build", "release"))))
@@ -587,13 +587,7 @@ def main():
                           "log": log[:8]}, indent=1))
         return 0   # as bench.py: a missed check is reported, not a failed build
     finally:
-        for c in children:
-            c.terminate()
-        for c in children:
-            try:
-                c.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                c.kill()
+        stop_children(15)
         shutil.rmtree(s.dir, ignore_errors=True)
 
 
