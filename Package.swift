@@ -26,6 +26,11 @@ let package = Package(
             name: "CReckerSystemd",
             linkerSettings: [.linkedLibrary("systemd")]
         ),
+        // What Glibc's module leaves out for the event loop: epoll, eventfd, accept4, peer
+        // credentials, signals as bytes.
+        .target(name: "CReckerLoop"),
+        // The event loop everything a request touches runs on (epoll, timers, inbox).
+        .target(name: "ReckerLoop", dependencies: ["CReckerLoop", "ReckerProtocol"]),
         // Wire format and client library. No NIO and no Foundation, so clients stay small.
         .target(name: "ReckerProtocol"),
         // The libcurl engine and the pool policy.
@@ -33,6 +38,7 @@ let package = Package(
             name: "ReckerPool",
             dependencies: [
                 "CReckerCurl",
+                "ReckerLoop",
                 "ReckerProtocol",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
@@ -40,11 +46,11 @@ let package = Package(
         .executableTarget(
             name: "reckerd",
             dependencies: [
+                "CReckerLoop",
                 "CReckerSystemd",
+                "ReckerLoop",
                 "ReckerPool",
                 "ReckerProtocol",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

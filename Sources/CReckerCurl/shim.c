@@ -26,6 +26,9 @@ CURLcode recker_easy_getinfo_pointer(CURL *easy, CURLINFO info, void **out) { re
 CURLcode recker_easy_getinfo_string(CURL *easy, CURLINFO info, const char **out) { return curl_easy_getinfo(easy, info, out); }
 
 CURLMcode recker_multi_setopt_long(CURLM *multi, CURLMoption option, long value) { return curl_multi_setopt(multi, option, value); }
+CURLMcode recker_multi_setopt_pointer(CURLM *multi, CURLMoption option, void *value) { return curl_multi_setopt(multi, option, value); }
+CURLMcode recker_multi_setopt_socket(CURLM *multi, curl_socket_callback cb) { return curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, cb); }
+CURLMcode recker_multi_setopt_timer(CURLM *multi, curl_multi_timer_callback cb) { return curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, cb); }
 
 CURLcode recker_msg_result(const CURLMsg *msg) { return msg->data.result; }
 

@@ -250,6 +250,7 @@ extension CurlEngine {
             return
         }
         dup2(deadSocket, fd)
+        socketReplaced(fd)
         if let e = record.endpoints { connectionsByEndpoints[e] = nil }
         connections[fd]?.retired = true
         connections[fd]?.identity = dead

@@ -1,21 +1,37 @@
 import CReckerCurl
-import Foundation
+import Dispatch
+import Glibc
+import ReckerLoop
 import ReckerProtocol
 import Synchronization
 
-/// The libcurl engine: one thread owns a multi handle, so every request to a domain shares
-/// that domain's warm connections, whichever client or process sent it. The pool's
+/// The libcurl engine: one multi handle on one event loop, so every request to a domain
+/// shares that domain's warm connections, whichever client or process sent it. The pool's
 /// decisions come from `PoolStateMachine`; this type carries them out.
 ///
-/// Thread confinement: everything but `mailbox` and `inFlightCount` is touched
-/// only on the engine thread. Other threads post commands to `mailbox` and wake the thread.
-/// That split is why the type is `@unchecked Sendable`.
+/// Thread confinement: everything but `inFlightCount` and the loop's inbox is touched only
+/// on the loop's thread ("the engine thread"). Code on that thread calls the engine
+/// directly; other threads' calls travel through `EventLoop.execute`. That split is why
+/// the type is `@unchecked Sendable`.
 package final class CurlEngine: @unchecked Sendable {
     /// The settings in force; replaced on reload (engine thread only).
     package private(set) var options: PoolOptions
-    private let multi: MultiHandle
-    private let driver: any EngineDriver
-    private let mailbox = Mutex<[Command]>([])
+    let multi: MultiHandle
+    /// The loop libcurl's sockets and timer live on; the engine's own unless one was given.
+    package let loop: EventLoop
+    private let ownsLoop: Bool
+    /// libcurl's sockets as the loop watches them, and libcurl's timer.
+    var curlSockets: [Int32: EventLoop.Registration] = [:]
+    var curlTimer: EventLoop.TimerID?
+    /// Engine calls nest (a sink's reaction to an answer may cancel another request): the
+    /// commands that arrive while the engine is at work wait here for it to finish.
+    private var depth = 0
+    private var later: [Command] = []
+    /// Whether anything happened since the pool's timers last ran, and when they must run
+    /// next regardless.
+    private var poolChanged = false
+    private var poolTimer: (deadline: UInt64, id: EventLoop.TimerID)?
+    private var cleanedUp = false
     let nextTransfer = Atomic<UInt64>(1)
     private let inFlightCount = Atomic<Int>(0)
     private let stopped = Mutex<Bool>(false)
@@ -50,7 +66,7 @@ package final class CurlEngine: @unchecked Sendable {
     /// descriptor stays valid (and reads as closed) until libcurl lets go of it.
     let deadSocket: Int32
 
-    enum Command {
+    enum Command: Sendable {
         case start(TransferID, EngineRequest, any TransferSink)
         case body(TransferID, [UInt8], end: Bool)
         case consumed(TransferID, Int)
@@ -69,8 +85,9 @@ package final class CurlEngine: @unchecked Sendable {
     let warn: @Sendable (String) -> Void
     var openConnections = 0
 
-    /// Starts the engine thread. Fails only when libcurl cannot make a multi handle.
-    package init(options: PoolOptions, warn: @escaping @Sendable (String) -> Void = { _ in },
+    /// Starts the engine on `loop` (whose thread must then run it), or on a loop and thread
+    /// of its own. Fails only when libcurl cannot make a multi handle or the system an epoll.
+    package init(options: PoolOptions, loop given: EventLoop? = nil, warn: @escaping @Sendable (String) -> Void = { _ in },
                  onLoop: (@Sendable (_ inFlight: Int, _ openConnections: Int) -> Void)? = nil) throws {
         self.onLoop = onLoop
         self.warn = warn
@@ -85,11 +102,23 @@ package final class CurlEngine: @unchecked Sendable {
         self.options = options
         pool = PoolStateMachine(options: options)
         multi = m
-        driver = PollDriver(multi: m)
+        if let given {
+            loop = given
+            ownsLoop = false
+        } else {
+            loop = try EventLoop()
+            ownsLoop = true
+        }
         applyMultiOptions()
-        let t = Thread { [unowned self] in self.run() }
-        t.name = "reckerd-engine"
-        t.start()
+        installMultiCallbacks()
+        let start: @Sendable () -> Void = { [weak self] in
+            self?.loop.atEndOfEveryPass { [weak self] in self?.endOfPass() }
+        }
+        if loop.isCurrent { start() } else { loop.execute(start) }
+        if ownsLoop {
+            let loop = self.loop
+            EventLoop.spawn(name: "reckerd-engine") { loop.run() }
+        }
     }
 
     private func applyMultiOptions() {
@@ -113,10 +142,19 @@ package final class CurlEngine: @unchecked Sendable {
 
     /// Starts a request; its results go to `sink`.
     package func start(_ request: EngineRequest, sink: any TransferSink) -> TransferID {
-        let id = nextTransfer.wrappingAdd(1, ordering: .relaxed).oldValue
+        let id = makeTransferID()
+        start(id, request, sink: sink)
+        return id
+    }
+
+    /// A fresh transfer id, for a caller that must know it before `start(_:_:sink:)` (on
+    /// the engine thread, the sink may hear of the request before `start` returns).
+    package func makeTransferID() -> TransferID { nextTransfer.wrappingAdd(1, ordering: .relaxed).oldValue }
+
+    /// Starts a request under an id from `makeTransferID`; its results go to `sink`.
+    package func start(_ id: TransferID, _ request: EngineRequest, sink: any TransferSink) {
         inFlightCount.wrappingAdd(1, ordering: .relaxed)
         post(.start(id, request, sink))
-        return id
     }
 
     /// More request body from the client.
@@ -133,6 +171,9 @@ package final class CurlEngine: @unchecked Sendable {
 
     /// Takes a consistent snapshot of the statistics on the engine thread.
     package func snapshot(_ done: @escaping @Sendable (PoolStats) -> Void) { post(.snapshot(done)) }
+
+    /// A snapshot taken now; on the engine thread only.
+    package func snapshotNow() -> PoolStats { takeSnapshot() }
 
     /// The snapshot, waited for (at most 5 s; an empty one if the engine is gone).
     package var stats: PoolStats {
@@ -153,7 +194,8 @@ package final class CurlEngine: @unchecked Sendable {
     /// Requests in flight now, queued ones included.
     package var inFlight: Int { inFlightCount.load(ordering: .relaxed) }
 
-    /// Ends every transfer, closes every connection and joins the engine thread.
+    /// Ends every transfer and closes every connection. From another thread it waits until
+    /// that is done; on the loop's own thread it begins it (`isStopped` says when it is done).
     package func shutdown() {
         let first = stopped.withLock { s -> Bool in
             defer { s = true }
@@ -161,54 +203,95 @@ package final class CurlEngine: @unchecked Sendable {
         }
         guard first else { return }
         post(.stop)
-        exited.wait()
+        if !loop.isCurrent { exited.wait() }
     }
 
+    /// True once `shutdown` has closed everything (engine thread).
+    package var isStopped: Bool { cleanedUp }
+
+    /// Runs `command` now when called on the engine thread (after the work under way, if
+    /// any), or hands it to the loop from another thread.
     private func post(_ command: Command) {
-        let wasEmpty = mailbox.withLock { box -> Bool in
-            box.append(command)
-            return box.count == 1
+        if loop.isCurrent {
+            if depth > 0 {
+                later.append(command)
+            } else {
+                engineWork { handle(command) }
+            }
+        } else {
+            loop.execute { [self] in
+                if depth > 0 { later.append(command) } else { engineWork { handle(command) } }
+            }
         }
-        if wasEmpty { driver.wake() }
+    }
+
+    /// Does `body` (a call into libcurl or a command), then what it left: finished
+    /// transfers, actions decided inside callbacks, commands that came in meanwhile.
+    func engineWork(_ body: () -> Void) {
+        depth += 1
+        body()
+        if depth == 1 {
+            var rounds = 0
+            repeat {
+                drainMessages()
+                while !deferred.isEmpty {
+                    let actions = deferred
+                    deferred.removeAll()
+                    execute(actions)
+                }
+                let commands = later
+                later.removeAll()
+                for c in commands { handle(c) }
+                rounds += 1
+            } while (!later.isEmpty || !deferred.isEmpty) && rounds < 1000
+        }
+        depth -= 1
+        poolChanged = true
     }
 
     // MARK: - the engine thread
 
-    private func run() {
-        while true {
-            onLoop?(inFlightCount.load(ordering: .relaxed), openConnections)
-            let commands = mailbox.withLock { box -> [Command] in
-                defer { box.removeAll(keepingCapacity: true) }
-                return box
-            }
-            for c in commands { handle(c) }
-            driver.perform()
-            drainMessages()
-            while !deferred.isEmpty {
-                let actions = deferred
-                deferred.removeAll()
-                execute(actions)
-            }
-            let now = MonotonicClock.nanoseconds()
-            loopTime = now
-            if now &- lastAudit >= 1_000_000_000 {
-                lastAudit = now
+    /// The engine's share of the end of each loop pass: the watchdog's beat, the janitor
+    /// (once a second), the pool's timers when something changed or a deadline is due, and
+    /// the end of a stop.
+    private func endOfPass() {
+        guard !cleanedUp else { return }
+        onLoop?(inFlightCount.load(ordering: .relaxed), openConnections)
+        let now = loop.now
+        loopTime = now
+        if now &- lastAudit >= 1_000_000_000 {
+            lastAudit = now
+            engineWork {
                 auditConnections()
                 forgetIdleDomains(now: now)
                 endStalledUploads(now: now)
             }
-            let tick = pool.tick(now: now)
-            execute(tick.actions)
-            if stopping && transfers.isEmpty && waiting.isEmpty && draining.isEmpty { break }
-            var timeout: Int32 = 1000
-            if let next = tick.next {
-                timeout = next <= now ? 0 : Int32(min(1000, (next - now) / 1_000_000 + 1))
-            }
-            driver.wait(timeoutMs: timeout)
         }
-        curl_multi_cleanup(multi.raw)
-        close(deadSocket)
-        exited.signal()
+        if poolChanged || (poolTimer.map { now >= $0.deadline } ?? false) {
+            poolChanged = false
+            var next: UInt64?
+            engineWork {
+                let tick = pool.tick(now: now)
+                execute(tick.actions)
+                next = tick.next
+            }
+            poolChanged = false
+            if next != poolTimer?.deadline {
+                if let t = poolTimer { loop.cancel(t.id) }
+                poolTimer = next.map { ($0, loop.schedule(at: $0) {}) }
+            }
+        }
+        if stopping && transfers.isEmpty && waiting.isEmpty && draining.isEmpty {
+            cleanedUp = true
+            if let t = curlTimer { loop.cancel(t) }
+            if let t = poolTimer { loop.cancel(t.id) }
+            curl_multi_cleanup(multi.raw)
+            for r in curlSockets.values { loop.unregister(r) }
+            curlSockets = [:]
+            close(deadSocket)
+            exited.signal()
+            if ownsLoop { loop.stop() }
+        }
     }
 
     private func handle(_ command: Command) {

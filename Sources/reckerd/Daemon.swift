@@ -1,109 +1,140 @@
-import Foundation
+import Glibc
 import Logging
-import NIOCore
-import NIOPosix
+import ReckerLoop
 import ReckerPool
 import ReckerProtocol
-import Synchronization
 
-/// The running daemon: its config, engine, client connections and lifecycle.
-final class Daemon: Sendable {
+/// The running daemon: its config, engine, client connections and lifecycle, all on one
+/// event loop. Loop-confined: every method runs on the loop's thread.
+final class Daemon {
+    let loop: EventLoop
     let engine: CurlEngine
     let logger: Logger
     /// Where the config came from (`--config`, the system file, or nil for the defaults):
     /// a reload reads it again.
     let configSource: String?
     let startedAt = MonotonicClock.nanoseconds()
-    private let configBox: Mutex<DaemonConfig>
-    private let clients = ClientRegistry()
-    private let users = Mutex<[UInt32: StatsReport.UserCounts]>([:])
-    private let statsCache = StatsCache()
-    private let draining = Atomic<Bool>(false)
-    private let clientIDs = Atomic<UInt64>(1)
-    private let lastAcceptWarning = Atomic<UInt64>(0)
+    private(set) var config: DaemonConfig
+    private var clients: [ObjectIdentifier: ClientConnection] = [:]
+    private var perUser: [UInt32: Int] = [:]
+    private var users: [UInt32: StatsReport.UserCounts] = [:]
+    private(set) var isDraining = false
+    private var nextClient: ClientID = 1
+    private var lastAcceptWarning: UInt64 = 0
+    /// Connections with output to write at the end of this pass.
+    private var toFlush: [ClientConnection] = []
+    /// Where client reads land before they are appended to a connection's input.
+    var scratch = [UInt8](repeating: 0, count: 64 * 1024)
     let heartbeat: Heartbeat
+    private var stopDeadline: UInt64?
+    private var stopTimer: EventLoop.TimerID?
+    private var onStopped: (() -> Void)?
 
-    init(config: DaemonConfig, configSource: String?, logger: Logger) throws {
-        configBox = Mutex(config)
+    init(config: DaemonConfig, configSource: String?, logger: Logger, loop: EventLoop) throws {
+        self.config = config
         self.configSource = configSource
         self.logger = logger
-        let clients = self.clients
+        self.loop = loop
+        let count = ClientCount()
         let heartbeat = Heartbeat { inFlight, open in
-            "\(clients.count) clients, \(inFlight) requests in flight, \(open) upstream connections open"
+            "\(count.value) clients, \(inFlight) requests in flight, \(open) upstream connections open"
         }
         self.heartbeat = heartbeat
-        engine = try CurlEngine(options: config.pool, warn: { logger.warning("\($0)") }) { inFlight, open in
+        engine = try CurlEngine(options: config.pool, loop: loop, warn: { logger.warning("\($0)") }) { inFlight, open in
             heartbeat.beat(inFlight: inFlight, openConnections: open)
         }
+        clientCount = count
+        loop.atEndOfEveryPass { [unowned self] in endOfPass() }
     }
 
-    /// The config in force (it changes on reload).
-    var config: DaemonConfig { configBox.withLock { $0 } }
+    private let clientCount: ClientCount
 
-    var isDraining: Bool { draining.load(ordering: .relaxed) }
+    // MARK: - clients
 
-    /// Registers a client connection of `uid`; false (the caller closes it) when that
-    /// user already has `limits.maxClientsPerUser`, so no one user can take every descriptor.
-    func clientConnected(_ channel: any Channel, uid: UInt32?) -> Bool {
-        let limit = config.maxClientsPerUser
-        return clients.channels.withLock { channels in
-            if let uid {
-                guard clients.perUser[uid, default: 0] < limit else { return false }
-                clients.perUser[uid, default: 0] += 1
-            }
-            channels[ObjectIdentifier(channel)] = channel
-            return true
+    /// Takes a freshly accepted client socket: reads its credentials, counts it for its
+    /// user (refusing it past `limits.maxClientsPerUser`), and starts its session.
+    func adopt(_ fd: Int32) {
+        let peer = PeerCredentials.of(fd, groups: !config.allowGroups.isEmpty)
+        let connection = ClientConnection(fd: fd, daemon: self, peer: peer, client: nextClient)
+        nextClient += 1
+        var refusal: ReckerError?
+        if let uid = peer?.uid, perUser[uid, default: 0] >= config.maxClientsPerUser {
+            refusal = ReckerError(.tooManyClients, "uid \(uid) has \(config.maxClientsPerUser) connections to reckerd already (limits.maxClientsPerUser)")
+        } else {
+            if let uid = peer?.uid { perUser[uid, default: 0] += 1 }
+            connection.registered = true
+        }
+        clients[ObjectIdentifier(connection)] = connection
+        clientCount.value = clients.count
+        connection.start(refusal: refusal)
+    }
+
+    func clientDisconnected(_ connection: ClientConnection) {
+        guard clients.removeValue(forKey: ObjectIdentifier(connection)) != nil else { return }
+        clientCount.value = clients.count
+        if connection.registered, let uid = connection.peer?.uid {
+            perUser[uid, default: 1] -= 1
+            if perUser[uid] == 0 { perUser[uid] = nil }
         }
     }
 
-    func clientDisconnected(_ channel: any Channel, uid: UInt32?) {
-        clients.channels.withLock { channels in
-            guard channels.removeValue(forKey: ObjectIdentifier(channel)) != nil, let uid else { return }
-            clients.perUser[uid, default: 1] -= 1
-            if clients.perUser[uid] == 0 { clients.perUser[uid] = nil }
-        }
+    /// `connection` wrote: its output goes out at the end of this pass, with everything
+    /// else it writes meanwhile.
+    func flushAtEndOfPass(_ connection: ClientConnection) {
+        if toFlush.isEmpty { loop.soon { [unowned self] in flushAll() } }
+        toFlush.append(connection)
     }
 
-    var clientCount: Int { clients.count }
+    private func flushAll() {
+        let batch = toFlush
+        toFlush.removeAll(keepingCapacity: true)
+        for c in batch { c.flush() }
+    }
+
+    private func endOfPass() {
+        if stopDeadline != nil { continueStopping() }
+    }
 
     /// Accepting a client failed (out of descriptors, most likely): logged at most once
     /// every 10 s with what to do.
-    func acceptFailed(_ error: IOError) {
-        let now = MonotonicClock.nanoseconds()
-        let last = lastAcceptWarning.load(ordering: .relaxed)
-        guard last == 0 || now &- last >= 10_000_000_000,
-              lastAcceptWarning.compareExchange(expected: last, desired: now, ordering: .relaxed).exchanged else { return }
-        let hint = error.errnoCode == EMFILE || error.errnoCode == ENFILE
-            ? " (\(clientCount) clients connected; raise LimitNOFILE or ulimit -n)" : ""
-        logger.error("cannot accept clients: \(error.description); accepting again when a descriptor frees\(hint)")
-    }
-
-    /// A fresh identity for a client connection (never 0, which stands for no client).
-    func nextClientID() -> ClientID { clientIDs.wrappingAdd(1, ordering: .relaxed).oldValue }
-
-    /// Whether a peer with these credentials may use the daemon.
-    func allows(uid: UInt32, gids: [UInt32]) -> Bool {
-        let c = config
-        if c.allowUsers.isEmpty && c.allowGroups.isEmpty { return true }
-        return c.allowUsers.contains(uid) || gids.contains { c.allowGroups.contains($0) }
+    func acceptFailed(_ error: SystemError) {
+        let now = loop.now
+        guard lastAcceptWarning == 0 || now &- lastAcceptWarning >= 10_000_000_000 else { return }
+        lastAcceptWarning = now
+        let hint = error.errno == EMFILE || error.errno == ENFILE
+            ? " (\(clients.count) clients connected; raise LimitNOFILE or ulimit -n)" : ""
+        logger.error("cannot accept clients: \(error); accepting again when a descriptor frees\(hint)")
     }
 
     /// Counts a response for its client's uid.
     func noteResponse(uid: UInt32, reused: Bool) {
-        users.withLock {
-            $0[uid, default: .init()].requests += 1
-            if reused { $0[uid, default: .init()].reused += 1 }
+        users[uid, default: .init()].requests += 1
+        if reused { users[uid, default: .init()].reused += 1 }
+    }
+
+    /// The stats in the asked format. Requests of one loop pass share one snapshot, and each
+    /// format is rendered once per snapshot, so a flood of stats requests costs one snapshot
+    /// per pass, while each still sees everything that happened before it arrived.
+    func statsReport(_ format: StatsReport.Format, _ done: @escaping ([UInt8]) -> Void) {
+        if pendingStats.isEmpty { loop.soon { [unowned self] in answerStats() } }
+        pendingStats.append((format, done))
+    }
+
+    private var pendingStats: [(StatsReport.Format, ([UInt8]) -> Void)] = []
+
+    private func answerStats() {
+        let waiting = pendingStats
+        pendingStats = []
+        let report = StatsReport(stats: engine.snapshotNow(), uptime: Double(MonotonicClock.nanoseconds() - startedAt) / 1e9,
+                                 clients: clients.count, users: users)
+        var documents: [StatsReport.Format: [UInt8]] = [:]
+        for (format, done) in waiting {
+            if documents[format] == nil { documents[format] = report.render(format) }
+            done(documents[format]!)
         }
     }
 
-    /// The stats in the asked format, from a snapshot shared with the other stats requests
-    /// waiting for one (`StatsCache`); `done` runs on the engine thread.
-    func statsReport(_ format: StatsReport.Format, _ done: @escaping @Sendable ([UInt8]) -> Void) {
-        statsCache.document(format, engine: engine, render: { [self] stats, format in
-            let uptime = Double(MonotonicClock.nanoseconds() - startedAt) / 1e9
-            return StatsReport(stats: stats, uptime: uptime, clients: clientCount, users: users.withLock { $0 }).render(format)
-        }, done)
-    }
+    // MARK: - lifecycle
 
     /// Re-reads the config. A broken one is refused with its reason and the old stays in
     /// force; otherwise unchanged domains keep their connections and changed ones drain.
@@ -123,32 +154,51 @@ final class Daemon: Sendable {
         if new.socket != old.socket {
             logger.warning("the socket path changes only on restart; still serving the old one")
         }
-        configBox.withLock { $0 = new }
+        config = new
         DaemonLogHandler.level.withLock { $0 = Logger.Level(rawValue: new.logLevel) ?? .info }
         engine.reconfigure(new.pool)
         logger.info("config reloaded", metadata: ["source": "\(configSource ?? "built-in defaults")"])
     }
 
     /// Stops taking requests, waits for those in flight (up to the drain timeout), fails
-    /// what is left with SHUTTING_DOWN, then closes every client and upstream connection.
-    func drainAndStop() {
-        draining.store(true, ordering: .relaxed)
-        let deadline = MonotonicClock.nanoseconds() + UInt64(config.drainTimeoutMs) * 1_000_000
-        while engine.inFlight > 0 && MonotonicClock.nanoseconds() < deadline { usleep(20_000) }
-        if engine.inFlight > 0 {
-            logger.warning("drain timeout reached; failing \(engine.inFlight) requests in flight")
+    /// what is left with SHUTTING_DOWN, then closes every client and upstream connection;
+    /// `stopped` runs once all is closed. The loop keeps turning meanwhile.
+    func drainAndStop(_ stopped: @escaping () -> Void) {
+        guard stopDeadline == nil else { return }
+        isDraining = true
+        onStopped = stopped
+        let deadline = loop.now &+ UInt64(config.drainTimeoutMs) * 1_000_000
+        stopDeadline = deadline
+        stopTimer = loop.schedule(at: deadline) {}
+        loop.soon { [unowned self] in continueStopping() }
+    }
+
+    private var engineStopping = false
+
+    private func continueStopping() {
+        guard let deadline = stopDeadline else { return }
+        if !engineStopping {
+            guard engine.inFlight == 0 || loop.now >= deadline else { return }
+            if engine.inFlight > 0 {
+                logger.warning("drain timeout reached; failing \(engine.inFlight) requests in flight")
+            }
+            engineStopping = true
+            engine.shutdown()
         }
-        engine.shutdown()
-        // Let the sessions write what the engine handed them before their channels close.
-        usleep(100_000)
-        let open = clients.channels.withLock { Array($0.values) }
-        for c in open { try? c.close().wait() }
+        guard engine.isStopped else { return }
+        // What the engine's end handed the clients goes out before their sockets close.
+        for c in toFlush { c.flush() }
+        toFlush = []
+        for c in Array(clients.values) { c.closeNow() }
+        stopDeadline = nil
+        if let t = stopTimer { loop.cancel(t) }
+        onStopped?()
+        onStopped = nil
     }
 }
 
-/// The client connections open now, and how many each user has (guarded by `channels`).
-final class ClientRegistry: @unchecked Sendable {
-    let channels = Mutex<[ObjectIdentifier: any Channel]>([:])
-    var perUser: [UInt32: Int] = [:]
-    var count: Int { channels.withLock { $0.count } }
+/// The number of client connections, for the status line the watchdog sends; written and
+/// read on the loop thread only (hence `@unchecked Sendable`).
+final class ClientCount: @unchecked Sendable {
+    var value = 0
 }

@@ -1,18 +1,34 @@
-import Foundation
+import CReckerLoop
 import Glibc
-import NIOCore
-import NIOPosix
+import ReckerLoop
 import ReckerProtocol
 
-/// Chooses, claims and serves the Unix socket.
-enum Listener {
+/// Chooses, claims and serves the Unix socket: accepts clients on the loop and hands them
+/// to the daemon.
+final class Listener {
+    private let fd: Int32
+    private var registration: EventLoop.Registration?
+    private unowned let daemon: Daemon
+    /// The socket file to remove on stop; nil for one systemd passed (systemd owns it).
+    let path: String?
+    /// Clients accepted per readiness, so a connection storm cannot hold the loop.
+    private static let acceptBurst = 64
+
+    private init(fd: Int32, path: String?, daemon: Daemon) {
+        self.fd = fd
+        self.path = path
+        self.daemon = daemon
+    }
+
+    // MARK: - choosing the path
+
     /// The daemon's socket when neither `--socket` nor the config names one: the first of
     /// `SocketPaths.candidates()` whose directory is (or can be made) writable. A directory
     /// it makes is 0700; one that exists must pass `SocketPaths.untrustedDirectory`, or the
     /// daemon refuses to start rather than serve where another user could listen instead.
     static func defaultPath() throws -> String {
         for path in SocketPaths.candidates() {
-            let dir = (path as NSString).deletingLastPathComponent
+            let dir = directory(of: path)
             var st = stat()
             if lstat(dir, &st) == 0 {
                 // Root's directory that this user cannot write (/run/reckerd for a user's
@@ -22,13 +38,19 @@ enum Listener {
                 if access(dir, W_OK) == 0 { return path }
                 continue
             }
-            let parent = (dir as NSString).deletingLastPathComponent
+            let parent = directory(of: dir)
             if access(parent, W_OK) == 0 && mkdir(dir, dir.hasPrefix("/tmp/") ? 0o700 : 0o755) == 0 {
                 try trust(path)
                 return path
             }
         }
         throw ConfigError(description: "no writable directory for the socket among \(SocketPaths.candidates().joined(separator: ", ")); pass --socket PATH")
+    }
+
+    /// The directory part of a path ("." for a bare name, "/" for one at the root).
+    static func directory(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
     }
 
     /// Refuses a socket directory another user could write to.
@@ -44,8 +66,8 @@ enum Listener {
         try trust(path)
         var st = stat()
         guard lstat(path, &st) == 0 else {
-            let dir = (path as NSString).deletingLastPathComponent
-            guard access(dir.isEmpty ? "." : dir, W_OK) == 0 else {
+            let dir = directory(of: path)
+            guard access(dir, W_OK) == 0 else {
                 throw ConfigError(description: "cannot create the socket \(path): directory \(dir) is not writable")
             }
             return
@@ -62,41 +84,83 @@ enum Listener {
         }
     }
 
-    /// Binds and listens; the socket file gets mode 0660.
-    static func bind(_ path: String, daemon: Daemon, group: MultiThreadedEventLoopGroup) throws -> any Channel {
-        let channel = try bootstrap(daemon: daemon, group: group)
-            .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: false)
-            .wait()
-        chmod(path, 0o660)
-        return channel
+    // MARK: - listening
+
+    /// Binds and listens on `path`; the socket file gets mode 0660.
+    static func bind(_ path: String, daemon: Daemon) throws -> Listener {
+        let fd = try SystemError.check("socket") { socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
+        do {
+            var address = sockaddr_un()
+            address.sun_family = sa_family_t(AF_UNIX)
+            let bytes = Array(path.utf8)
+            guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
+                throw ConfigError(description: "socket path \(path) is longer than \(MemoryLayout.size(ofValue: address.sun_path) - 1) bytes")
+            }
+            withUnsafeMutableBytes(of: &address.sun_path) { raw in
+                raw.copyBytes(from: bytes)
+                raw[bytes.count] = 0
+            }
+            try SystemError.check("bind(\(path))") {
+                withUnsafePointer(to: &address) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+                }
+            }
+            chmod(path, 0o660)
+            try SystemError.check("listen") { listen(fd, 256) }
+        } catch {
+            Glibc.close(fd)
+            throw error
+        }
+        return try serve(fd, path: path, daemon: daemon)
     }
 
     /// Serves a socket that is already bound and listening (socket activation).
-    static func bind(descriptor: Int32, daemon: Daemon, group: MultiThreadedEventLoopGroup) throws -> any Channel {
-        try bootstrap(daemon: daemon, group: group).withBoundSocket(descriptor).wait()
+    static func adopt(descriptor fd: Int32, daemon: Daemon) throws -> Listener {
+        let flags = fcntl(fd, F_GETFL)
+        _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)
+        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        return try serve(fd, path: nil, daemon: daemon)
     }
 
-    private static func bootstrap(daemon: Daemon, group: MultiThreadedEventLoopGroup) -> ServerBootstrap {
-        ServerBootstrap(group: group)
-            .serverChannelOption(ChannelOptions.backlog, value: 256)
-            // NIO's bind path adds no accept backoff: out of descriptors, the listening socket
-            // stays readable and the loop would spin. Accepting pauses instead, briefly, and
-            // the daemon says why (once per interval).
-            .serverChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(AcceptBackoffHandler(backoffProvider: { error in
-                        daemon.acceptFailed(error)
-                        return .milliseconds(100)
-                    }))
-                }
+    private static func serve(_ fd: Int32, path: String?, daemon: Daemon) throws -> Listener {
+        let listener = Listener(fd: fd, path: path, daemon: daemon)
+        listener.registration = try daemon.loop.register(fd, .readable) { [unowned listener] _ in listener.accept() }
+        return listener
+    }
+
+    private func accept() {
+        for _ in 0 ..< Self.acceptBurst {
+            let client = recker_accept(fd)
+            if client >= 0 {
+                daemon.adopt(client)
+                continue
             }
-            .childChannelOption(ChannelOptions.writeBufferWaterMark, value: .init(low: 256 * 1024, high: 1024 * 1024))
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    let maxFrame = daemon.config.maxFrame
-                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder(maxLength: maxFrame)))
-                    try channel.pipeline.syncOperations.addHandler(ClientSession(daemon: daemon))
+            let e = errno
+            switch e {
+            case EAGAIN, EWOULDBLOCK:
+                return
+            case EINTR, ECONNABORTED, EPROTO:
+                continue
+            default:
+                // Out of descriptors or memory: the listening socket stays readable, so
+                // accepting pauses briefly instead of spinning, and the daemon says why.
+                daemon.acceptFailed(SystemError("accept", e))
+                guard let registration else { return }
+                daemon.loop.modify(registration, [])
+                daemon.loop.schedule(at: daemon.loop.now &+ 100_000_000) { [weak self] in
+                    guard let self, let registration = self.registration else { return }
+                    daemon.loop.modify(registration, .readable)
                 }
+                return
             }
+        }
+    }
+
+    /// Stops accepting and closes the socket; removes the file if this daemon made it.
+    func close() {
+        if let registration { daemon.loop.unregister(registration) }
+        registration = nil
+        Glibc.close(fd)
+        if let path { unlink(path) }
     }
 }

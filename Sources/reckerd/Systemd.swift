@@ -1,5 +1,6 @@
 import CReckerSystemd
-import Foundation
+import Dispatch
+import Glibc
 import ReckerProtocol
 import Synchronization
 
@@ -8,7 +9,7 @@ import Synchronization
 /// same either way.
 enum Systemd {
     /// True when started by systemd with a notify socket.
-    static let notifying = ProcessInfo.processInfo.environment["NOTIFY_SOCKET"] != nil
+    static let notifying = getenv("NOTIFY_SOCKET") != nil
 
     /// Sends a notification from a queue of its own: sd_notify blocks while the manager's
     /// socket is full, and neither the engine nor a stop may wait on that. While one send
@@ -42,7 +43,7 @@ enum Systemd {
     }
 
     /// True when stderr is connected to the journal (systemd sets JOURNAL_STREAM).
-    static let journalStderr = ProcessInfo.processInfo.environment["JOURNAL_STREAM"] != nil
+    static let journalStderr = getenv("JOURNAL_STREAM") != nil
 }
 
 /// Sends WATCHDOG=1 and a current STATUS= from the engine loop, at most once per interval:

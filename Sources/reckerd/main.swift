@@ -1,8 +1,7 @@
-import Foundation
+import CReckerLoop
 import Glibc
 import Logging
-import NIOCore
-import NIOPosix
+import ReckerLoop
 import ReckerProtocol
 
 /// `reckerd [--config PATH] [--socket PATH]`: keeps warm upstream connections for the
@@ -19,7 +18,8 @@ enum Reckerd {
         """
 
     static func fail(_ message: String) -> Never {
-        FileHandle.standardError.write(Data("reckerd: \(message)\n".utf8))
+        let line = Array("reckerd: \(message)\n".utf8)
+        _ = line.withUnsafeBytes { Glibc.write(2, $0.baseAddress, $0.count) }
         exit(1)
     }
 
@@ -43,7 +43,7 @@ enum Reckerd {
             }
         }
 
-        let source = configPath ?? (FileManager.default.fileExists(atPath: DaemonConfig.systemPath) ? DaemonConfig.systemPath : nil)
+        let source = configPath ?? (access(DaemonConfig.systemPath, F_OK) == 0 ? DaemonConfig.systemPath : nil)
         let config: DaemonConfig
         do { config = try source.map(ConfigLoader.load(path:)) ?? DaemonConfig() } catch { fail("\(error)") }
         if checkOnly {
@@ -52,18 +52,16 @@ enum Reckerd {
         }
 
         // Signals are taken over before the socket exists, so a stop that comes the moment
-        // the socket answers is still graceful.
-        let stop = DispatchSemaphore(value: 0)
-        var sources: [any DispatchSourceSignal] = []
-        func onSignal(_ sig: Int32, _ handler: @escaping @Sendable () -> Void) {
-            signal(sig, SIG_IGN)
-            let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            s.setEventHandler(handler: handler)
-            s.resume()
-            sources.append(s)
+        // the socket answers is still graceful. Each arrives on the loop as a byte.
+        let loop: EventLoop
+        do { loop = try EventLoop() } catch { fail("\(error)") }
+        var signalPipe: [Int32] = [0, 0]
+        guard pipe(&signalPipe) == 0 else { fail("pipe: \(String(cString: strerror(errno)))") }
+        for end in signalPipe {
+            _ = fcntl(end, F_SETFL, O_NONBLOCK)
+            _ = fcntl(end, F_SETFD, FD_CLOEXEC)
         }
-        onSignal(SIGINT) { stop.signal() }
-        onSignal(SIGTERM) { stop.signal() }
+        for sig in [SIGINT, SIGTERM, SIGHUP] { _ = recker_signal_to_fd(sig, signalPipe[1]) }
         signal(SIGPIPE, SIG_IGN)
 
         // Every client and upstream connection is a descriptor: take all the system allows.
@@ -91,38 +89,52 @@ enum Reckerd {
         }
 
         let daemon: Daemon
-        do { daemon = try Daemon(config: config, configSource: source, logger: logger) } catch { fail("\(error)") }
-        onSignal(SIGHUP) {
-            Systemd.notify("RELOADING=1")
-            daemon.reload()
-            Systemd.notify("READY=1")
-        }
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let server: any Channel
+        do { daemon = try Daemon(config: config, configSource: source, logger: logger, loop: loop) } catch { fail("\(error)") }
+        let listener: Listener
         do {
             if let fd = inherited {
                 if let named = socketArg ?? config.socket {
                     logger.notice("socket activation: serving the socket systemd passed; the configured socket \(named) is ignored")
                 }
-                server = try Listener.bind(descriptor: fd, daemon: daemon, group: group)
+                listener = try Listener.adopt(descriptor: fd, daemon: daemon)
             } else {
-                server = try Listener.bind(path!, daemon: daemon, group: group)
+                listener = try Listener.bind(path!, daemon: daemon)
             }
         } catch {
             fail("cannot listen on \(path ?? "the socket systemd passed"): \(error)")
         }
+
+        var stopping = false
+        func stop() {
+            guard !stopping else { return }
+            stopping = true
+            Systemd.notify("STOPPING=1")
+            logger.info("stopping: no new connections; draining requests in flight")
+            listener.close()
+            daemon.drainAndStop { loop.stop() }
+        }
+        do {
+            try loop.register(signalPipe[0], .readable) { _ in
+                var bytes = [UInt8](repeating: 0, count: 16)
+                let n = bytes.withUnsafeMutableBytes { read(signalPipe[0], $0.baseAddress, $0.count) }
+                for sig in bytes.prefix(max(0, n)) {
+                    if Int32(sig) == SIGHUP {
+                        Systemd.notify("RELOADING=1")
+                        daemon.reload()
+                        Systemd.notify("READY=1")
+                    } else {
+                        stop()
+                    }
+                }
+            }
+        } catch {
+            fail("cannot watch signals: \(error)")
+        }
+
         logger.info("reckerd listening", metadata: ["socket": "\(path ?? "fd \(inherited!) from systemd")", "pid": "\(getpid())"])
         Systemd.notify("READY=1\nSTATUS=listening\nMAINPID=\(getpid())")
         daemon.heartbeat.ready.store(true, ordering: .relaxed)
-
-        stop.wait()
-        Systemd.notify("STOPPING=1")
-        logger.info("stopping: no new connections; draining requests in flight")
-        try? server.close().wait()
-        // The socket file is ours to remove only if we made it; systemd owns an inherited one.
-        if let path { unlink(path) }
-        daemon.drainAndStop()
-        try? group.syncShutdownGracefully()
+        loop.run()
         logger.info("reckerd stopped")
         exit(0)
     }

@@ -28,6 +28,9 @@ CURLcode recker_easy_getinfo_pointer(CURL *easy, CURLINFO info, void **out);
 CURLcode recker_easy_getinfo_string(CURL *easy, CURLINFO info, const char **out);
 
 CURLMcode recker_multi_setopt_long(CURLM *multi, CURLMoption option, long value);
+CURLMcode recker_multi_setopt_pointer(CURLM *multi, CURLMoption option, void *value);
+CURLMcode recker_multi_setopt_socket(CURLM *multi, curl_socket_callback cb);
+CURLMcode recker_multi_setopt_timer(CURLM *multi, curl_multi_timer_callback cb);
 
 /* CURLMsg.data is a union. */
 CURLcode recker_msg_result(const CURLMsg *msg);

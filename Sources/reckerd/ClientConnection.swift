@@ -1,0 +1,324 @@
+import Glibc
+import Logging
+import ReckerLoop
+import ReckerPool
+import ReckerProtocol
+
+/// One client connection's socket: reads frames into its `SessionStateMachine`, carries out
+/// what the machine decides, and buffers everything written to the client until the end of
+/// the loop pass, when it goes out in one system call. Loop-confined, like the daemon.
+final class ClientConnection {
+    private let fd: Int32
+    private var registration: EventLoop.Registration?
+    private unowned let daemon: Daemon
+    private var machine: SessionStateMachine
+    let sink: SessionSink
+    private var input: [UInt8] = []
+    private var inputStart = 0
+    private var output: [UInt8] = []
+    private var outputStart = 0
+    /// Whether reading is paused because the client does not read its answers.
+    private var backpressured = false
+    private var queuedForFlush = false
+    private(set) var isClosed = false
+    private var closing = false
+    private var handshakeTimer: EventLoop.TimerID?
+    private var partialTimer: EventLoop.TimerID?
+    /// Counted among its user's connections (not when refused for having too many).
+    var registered = false
+
+    /// Past this many unwritten bytes the client is read no more until it falls below
+    /// `lowWater`: a client that sends without reading cannot grow the daemon's memory.
+    static let highWater = 1024 * 1024
+    static let lowWater = 256 * 1024
+    /// A client must say HELLO this soon after connecting, and finish a frame it began this
+    /// soon (PROTOCOL.md 1.1).
+    static let handshakeTimeoutNs: UInt64 = 10_000_000_000
+    static let partialFrameTimeoutNs: UInt64 = 10_000_000_000
+    private static let readSize = 64 * 1024
+
+    var peer: PeerCredentials? { machine.peer }
+
+    init(fd: Int32, daemon: Daemon, peer: PeerCredentials?, client: ClientID) {
+        self.fd = fd
+        self.daemon = daemon
+        machine = SessionStateMachine(client: client, peer: peer)
+        sink = SessionSink()
+    }
+
+    /// Starts reading; `refusal` (too many connections of one user) is said and the
+    /// connection closed instead.
+    func start(refusal: ReckerError?) {
+        sink.connection = self
+        let loop = daemon.loop
+        do {
+            registration = try loop.register(fd, .readable) { [unowned self] events in ready(events) }
+        } catch {
+            daemon.logger.error("cannot watch a client connection: \(error)")
+            closeNow()
+            return
+        }
+        if let refusal {
+            run(machine.close(refusal))
+            return
+        }
+        handshakeTimer = loop.schedule(at: loop.now &+ Self.handshakeTimeoutNs) { [weak self] in
+            guard let self, !isClosed else { return }
+            handshakeTimer = nil
+            if machine.state == .awaitingHello {
+                run(machine.close(ReckerError(.badHandshake, "no HELLO within \(Self.handshakeTimeoutNs / 1_000_000_000) s")))
+            }
+        }
+    }
+
+    // MARK: - reading
+
+    private func ready(_ events: EventLoop.Events) {
+        guard !isClosed else { return }
+        if events.contains(.writable) { flush() }
+        if !isClosed && !backpressured && !events.isDisjoint(with: [.readable, .hangup, .readHangup, .error]) { readFrames() }
+    }
+
+    private func readFrames() {
+        let (n, err) = SystemError.retrying {
+            daemon.scratch.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        }
+        if n < 0 {
+            if err == EAGAIN || err == EWOULDBLOCK { return }
+            closeNow()
+            return
+        }
+        if n == 0 {
+            // The client is gone; a frame it had begun is simply dropped with it.
+            closeNow()
+            return
+        }
+        input.append(contentsOf: daemon.scratch[0 ..< n])
+        decode()
+    }
+
+    /// Hands every complete frame in the input to the machine.
+    private func decode() {
+        let config = daemon.config
+        while !isClosed && !closing {
+            let available = input.count - inputStart
+            guard available >= 4 else { break }
+            let length = UInt32(input[inputStart]) << 24 | UInt32(input[inputStart + 1]) << 16
+                | UInt32(input[inputStart + 2]) << 8 | UInt32(input[inputStart + 3])
+            do throws(ReckerError) {
+                try Frame.checkLength(length, max: config.maxFrame)
+            } catch {
+                run(machine.close(error))
+                return
+            }
+            guard available >= 4 + Int(length) else { break }
+            let p = inputStart + 4
+            let stream = UInt32(input[p + 2]) << 24 | UInt32(input[p + 3]) << 16 | UInt32(input[p + 4]) << 8 | UInt32(input[p + 5])
+            let frame = Frame(type: input[p], flags: input[p + 1], stream: stream,
+                              body: Array(input[(p + Frame.headerSize) ..< (p + Int(length))]))
+            inputStart = p + Int(length)
+            run(machine.receive(frame, config: config, draining: daemon.isDraining, now: daemon.loop.now))
+        }
+        if inputStart == input.count {
+            input.removeAll(keepingCapacity: input.capacity <= 2 * Self.readSize)
+            inputStart = 0
+        } else if inputStart > Self.readSize {
+            input.removeFirst(inputStart)
+            inputStart = 0
+        }
+        notePartialFrame()
+    }
+
+    /// A frame begun must be complete within the timeout; the timer runs while one is.
+    private func notePartialFrame() {
+        let partial = input.count > inputStart
+        if !partial, let t = partialTimer {
+            daemon.loop.cancel(t)
+            partialTimer = nil
+        } else if partial && partialTimer == nil && !isClosed {
+            let loop = daemon.loop
+            partialTimer = loop.schedule(at: loop.now &+ Self.partialFrameTimeoutNs) { [weak self] in
+                guard let self, !isClosed else { return }
+                partialTimer = nil
+                if input.count > inputStart {
+                    run(machine.close(ReckerError(.malformedFrame, "frame incomplete for \(Self.partialFrameTimeoutNs / 1_000_000_000) s")))
+                }
+            }
+        }
+    }
+
+    // MARK: - carrying out the machine's actions
+
+    private func run(_ actions: [SessionStateMachine.Action]) {
+        for action in actions {
+            guard !isClosed else { return }
+            switch action {
+            case .write(let message):
+                write(message)
+            case .writeBody(let stream, let chunk, let range):
+                writeBody(stream, chunk, range)
+            case .start(let stream, let request):
+                let engine = daemon.engine
+                let id = engine.makeTransferID()
+                run(machine.started(stream: stream, transfer: id))
+                engine.start(id, request, sink: sink)
+            case .sendBody(let id, let data, let end):
+                daemon.engine.sendBody(id, data, end: end)
+            case .consumed(let id, let n):
+                daemon.engine.consumed(id, bytes: n)
+            case .cancel(let id):
+                daemon.engine.cancel(id)
+            case .stats(let stream, let format):
+                daemon.statsReport(format) { [weak self] document in
+                    guard let self, !isClosed else { return }
+                    run(machine.statsReady(stream: stream, document, config: daemon.config))
+                }
+            case .responded(let reused):
+                daemon.noteResponse(uid: machine.peer?.uid ?? UInt32.max, reused: reused)
+            case .log(let level, let text):
+                daemon.logger.log(level: level, "\(text)")
+            case .close(let error):
+                write(.error(stream: 0, error))
+                closing = true
+                flush()
+                closeNow()
+            }
+        }
+        if machine.state == .open, let t = handshakeTimer {
+            daemon.loop.cancel(t)
+            handshakeTimer = nil
+        }
+    }
+
+    // MARK: - engine events (loop thread)
+
+    func engineHead(_ id: TransferID, _ head: ResponseHead) {
+        run(machine.responseHead(id, head, debug: daemon.logger.logLevel <= .debug))
+    }
+
+    func engineBody(_ id: TransferID, _ chunk: [UInt8]) { run(machine.responseBody(id, chunk, config: daemon.config)) }
+    func engineEnd(_ id: TransferID, _ end: ResponseEnd) { run(machine.responseEnd(id, end, config: daemon.config)) }
+    func engineFailed(_ id: TransferID, _ error: ReckerError) { run(machine.failed(id, error)) }
+    func engineBodySent(_ id: TransferID, bytes: Int) { run(machine.bodySent(id, bytes: bytes)) }
+
+    // MARK: - writing
+
+    private func write(_ message: Message) {
+        do throws(ReckerError) {
+            let bytes = try message.encoded
+            output.append(contentsOf: bytes)
+        } catch {
+            run(machine.encodingFailed(stream: message.stream, error))
+            return
+        }
+        wrote()
+    }
+
+    /// A RESPONSE_BODY frame straight into the output buffer.
+    private func writeBody(_ stream: UInt32, _ chunk: [UInt8], _ range: Range<Int>) {
+        let length = UInt32(Frame.headerSize + range.count)
+        output.append(UInt8(truncatingIfNeeded: length >> 24))
+        output.append(UInt8(truncatingIfNeeded: length >> 16))
+        output.append(UInt8(truncatingIfNeeded: length >> 8))
+        output.append(UInt8(truncatingIfNeeded: length))
+        output.append(FrameType.responseBody)
+        output.append(0)
+        output.append(UInt8(truncatingIfNeeded: stream >> 24))
+        output.append(UInt8(truncatingIfNeeded: stream >> 16))
+        output.append(UInt8(truncatingIfNeeded: stream >> 8))
+        output.append(UInt8(truncatingIfNeeded: stream))
+        output.append(contentsOf: chunk[range])
+        wrote()
+    }
+
+    private func wrote() {
+        if !queuedForFlush {
+            queuedForFlush = true
+            daemon.flushAtEndOfPass(self)
+        }
+        if !backpressured && output.count - outputStart > Self.highWater {
+            backpressured = true
+            updateInterest()
+            run(machine.writabilityChanged(false, config: daemon.config))
+        }
+    }
+
+    /// Writes what is buffered; what the socket does not take waits for it to be writable.
+    func flush() {
+        queuedForFlush = false
+        guard !isClosed, outputStart < output.count else { return }
+        let (n, err) = SystemError.retrying {
+            output.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + outputStart, $0.count - outputStart) }
+        }
+        if n < 0 {
+            if err == EAGAIN || err == EWOULDBLOCK {
+                updateInterest()
+                return
+            }
+            closeNow()
+            return
+        }
+        outputStart += n
+        if outputStart == output.count {
+            output.removeAll(keepingCapacity: output.capacity <= 4 * Self.readSize)
+            outputStart = 0
+        } else if outputStart > Self.lowWater {
+            output.removeFirst(outputStart)
+            outputStart = 0
+        }
+        if backpressured && output.count - outputStart < Self.lowWater {
+            backpressured = false
+            updateInterest()
+            run(machine.writabilityChanged(true, config: daemon.config))
+            // Frames that arrived while reading was paused are still in the input.
+            if !isClosed { decode() }
+        } else {
+            updateInterest()
+        }
+    }
+
+    private func updateInterest() {
+        guard let registration, !isClosed else { return }
+        var interest: EventLoop.Events = backpressured ? [] : .readable
+        if outputStart < output.count { interest.insert(.writable) }
+        daemon.loop.modify(registration, interest)
+    }
+
+    // MARK: - closing
+
+    /// Closes the socket at once and cancels whatever the client still had in flight.
+    func closeNow() {
+        guard !isClosed else { return }
+        isClosed = true
+        sink.markGone()
+        if let t = handshakeTimer { daemon.loop.cancel(t) }
+        if let t = partialTimer { daemon.loop.cancel(t) }
+        if let registration { daemon.loop.unregister(registration) }
+        Glibc.close(fd)
+        for action in machine.closed() {
+            if case .cancel(let id) = action { daemon.engine.cancel(id) }
+        }
+        daemon.clientDisconnected(self)
+        sink.connection = nil
+    }
+}
+
+/// The engine's handle on a client connection. The engine and the connections share the
+/// loop's thread, so events go straight to the connection; it is held weakly, as transfers
+/// outlive their connection by a moment. `@unchecked Sendable`: used on the loop thread only.
+final class SessionSink: TransferSink, @unchecked Sendable {
+    weak var connection: ClientConnection?
+    private var gone = false
+
+    /// The client's connection closed: what it still had queued is never started.
+    func markGone() { gone = true }
+
+    var isGone: Bool { gone }
+
+    func transferHead(_ id: TransferID, _ head: ResponseHead) { connection?.engineHead(id, head) }
+    func transferBody(_ id: TransferID, _ chunk: [UInt8]) { connection?.engineBody(id, chunk) }
+    func transferEnd(_ id: TransferID, _ end: ResponseEnd) { connection?.engineEnd(id, end) }
+    func transferFailed(_ id: TransferID, _ error: ReckerError) { connection?.engineFailed(id, error) }
+    func transferBodySent(_ id: TransferID, bytes: Int) { connection?.engineBodySent(id, bytes: bytes) }
+}
+

@@ -1,0 +1,368 @@
+import Logging
+import ReckerPool
+import ReckerProtocol
+
+/// The protocol logic of one client connection, without its socket: the handshake,
+/// admission, both flow-control windows, the response queue of each stream, cancels and
+/// stats requests. Frames and engine events go in, actions come out for `ClientConnection`
+/// to carry out (write, start, send body, report progress, cancel, close), so every rule
+/// of PROTOCOL.md about a session lives here and is tested without a socket.
+struct SessionStateMachine {
+    enum Action {
+        /// Encode and write a frame.
+        case write(Message)
+        /// Write a RESPONSE_BODY frame of `chunk[range]` (no copy until the output buffer).
+        case writeBody(stream: UInt32, chunk: [UInt8], range: Range<Int>)
+        /// Hand a request to the engine, then call `started` with its transfer id.
+        case start(stream: UInt32, EngineRequest)
+        case sendBody(TransferID, [UInt8], end: Bool)
+        /// The client was sent this many more bytes of a response: the engine may read on.
+        case consumed(TransferID, Int)
+        case cancel(TransferID)
+        /// Render the stats in this format, then call `statsReady`.
+        case stats(stream: UInt32, StatsReport.Format)
+        /// A response head went to this client (for the per-user counts).
+        case responded(reused: Bool)
+        case log(Logger.Level, String)
+        /// Write an ERROR frame on stream 0 with this error, then close the connection.
+        case close(ReckerError)
+    }
+
+    /// A request of this client in flight.
+    struct Stream {
+        var transfer: TransferID?
+        var method: String
+        /// Response bytes the client still accepts (its window for us).
+        var sendWindow: Int
+        /// Request body bytes the client may still send.
+        var receiveWindow: Int
+        var requestEnded: Bool
+        var queued: [[UInt8]] = []
+        var queuedOffset = 0
+        var end: ResponseEnd?
+        var url: String
+        var domain: String
+        /// Body bytes sent to the client but not yet reported to the engine, and how many
+        /// make a report: a quarter of the response buffer this request was started with.
+        var unreported = 0
+        var reportEvery: Int
+        /// Body chunks the client sent before the engine named the transfer.
+        var early: [([UInt8], Bool)] = []
+    }
+
+    enum State: Equatable { case awaitingHello, open, closed }
+
+    private(set) var state = State.awaitingHello
+    private var streams: [UInt32: Stream] = [:]
+    private var byTransfer: [TransferID: UInt32] = [:]
+    private var statsStreams: Set<UInt32> = []
+    /// False while the client's unread answers pile up (backpressure): nothing is pumped.
+    private var writable = true
+    let client: ClientID
+    /// The peer's credentials, read when it connected; nil when the kernel would not say.
+    let peer: PeerCredentials?
+
+    static let maxStatsInProgress = 4
+
+    init(client: ClientID, peer: PeerCredentials?) {
+        self.client = client
+        self.peer = peer
+    }
+
+    var inFlight: Int { streams.count }
+
+    // MARK: - client frames
+
+    /// One frame from the client.
+    mutating func receive(_ frame: Frame, config: DaemonConfig, draining: Bool, now: UInt64) -> [Action] {
+        guard state != .closed else { return [] }
+        var actions: [Action] = []
+        do throws(ReckerError) {
+            // Connection frames belong to stream 0 (PROTOCOL.md 1.1).
+            if frame.stream != 0 && (frame.type == FrameType.hello || frame.type == FrameType.ping || frame.type == FrameType.pong) {
+                throw ReckerError(.invalidStream, "frame type 0x\(String(frame.type, radix: 16)) belongs to stream 0")
+            }
+            // Frames only the daemon sends, well-formed or not (PROTOCOL.md 1.1).
+            if Self.daemonOnly.contains(frame.type) {
+                throw ReckerError(.malformedFrame, "a daemon-to-client frame was sent by the client")
+            }
+            let message: Message
+            do { message = try Message(frame: frame) } catch {
+                // A HELLO that does not parse, first or not, fails the handshake.
+                if frame.type == FrameType.hello { throw ReckerError(.badHandshake, "HELLO: \(error.message)") }
+                throw error
+            }
+            if state == .awaitingHello {
+                try handshake(message, config: config, &actions)
+            } else {
+                try handle(message, config: config, draining: draining, now: now, &actions)
+            }
+        } catch {
+            if error.code.isConnectionError {
+                actions.append(contentsOf: close(error))
+            } else {
+                actions.append(.write(.error(stream: frame.stream, error)))
+            }
+        }
+        return actions
+    }
+
+    private static let daemonOnly: Set<UInt8> = [FrameType.welcome, FrameType.responseHead, FrameType.responseBody,
+                                                 FrameType.responseEnd, FrameType.error, FrameType.statsResponse]
+
+    /// Whether a peer with these credentials may use the daemon.
+    static func allows(uid: UInt32, gids: [UInt32], config: DaemonConfig) -> Bool {
+        if config.allowUsers.isEmpty && config.allowGroups.isEmpty { return true }
+        return config.allowUsers.contains(uid) || gids.contains { config.allowGroups.contains($0) }
+    }
+
+    private mutating func handshake(_ message: Message, config c: DaemonConfig, _ actions: inout [Action]) throws(ReckerError) {
+        guard case .hello(let hello) = message else {
+            throw ReckerError(.badHandshake, "the first frame must be HELLO")
+        }
+        guard hello.minVersion <= Message.version && Message.version <= hello.maxVersion else {
+            throw ReckerError(.unsupportedVersion, "reckerd speaks protocol version \(Message.version) only; client offered \(hello.minVersion)...\(hello.maxVersion)")
+        }
+        guard let peer else {
+            throw ReckerError(.accessDenied, "reckerd could not read this client's credentials")
+        }
+        guard Self.allows(uid: peer.uid, gids: peer.gids, config: c) else {
+            actions.append(.log(.notice, "refused client uid \(peer.uid) pid \(peer.pid)"))
+            throw ReckerError(.accessDenied, "uid \(peer.uid) is not in allowUsers and none of its groups is in allowGroups")
+        }
+        state = .open
+        let features = hello.features & Message.Feature.limits
+        actions.append(.write(.welcome(Message.Welcome(
+            version: Message.version, features: features, maxFrame: UInt32(c.maxFrame),
+            maxInFlight: UInt32(c.maxInFlightPerClient), initialWindow: UInt32(c.streamWindow),
+            headerLimits: features != 0 ? c.pool.headerLimits : nil))))
+    }
+
+    private mutating func handle(_ message: Message, config: DaemonConfig, draining: Bool, now: UInt64,
+                                 _ actions: inout [Action]) throws(ReckerError) {
+        switch message {
+        case .requestHead(let id, let head, let end):
+            try startRequest(id, head, end: end, config: config, draining: draining, now: now, &actions)
+        case .requestBody(let id, let data, let end):
+            guard var s = streams[id], !s.requestEnded else { return }
+            s.receiveWindow -= data.count
+            guard s.receiveWindow >= 0 else {
+                throw ReckerError(.flowControlError, "stream \(id) sent \(-s.receiveWindow) body bytes beyond its window")
+            }
+            s.requestEnded = end
+            if let transfer = s.transfer {
+                actions.append(.sendBody(transfer, data, end: end))
+            } else {
+                s.early.append((data, end))
+            }
+            streams[id] = s
+        case .windowUpdate(let id, let increment):
+            guard var s = streams[id] else { return }
+            s.sendWindow += Int(increment)
+            guard s.sendWindow <= Int(Int32.max) else {
+                throw ReckerError(.flowControlError, "stream \(id) window above 2^31-1")
+            }
+            streams[id] = s
+            pump(id, config: config, &actions)
+        case .cancel(let id):
+            if let t = streams[id]?.transfer { actions.append(.cancel(t)) }
+        case .ping(let opaque):
+            actions.append(.write(.pong(opaque)))
+        case .pong:
+            break
+        case .statsRequest(let id, let formatByte):
+            guard id != 0 else { throw ReckerError(.invalidStream, "stream 0 is the connection itself") }
+            guard let format = StatsReport.Format(rawValue: formatByte) else {
+                actions.append(.write(.error(stream: id, ReckerError(.malformedFrame, "unknown stats format \(formatByte)"))))
+                return
+            }
+            guard streams[id] == nil, !statsStreams.contains(id) else {
+                throw ReckerError(.invalidStream, "stream \(id) is already in flight")
+            }
+            guard statsStreams.count < Self.maxStatsInProgress else {
+                actions.append(.write(.error(stream: id, ReckerError(.tooManyInFlight, "more than \(Self.maxStatsInProgress) stats requests in progress on one connection"))))
+                return
+            }
+            statsStreams.insert(id)
+            actions.append(.stats(stream: id, format))
+        case .hello:
+            throw ReckerError(.badHandshake, "HELLO sent twice")
+        case .welcome, .responseHead, .responseBody, .responseEnd, .error, .statsResponse:
+            throw ReckerError(.malformedFrame, "a daemon-to-client frame was sent by the client")
+        }
+    }
+
+    private mutating func startRequest(_ id: UInt32, _ head: RequestHead, end: Bool, config: DaemonConfig, draining: Bool,
+                                       now: UInt64, _ actions: inout [Action]) throws(ReckerError) {
+        guard id != 0, streams[id] == nil, !statsStreams.contains(id) else {
+            throw ReckerError(.invalidStream, "stream \(id) is \(id == 0 ? "the connection itself" : "already in flight")")
+        }
+        guard streams.count < config.maxInFlightPerClient else {
+            actions.append(.write(.error(stream: id, ReckerError(.tooManyInFlight, "more than \(config.maxInFlightPerClient) requests in flight on one connection"))))
+            return
+        }
+        guard !draining else {
+            actions.append(.write(.error(stream: id, ReckerError(.shuttingDown, "reckerd is stopping and takes no new requests"))))
+            return
+        }
+        let target: RequestValidator.Target
+        do { target = try RequestValidator.validate(head, endRequest: end, limits: config.pool.headerLimits) } catch {
+            actions.append(.log(.info, "refused request: \(error.code.name): \(error.message)"))
+            actions.append(.write(.error(stream: id, error)))
+            return
+        }
+        let buffer = config.pool.maxResponseBuffer
+        let request = EngineRequest(head: head, target: target, arrival: now, hasBody: !end, responseBuffer: buffer, client: client)
+        streams[id] = Stream(transfer: nil, method: head.method, sendWindow: config.streamWindow, receiveWindow: config.streamWindow,
+                             requestEnded: end, url: head.url, domain: target.domain, reportEvery: max(1, buffer / 4))
+        actions.append(.start(stream: id, request))
+    }
+
+    /// The engine named the transfer of `stream`: body that came before goes to it now.
+    mutating func started(stream id: UInt32, transfer: TransferID) -> [Action] {
+        guard var s = streams[id], s.transfer == nil else { return [] }
+        s.transfer = transfer
+        byTransfer[transfer] = id
+        let early = s.early
+        s.early = []
+        streams[id] = s
+        return early.map { .sendBody(transfer, $0.0, end: $0.1) }
+    }
+
+    // MARK: - engine events
+
+    mutating func responseHead(_ transfer: TransferID, _ head: ResponseHead, debug: Bool) -> [Action] {
+        guard let id = byTransfer[transfer], let s = streams[id] else { return [] }
+        var actions: [Action] = [.responded(reused: head.reused)]
+        if debug {
+            actions.append(.log(.debug, "\(s.method) \(Redact.url(s.url)) \(head.status) request_id=\(transfer) domain=\(s.domain) connection_id=\(head.connectionID) reused=\(head.reused)"))
+        }
+        actions.append(.write(.responseHead(stream: id, head)))
+        return actions
+    }
+
+    mutating func responseBody(_ transfer: TransferID, _ chunk: [UInt8], config: DaemonConfig) -> [Action] {
+        guard let id = byTransfer[transfer] else { return [] }
+        streams[id]?.queued.append(chunk)
+        var actions: [Action] = []
+        pump(id, config: config, &actions)
+        return actions
+    }
+
+    mutating func responseEnd(_ transfer: TransferID, _ end: ResponseEnd, config: DaemonConfig) -> [Action] {
+        guard let id = byTransfer[transfer] else { return [] }
+        streams[id]?.end = end
+        var actions: [Action] = []
+        pump(id, config: config, &actions)
+        return actions
+    }
+
+    mutating func failed(_ transfer: TransferID, _ error: ReckerError) -> [Action] {
+        guard let id = byTransfer.removeValue(forKey: transfer) else { return [] }
+        var actions: [Action] = []
+        if let s = streams[id], error.code != .cancelled {
+            actions.append(.log(.warning, "\(s.method) \(Redact.url(s.url)) failed: \(error.code.name): \(error.message) request_id=\(transfer) domain=\(s.domain)"))
+        }
+        streams[id] = nil
+        actions.append(.write(.error(stream: id, error)))
+        return actions
+    }
+
+    mutating func bodySent(_ transfer: TransferID, bytes: Int) -> [Action] {
+        guard let id = byTransfer[transfer], var s = streams[id], !s.requestEnded || bytes > 0 else { return [] }
+        s.receiveWindow += bytes
+        streams[id] = s
+        return [.write(.windowUpdate(stream: id, increment: UInt32(clamping: bytes)))]
+    }
+
+    /// A frame for `stream` could not be encoded: the stream ends with an error instead.
+    mutating func encodingFailed(stream id: UInt32, _ error: ReckerError) -> [Action] {
+        var actions: [Action] = [.log(.error, "cannot encode a frame for stream \(id): \(error.message)")]
+        var safe = false
+        if let s = streams.removeValue(forKey: id) {
+            if let t = s.transfer {
+                byTransfer[t] = nil
+                actions.append(.cancel(t))
+            }
+            safe = RequestValidator.isSafeMethod(s.method)
+        }
+        actions.append(.write(.error(stream: id, ReckerError(.upstreamProtocol, "the response could not be encoded: \(error.message)",
+                                                            mayHaveReachedUpstream: true, retrySafe: safe))))
+        return actions
+    }
+
+    // MARK: - the connection
+
+    /// The client's unread answers passed the high mark (false) or fell below the low one.
+    mutating func writabilityChanged(_ writable: Bool, config: DaemonConfig) -> [Action] {
+        self.writable = writable
+        guard writable else { return [] }
+        var actions: [Action] = []
+        for id in Array(streams.keys) { pump(id, config: config, &actions) }
+        return actions
+    }
+
+    /// A stats document, in as many STATS_RESPONSE frames as `limits.maxFrame` needs.
+    mutating func statsReady(stream id: UInt32, _ document: [UInt8], config: DaemonConfig) -> [Action] {
+        guard statsStreams.remove(id) != nil, state == .open else { return [] }
+        let room = config.maxFrame - Frame.headerSize
+        var actions: [Action] = []
+        var offset = 0
+        repeat {
+            let end = min(document.count, offset + room)
+            actions.append(.write(.statsResponse(stream: id, json: Array(document[offset ..< end]), more: end < document.count)))
+            offset = end
+        } while offset < document.count
+        return actions
+    }
+
+    /// The connection fails with `error` (a connection error, a timeout): said on stream 0,
+    /// then closed.
+    mutating func close(_ error: ReckerError) -> [Action] {
+        guard state != .closed else { return [] }
+        return [.log(.info, "closing client connection: \(error.code.name): \(error.message)"), .close(error)]
+    }
+
+    /// The socket is closed: every request still in flight is cancelled.
+    mutating func closed() -> [Action] {
+        state = .closed
+        let actions = streams.values.compactMap { $0.transfer.map(Action.cancel) }
+        streams.removeAll()
+        byTransfer.removeAll()
+        statsStreams.removeAll()
+        return actions
+    }
+
+    /// Sends a stream's queued body within its window, then its end.
+    private mutating func pump(_ id: UInt32, config: DaemonConfig, _ actions: inout [Action]) {
+        guard writable, var s = streams[id] else { return }
+        let maxData = config.maxFrame - Frame.headerSize
+        var sent = 0
+        while s.sendWindow > 0, let chunk = s.queued.first {
+            let n = min(s.sendWindow, chunk.count - s.queuedOffset, maxData)
+            actions.append(.writeBody(stream: id, chunk: chunk, range: s.queuedOffset ..< s.queuedOffset + n))
+            s.sendWindow -= n
+            s.queuedOffset += n
+            sent += n
+            if s.queuedOffset == chunk.count {
+                s.queued.removeFirst()
+                s.queuedOffset = 0
+            }
+        }
+        // The engine holds at most `responseBuffer` bytes of a response and resumes reading at
+        // half that, so reporting progress in quarters keeps it flowing with one report per
+        // quarter instead of one per chunk; a finished transfer needs no report at all.
+        s.unreported += sent
+        if s.end == nil && s.unreported >= s.reportEvery, let t = s.transfer {
+            actions.append(.consumed(t, s.unreported))
+            s.unreported = 0
+        }
+        if s.queued.isEmpty, let end = s.end {
+            streams[id] = nil
+            if let t = s.transfer { byTransfer[t] = nil }
+            actions.append(.write(.responseEnd(stream: id, end)))
+        } else {
+            streams[id] = s
+        }
+    }
+}
