@@ -46,9 +46,6 @@ package struct PoolOptions: Sendable, Equatable {
     package var http2MaxConcurrentStreams = 100
     /// CA bundle (PEM) to trust instead of the system's.
     package var caFile: String?
-    /// CA certificates (PEM) to trust, handed to libcurl in memory; when set, `caFile` is
-    /// not used (the bundle holds it, or the system's, followed by the added CAs).
-    package var caBundle: [UInt8]?
     /// Most response bytes held for one request before reading from upstream pauses.
     package var maxResponseBuffer = 1 << 20
     /// Most idle connections kept in total, across all domains.

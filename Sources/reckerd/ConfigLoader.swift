@@ -94,30 +94,37 @@ enum ConfigLoader {
             if let v = try r.bool(h2, "enabled", path: "http2.") { c.pool.http2Enabled = v }
             if let v = try r.int(h2, "maxConcurrentStreams", path: "http2.", min: 1) { c.pool.http2MaxConcurrentStreams = v }
         }
+        var combinedBundle: [UInt8]?
         if let tls = try r.object(root, "tls") {
             try r.keys(tls, "tls.", section: "tls")
-            try loadTLS(tls, r, into: &c)
+            combinedBundle = try loadTLS(tls, r, into: &c)
         }
         if let limits = try r.object(root, "limits") {
             try r.keys(limits, "limits.", section: "limits")
             try loadLimits(limits, r, into: &c)
         }
+        if let pem = combinedBundle {
+            do { c.pool.caFile = try ConfigTLS.install(pem, directory: c.pool.spillDirectory) } catch {
+                throw r.fail("tls.extraCaFile", at: root["tls"]!.at, "cannot be used: \(error.description) (limits.spillDirectory)")
+            }
+        }
         return c
     }
 
     /// `tls.caFile` and `tls.extraCaFile`: each file must be readable and hold PEM
-    /// certificates. Extra CAs are added to the base bundle (`tls.caFile`, else the
-    /// system's) into one PEM that libcurl is handed in memory.
-    static func loadTLS(_ tls: ConfigJSON, _ r: ConfigReader, into c: inout DaemonConfig) throws(ConfigError) {
+    /// certificates. Returns, when CAs are added, the base bundle (`tls.caFile`, else the
+    /// system's) followed by them, for `ConfigTLS.install`.
+    static func loadTLS(_ tls: ConfigJSON, _ r: ConfigReader, into c: inout DaemonConfig) throws(ConfigError) -> [UInt8]? {
         var base: ConfigTLS.Bundle?
         if let path = try r.string(tls, "caFile", path: "tls.") {
             do { base = try ConfigTLS.bundle(path) } catch {
                 throw r.fail("tls.caFile", at: tls["caFile"]!.at, "cannot be used: \(error.description)")
             }
+            c.caFile = path
             c.pool.caFile = path
         }
         let extraPaths = try r.strings(tls, "extraCaFile", path: "tls.")
-        guard !extraPaths.isEmpty else { return }
+        guard !extraPaths.isEmpty else { return nil }
         var extra: [ConfigTLS.Bundle] = []
         for e in extraPaths {
             do { extra.append(try ConfigTLS.bundle(e.value)) } catch {
@@ -131,7 +138,7 @@ enum ConfigLoader {
             }
         }
         c.extraCaFiles = extraPaths.map(\.value)
-        c.pool.caBundle = ConfigTLS.combined(base!, extra)
+        return ConfigTLS.combined(base!, extra)
     }
 
     static func loadLimits(_ limits: ConfigJSON, _ r: ConfigReader, into c: inout DaemonConfig) throws(ConfigError) {

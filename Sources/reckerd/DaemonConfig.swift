@@ -16,8 +16,10 @@ struct DaemonConfig: Equatable {
     /// who can open the socket.
     var allowUsers: [UInt32] = []
     var allowGroups: [UInt32] = []
-    /// CA bundles added to the system's (or to `tls.caFile`), as the config names them; their
-    /// certificates are in `pool.caBundle`.
+    /// `tls.caFile` as the config names it (`pool.caFile` is the file libcurl reads: this
+    /// one, or the bundle made with `extraCaFiles`).
+    var caFile: String?
+    /// CA bundles added to the system's (or to `tls.caFile`), as the config names them.
     var extraCaFiles: [String] = []
 
     /// The config in force, in the config file's own shape (`reckerd --check-config`).
@@ -51,7 +53,7 @@ struct DaemonConfig: Equatable {
             doc.append(("warm", ConfigJSON(.array(pool.warm.map { .object([("url", .string($0.url)), ("minIdle", .int($0.minIdle))]) }))))
         }
         var tls: [(String, ConfigJSON)] = []
-        if let ca = pool.caFile { tls.append(("caFile", .string(ca))) }
+        if let ca = caFile { tls.append(("caFile", .string(ca))) }
         if !extraCaFiles.isEmpty { tls.append(("extraCaFile", ConfigJSON(.array(extraCaFiles.map { .string($0) })))) }
         if !tls.isEmpty { doc.append(("tls", .object(tls))) }
         if let socket { doc.append(("socket", .string(socket))) }
