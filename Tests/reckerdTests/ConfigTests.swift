@@ -219,6 +219,29 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(onCaFile.stop(), 0)
     }
 
+    func testAReloadKeepsWarmConnectionsUnlessTheTrustedCAsChange() throws {
+        let nginx = try Nginx(files: Fixtures.files)
+        let other = try Nginx(files: Fixtures.files)
+        let (daemon, log) = try daemonLogging(config: #"{ "tls": { "extraCaFile": "\#(nginx.caFile)" } }"#)
+        func fetch() throws -> Int {
+            let before = nginx.log().count
+            let r = try daemon.recker(["-sS", nginx.url("/hello.txt", https: true)])
+            XCTAssertEqual(r.text, "hello from nginx\n", r.stderr)
+            return nginx.waitForLog(count: before + 1).last!.connection
+        }
+        func reload(_ config: String, _ count: Int) throws {
+            try config.write(toFile: daemon.configPath, atomically: true, encoding: .utf8)
+            kill(daemon.pid, SIGHUP)
+            XCTAssertTrue(TestEnvironment.eventually(10) { logText(log).components(separatedBy: "config reloaded").count - 1 == count }, logText(log))
+        }
+        let first = try fetch()
+        try reload(#"{ "tls": { "extraCaFile": ["\#(nginx.caFile)"] }, "domains": { "other.test": { "connections": 2 } } }"#, 1)
+        XCTAssertEqual(try fetch(), first, "the same CAs: the warm connection is reused")
+        try reload(#"{ "tls": { "extraCaFile": ["\#(nginx.caFile)", "\#(other.caFile)"] } }"#, 2)
+        XCTAssertNotEqual(try fetch(), first, "other CAs: a new connection, verified against them")
+        XCTAssertEqual(daemon.stop(), 0)
+    }
+
     func testStderrLogLinesCarryAnRFC3339TimeAndTheirLevel() throws {
         let before = Date()
         let (daemon, log) = try daemonLogging(config: "{}")
