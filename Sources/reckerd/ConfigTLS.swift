@@ -44,13 +44,17 @@ enum ConfigTLS {
         }
     }
 
-    /// The system's bundle: `$SSL_CERT_FILE` (OpenSSL's own override) when set, else the
-    /// first of `systemBundles` that exists.
+    /// Where the system's bundle is: the first that exists of `$SSL_CERT_FILE` (OpenSSL's
+    /// own override) and `systemBundles`; nil when there is none (libcurl then uses what it
+    /// was built with).
+    static func systemBundlePath() -> String? {
+        let named = getenv("SSL_CERT_FILE").map { String(cString: $0) }
+        return ([named].compactMap { $0 } + systemBundles).first { !$0.isEmpty && access($0, F_OK) == 0 }
+    }
+
+    /// The system's bundle, read and checked (`systemBundlePath`).
     static func systemBundle() throws(Problem) -> Bundle {
-        if let named = getenv("SSL_CERT_FILE").map({ String(cString: $0) }), !named.isEmpty {
-            return try bundle(named)
-        }
-        guard let path = systemBundles.first(where: { access($0, F_OK) == 0 }) else {
+        guard let path = systemBundlePath() else {
             throw Problem(description: "no system CA bundle found (looked at \(systemBundles.joined(separator: ", ")))")
         }
         return try bundle(path)

@@ -22,6 +22,10 @@ struct DaemonConfig: Equatable {
     /// CA bundles added to the system's (or to `tls.caFile`), as the config names them.
     var extraCaFiles: [String] = []
 
+    /// The defaults. libcurl is named the system's CA bundle rather than left to find it, so
+    /// it parses the bundle once for all connections (`ConfigTLS.systemBundlePath`).
+    init() { pool.caFile = ConfigTLS.systemBundlePath() }
+
     /// The config in force, in the config file's own shape (`reckerd --check-config`).
     var effectiveJSON: String {
         func agent(_ a: AgentOptions) -> [(String, ConfigJSON)] {
