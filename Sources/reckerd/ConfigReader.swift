@@ -14,7 +14,9 @@ struct ConfigReader {
         guard case .object(let members) = object.kind else { return }
         let allowed = ConfigSchema.keys(section)
         if let unknown = members.first(where: { !allowed.contains($0.key) }) {
-            let message = ConfigSchema.unknownKeyMessage(unknown.key, path: prefix + unknown.key, section: section)
+            // A key no one would type (a pasted blob) is shown by its start.
+            let key = unknown.key.count > 80 ? unknown.key.prefix(80) + "…" : unknown.key
+            let message = ConfigSchema.unknownKeyMessage(key, path: prefix + key, section: section)
             throw ConfigError(description: "\(source):\(unknown.keyAt): \(message)")
         }
     }

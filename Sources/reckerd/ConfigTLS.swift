@@ -74,8 +74,9 @@ enum ConfigTLS {
     /// Combined bundles written so far, newest last: each an unnamed file held open, read by
     /// libcurl through `/proc/self/fd/N`.
     private static let written = Mutex<[(pem: [UInt8], fd: Int32)]>([])
-    /// Bundles kept open for transfers that started under an older config.
-    static let keptBundles = 4
+    /// Bundles kept open: the one in force, and older ones for transfers that started under
+    /// an older config (or a newer one that a reload loaded and then refused).
+    static let keptBundles = 8
 
     /// The path libcurl is given for `pem`, a bundle written to an unnamed file in
     /// `directory`. A file, not a blob in memory (`CURLOPT_CAINFO_BLOB`): libcurl parses a
@@ -86,7 +87,12 @@ enum ConfigTLS {
     /// before, so libcurl's cache, keyed by path, can never serve an older bundle for it.
     static func install(_ pem: [UInt8], directory: String) throws(Problem) -> String {
         let result: Result<Int32, Problem> = written.withLock { written in
-            if let same = written.last(where: { $0.pem == pem }) { return .success(same.fd) }
+            if let i = written.lastIndex(where: { $0.pem == pem }) {
+                // Most recently used last: the bundles closed first are those longest unused.
+                let same = written.remove(at: i)
+                written.append(same)
+                return .success(same.fd)
+            }
             var template = Array("\(directory)/reckerd-ca-XXXXXX".utf8CString)
             let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
             guard fd >= 0 else {

@@ -70,6 +70,21 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(doc["drainTimeout"] as? Int, 5000)
     }
 
+    func testAConfigThatIsNoRegularFileIsRefusedAtOnce() throws {
+        let dir = try TestEnvironment.makeTempDir("config-files")
+        let fifo = dir.appendingPathComponent("fifo.json").path
+        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+        let big = dir.appendingPathComponent("big.json")
+        try Data(("{ \"socket\": \"" + String(repeating: "a", count: 1 << 20) + "\" }").utf8).write(to: big)
+        let cases: [(String, String)] = [
+            ("/dev/zero", "is not a regular file"), (fifo, "is not a regular file"), (dir.path, "is a directory"),
+            (big.path, "is larger than 1048576 bytes"), (dir.appendingPathComponent("none.json").path, "No such file or directory"),
+        ]
+        for (path, why) in cases {
+            assertRefused(try reckerd(["--config", path, "--check-config"]), mentioning: ["cannot read config \(path): \(why)"], path)
+        }
+    }
+
     func testKeysAtTheWrongLevelOrMisspeltGetAHint() throws {
         let dir = try TestEnvironment.makeTempDir("config-keys")
         let cases: [(String, [String])] = [
