@@ -115,7 +115,7 @@ enum ConfigLoader {
     /// certificates. Returns, when CAs are added, the base bundle (`tls.caFile`, else the
     /// system's) followed by them, for `ConfigTLS.install`.
     static func loadTLS(_ tls: ConfigJSON, _ r: ConfigReader, into c: inout DaemonConfig) throws(ConfigError) -> [UInt8]? {
-        var base: ConfigTLS.Bundle?
+        var base: [UInt8]?
         if let path = try r.string(tls, "caFile", path: "tls.") {
             do { base = try ConfigTLS.bundle(path) } catch {
                 throw r.fail("tls.caFile", at: tls["caFile"]!.at, "cannot be used: \(error.description)")
@@ -125,7 +125,7 @@ enum ConfigLoader {
         }
         let extraPaths = try r.strings(tls, "extraCaFile", path: "tls.")
         guard !extraPaths.isEmpty else { return nil }
-        var extra: [ConfigTLS.Bundle] = []
+        var extra: [[UInt8]] = []
         for e in extraPaths {
             do { extra.append(try ConfigTLS.bundle(e.value)) } catch {
                 throw r.fail(e.path, at: e.at, "cannot be used: \(error.description)")

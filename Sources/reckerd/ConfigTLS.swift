@@ -19,29 +19,21 @@ enum ConfigTLS {
     /// A CA bundle is read whole; a system bundle is about 200 KiB.
     static let maxBundleBytes = 16 << 20
 
-    /// A PEM bundle that was read and checked.
-    struct Bundle {
-        var path: String
-        var pem: [UInt8]
-        var certificates: Int
-    }
-
     /// Why a file is no usable CA bundle, in words.
     struct Problem: Error {
         var description: String
     }
 
-    /// Reads `path` and checks that it holds PEM certificates and nothing that is not one.
-    static func bundle(_ path: String) throws(Problem) -> Bundle {
+    /// The PEM in `path`, checked to hold certificates and nothing that is not one.
+    static func bundle(_ path: String) throws(Problem) -> [UInt8] {
         let bytes: [UInt8]
         do { bytes = try ConfigFile.read(path, limit: maxBundleBytes) } catch {
             throw Problem(description: "\(path): \(error)")
         }
-        do {
-            return Bundle(path: path, pem: bytes, certificates: try certificates(inPEM: bytes))
-        } catch {
+        do { _ = try certificates(inPEM: bytes) } catch {
             throw Problem(description: "\(path): \(error.description)")
         }
+        return bytes
     }
 
     /// Where the system's bundle is: the first that exists of `$SSL_CERT_FILE` (OpenSSL's
@@ -53,7 +45,7 @@ enum ConfigTLS {
     }
 
     /// The system's bundle, read and checked (`systemBundlePath`).
-    static func systemBundle() throws(Problem) -> Bundle {
+    static func systemBundle() throws(Problem) -> [UInt8] {
         guard let path = systemBundlePath() else {
             throw Problem(description: "no system CA bundle found (looked at \(systemBundles.joined(separator: ", ")))")
         }
@@ -62,11 +54,11 @@ enum ConfigTLS {
 
     /// One bundle of `base` followed by each of `extra`: what libcurl reads when CAs are
     /// added to the system's rather than put in its place.
-    static func combined(_ base: Bundle, _ extra: [Bundle]) -> [UInt8] {
-        var pem = base.pem
+    static func combined(_ base: [UInt8], _ extra: [[UInt8]]) -> [UInt8] {
+        var pem = base
         for b in extra {
             if pem.last != UInt8(ascii: "\n") { pem.append(UInt8(ascii: "\n")) }
-            pem += b.pem
+            pem += b
         }
         return pem
     }
