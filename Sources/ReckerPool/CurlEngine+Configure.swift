@@ -24,7 +24,13 @@ extension CurlEngine {
         // A connection past its lifetime takes no new request; the one it carries finishes.
         e.set(CURLOPT_MAXLIFETIME_CONN, agent.maxLifetimeS)
         if !agent.keepAlive { e.set(CURLOPT_FORBID_REUSE, 1) }
-        if let ca = options.caFile { e.set(CURLOPT_CAINFO, ca) }
+        if let ca = options.caFile {
+            e.set(CURLOPT_CAINFO, ca)
+            // No CA directory besides the bundle (Debian's libcurl adds /etc/ssl/certs): with
+            // one, libcurl parses the bundle for every connection instead of once for all
+            // (about 800 KiB per connection with the system's 139 CAs).
+            e.set(CURLOPT_CAPATH, pointer: nil)
+        }
         if options.http2Enabled {
             e.set(CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_2TLS))
             // Wait to multiplex on a connection being opened rather than open another; only

@@ -21,6 +21,14 @@ extension ReckerError {
         case CURLE_ABORTED_BY_CALLBACK, CURLE_WRITE_ERROR: wire = .cancelled
         default: wire = .upstreamFailed
         }
+        var message = message
+        switch code {
+        case CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_ISSUER_ERROR:
+            message += " (the upstream's certificate is not trusted: to trust a private CA, add it to reckerd's config as tls.extraCaFile, or replace the system bundle with tls.caFile; recker --fallback reads CURL_CA_BUNDLE)"
+        case CURLE_SSL_CACERT_BADFILE:
+            message += " (the CA bundle in reckerd's tls.caFile or tls.extraCaFile cannot be used)"
+        default: break
+        }
         let reached = ![.dnsFailed, .connectFailed, .connectTimeout, .tlsFailed].contains(wire)
         let safe = !reached || RequestValidator.isSafeMethod(method)
         return ReckerError(wire, message, detail: code.rawValue, mayHaveReachedUpstream: reached, retrySafe: safe)

@@ -1,11 +1,12 @@
 import CReckerSystemd
-import Foundation
+import Glibc
 import Logging
 import Synchronization
 
 /// Logs to the journal when stderr is the journal (under systemd), with the priority and
-/// fields such as DOMAIN and REQUEST_ID; to stderr otherwise. The level is shared and
-/// changes on reload.
+/// fields such as DOMAIN and REQUEST_ID; to stderr otherwise, each line led by its time
+/// (RFC 3339, UTC, milliseconds) and its level, `warning` included. The level is shared
+/// and changes on reload.
 ///
 /// What is logged never holds header values, bodies or query strings: callers log
 /// `Redact.url(_:)`, never a raw URL.
@@ -40,7 +41,38 @@ struct DaemonLogHandler: LogHandler {
             }
         } else {
             let meta = all.sorted { $0.key < $1.key }.map { " \($0.key)=\($0.value)" }.joined()
-            FileHandle.standardError.write(Data("\(label): \(event.level) \(event.message)\(meta)\n".utf8))
+            Self.writeStderr("\(Self.timestamp()) \(label): \(event.level) \(event.message)\(meta)\n")
+        }
+    }
+
+    /// Now as RFC 3339 in UTC with milliseconds: `2026-11-27T07:53:33.123Z`.
+    static func timestamp() -> String {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return timestamp(seconds: now.tv_sec, milliseconds: now.tv_nsec / 1_000_000)
+    }
+
+    /// `seconds` since the epoch (and `milliseconds` past them) as RFC 3339 in UTC.
+    static func timestamp(seconds: Int, milliseconds: Int) -> String {
+        var t = seconds
+        var parts = tm()
+        gmtime_r(&t, &parts)
+        func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : "\(n)" }
+        let ms = milliseconds < 10 ? "00\(milliseconds)" : milliseconds < 100 ? "0\(milliseconds)" : "\(milliseconds)"
+        return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T"
+            + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)).\(ms)Z"
+    }
+
+    /// One whole line to stderr, a single write where the line fits the pipe's atomic size,
+    /// so lines of several threads do not interleave.
+    static func writeStderr(_ line: String) {
+        var bytes = Array(line.utf8)
+        var done = 0
+        while done < bytes.count {
+            let n = bytes.withUnsafeMutableBytes { write(2, $0.baseAddress! + done, $0.count - done) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { return }
+            done += n
         }
     }
 
@@ -63,7 +95,7 @@ enum Redact {
     static func url(_ url: String) -> String {
         var s = Substring(url)
         if let q = s.firstIndex(where: { $0 == "?" || $0 == "#" }) { s = s[..<q] }
-        if let scheme = s.range(of: "://") {
+        if let scheme = s.firstRange(of: "://") {
             let rest = s[scheme.upperBound...]
             let authorityEnd = rest.firstIndex(of: "/") ?? rest.endIndex
             if let at = rest[..<authorityEnd].lastIndex(of: "@") {
