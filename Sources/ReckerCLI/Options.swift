@@ -8,6 +8,8 @@ import Glibc
 /// must start in well under a millisecond, and a script may call it hundreds of times).
 struct Options {
     var url: String?
+    /// The URL as the command line gave it (%{url}).
+    var givenURL: String?
     var method: String?
     /// Headers from -H, -A, -u, -e, -b, in order; an empty value is sent empty ("Name;").
     var headers: [(name: String, value: String)] = []
@@ -363,6 +365,7 @@ struct Options {
         // As curl: a method named with -X stays across 301/302/303.
         o.request.keepMethod = given.contains("--request") ? true : nil
         o.url = url
+        o.givenURL = first
         return o
     }
 

@@ -126,7 +126,7 @@ func run(_ o: Options, _ env: CLIEnvironment) -> Int32 {
         }
         let code = report(error)
         if !o.stats && !o.batch, let w = o.writeOut {
-            var r = TransferReport(url: o.url!, urlEffective: o.url!, method: o.method!)
+            var r = TransferReport(url: o.givenURL ?? o.url!, urlEffective: o.url!, method: o.method!)
             r.error = error
             r.exitCode = code
             r.errorMessage = error.message

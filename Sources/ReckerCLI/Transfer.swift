@@ -26,6 +26,8 @@ struct TransferReport {
     var headerBytes = 0
     var uploadBytes = 0
     var requestBytes = 0
+    /// Body bytes of the final response handed to the output (none with -f's failure).
+    var delivered: UInt64 = 0
 
     /// The final response, when the transfer succeeded: a head whose body then broke is not
     /// a response a script may trust.
@@ -72,7 +74,8 @@ final class Transfer {
                 return report
             }
             var wait = o.retryDelaySeconds.flatMap { $0 > 0 ? $0 : nil } ?? backoff
-            if let after = report.heads.last?.header("retry-after").flatMap({ Int($0.trimming(" ")) }), after >= 0 {
+            // As curl: a Retry-After of whole seconds, when above 0, replaces the wait.
+            if let after = report.heads.last?.header("retry-after").flatMap({ Int($0.trimming(" ")) }), after > 0 {
                 wait = after
             }
             wait = min(wait, 600, secondsLeftForRetries())
@@ -128,7 +131,7 @@ final class Transfer {
     /// One try: the request and every redirect it leads to.
     private func attempt(retriesLeft: Int) -> TransferReport {
         let url = o.url!
-        var report = TransferReport(url: url, urlEffective: url, method: o.method!)
+        var report = TransferReport(url: o.givenURL ?? url, urlEffective: url, method: o.method!)
         var method = o.method!
         var body = o.body
         var headers = o.headers
@@ -166,7 +169,11 @@ final class Transfer {
                 }
                 dump?.write(text)
                 location = o.follow && [301, 302, 303, 307, 308].contains(h.status) ? h.header("location") : nil
-                if location != nil { return false }
+                if location != nil {
+                    // As curl -L -i: every hop's head, the last response's body.
+                    if (o.include || o.headOnly) && !write(Array(text.utf8)) { writeFailed = true }
+                    return false
+                }
                 // A response about to be tried again, or failed by -f, is not written.
                 if retriesLeft > 0, Transfer.retryStatuses.contains(h.status), Transfer.idempotent.contains(method),
                    secondsLeftForRetries() > 0 {
@@ -179,7 +186,8 @@ final class Transfer {
                 }
                 return true
             } body: { (data: [UInt8]) -> Bool in
-                write(data)
+                report.delivered += UInt64(data.count)
+                return write(data)
             }
             switch outcome {
             case .failed(let e):
@@ -244,6 +252,7 @@ final class Transfer {
 
     private func fail(_ r: inout TransferReport, _ e: ReckerError, exitCode: Int32? = nil, keepResponse: Bool = false) -> TransferReport {
         if !keepResponse { r.error = e }
+        r.totalMicros = max(r.totalMicros, (MonotonicClock.nanoseconds() - start) / 1000)
         r.exitCode = exitCode ?? ExitCode.of(e)
         r.errorMessage = e.message
         return r

@@ -58,13 +58,12 @@ struct WriteOut {
         case "redirect_url": return .text(r.redirectURL)
         case "referer": return .text(referer)
         case "scheme": return .text(URLText.parse(r.urlEffective)?.scheme.uppercased())
-        case "size_download": return .number(String(r.end?.bodyBytes ?? 0))
+        case "size_download": return .number(String(r.delivered))
         case "size_header": return .number(String(r.headerBytes))
         case "size_request": return .number(String(r.requestBytes + r.uploadBytes))
         case "size_upload": return .number(String(r.error == nil ? r.uploadBytes : 0))
         case "speed_download":
-            let bytes = r.end?.bodyBytes ?? 0
-            return .number(r.totalMicros == 0 ? "0" : String(bytes * 1_000_000 / r.totalMicros))
+            return .number(r.totalMicros == 0 ? "0" : String(r.delivered * 1_000_000 / r.totalMicros))
         case "time_appconnect": return .number(WriteOut.seconds(last.map { $0.tlsMicros == 0 ? 0 : UInt64($0.connectMicros) + UInt64($0.tlsMicros) } ?? 0))
         case "time_connect": return .number(WriteOut.seconds(UInt64(last?.connectMicros ?? 0)))
         case "time_namelookup": return .number(WriteOut.seconds(0))
