@@ -417,15 +417,15 @@ struct Options {
     private static func urlencoded(_ arg: String) throws(UsageError) -> [UInt8] {
         if let eq = arg.firstIndex(of: "="), !arg[..<eq].contains("@") {
             let name = String(arg[..<eq])
-            let content = URLText.percentEncoded(String(arg[arg.index(after: eq)...]))
+            let content = URLText.formEncoded(String(arg[arg.index(after: eq)...]))
             return Array((name.isEmpty ? content : name + "=" + content).utf8)
         }
         if let at = arg.firstIndex(of: "@") {
             let name = String(arg[..<at])
-            let content = URLText.percentEncoded(bytes: try readAll(String(arg[arg.index(after: at)...])))
+            let content = URLText.percentEncoded(bytes: try readAll(String(arg[arg.index(after: at)...])), form: true)
             return Array((name.isEmpty ? content : name + "=" + content).utf8)
         }
-        return Array(URLText.percentEncoded(arg).utf8)
+        return Array(URLText.formEncoded(arg).utf8)
     }
 
     private static func number(_ flag: String, _ text: String, _ range: ClosedRange<Int>) throws(UsageError) -> Int {

@@ -104,14 +104,20 @@ enum URLText {
     /// Percent-encodes all but RFC 3986's unreserved characters, as curl_easy_escape does.
     static func percentEncoded(_ s: String) -> String { percentEncoded(bytes: Array(s.utf8)) }
 
-    static func percentEncoded(bytes: [UInt8]) -> String {
-        let hex = Array("0123456789ABCDEF".utf8)
+    /// The same for --data-urlencode, written as curl 7.88 writes it there: a space as '+',
+    /// lower-case hex digits.
+    static func formEncoded(_ s: String) -> String { percentEncoded(bytes: Array(s.utf8), form: true) }
+
+    static func percentEncoded(bytes: [UInt8], form: Bool = false) -> String {
+        let hex = Array((form ? "0123456789abcdef" : "0123456789ABCDEF").utf8)
         var out: [UInt8] = []
         for b in bytes {
             switch b {
             case UInt8(ascii: "a") ... UInt8(ascii: "z"), UInt8(ascii: "A") ... UInt8(ascii: "Z"),
                  UInt8(ascii: "0") ... UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
                 out.append(b)
+            case UInt8(ascii: " ") where form:
+                out.append(UInt8(ascii: "+"))
             default:
                 out += [UInt8(ascii: "%"), hex[Int(b >> 4)], hex[Int(b & 15)]]
             }
