@@ -266,7 +266,10 @@ struct Options {
                 case "--max-time": o.request.totalTimeoutMs = try milliseconds(name, v)
                 case "--retry": o.retries = try number(name, v, 0 ... 1000)
                 case "--retry-delay": o.retryDelaySeconds = try number(name, v, 0 ... 86400)
-                case "--retry-max-time": o.retryMaxTimeSeconds = try number(name, v, 0 ... 86400)
+                case "--retry-max-time":
+                    // 0 is no limit, as in curl.
+                    let n = try number(name, v, 0 ... 86400)
+                    o.retryMaxTimeSeconds = n == 0 ? nil : n
                 case "--retry-connrefused": o.retryConnectionRefused = true
                 case "--write-out":
                     o.writeOut = v.hasPrefix("@") ? String(decoding: try readAll(String(v.dropFirst())), as: UTF8.self) : v
@@ -440,8 +443,8 @@ struct Options {
         guard let s = Double(text), s.isFinite, s >= 0, s < 4_000_000 else {
             throw UsageError("option \(flag): expected seconds from 0 to 3999999, got '\(text)'")
         }
-        let ms = UInt32(s * 1000)
-        return ms == 0 ? nil : ms
+        // Any time above 0 is at least a millisecond: -m 0.0001 must not mean "no limit".
+        return s == 0 ? nil : max(1, UInt32(s * 1000))
     }
 }
 
