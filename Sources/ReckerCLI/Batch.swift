@@ -26,13 +26,19 @@ struct Batch {
     }
 
     /// Reads the input: one URL or JSON request per line; blank lines and # comments skipped.
-    static func read(_ text: String, options: RequestOptions) throws(UsageError) -> [Item] {
+    /// `extra` (the command line's -H) goes with every item, after the item's own headers,
+    /// except where the item names the same header.
+    static func read(_ text: String, options: RequestOptions, headers extra: [(name: String, value: String)] = []) throws(UsageError) -> [Item] {
+        func withExtra(_ own: [(name: String, value: String)]) -> [(name: String, value: String)] {
+            let named = Set(own.map { $0.name.lowercased() })
+            return own + extra.filter { !named.contains($0.name.lowercased()) }
+        }
         var items: [Item] = []
-        for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        for (n, raw) in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }).enumerated() {
             let line = raw.trimmingSpaces
             if line.isEmpty || line.hasPrefix("#") { continue }
             guard line.hasPrefix("{") else {
-                items.append(Item(head: RequestHead(url: line, options: options)))
+                items.append(Item(head: RequestHead(url: URLText.withScheme(line), headers: withExtra([]), options: options)))
                 continue
             }
             let v: MiniJSON.Value
@@ -52,9 +58,13 @@ struct Batch {
             case nil, .null?: break
             default: throw UsageError("line \(n + 1): headers must be {name: value} or [[name, value], …]")
             }
-            let body = v["body"]?.string.map { Array($0.utf8) }
+            var body = v["body"]?.string.map { Array($0.utf8) }
+            if let b64 = v["body_base64"]?.string {
+                guard let bytes = Base64.decode(b64) else { throw UsageError("line \(n + 1): \"body_base64\" is not base64") }
+                body = bytes
+            }
             let method = v["method"]?.string ?? (body == nil ? "GET" : "POST")
-            items.append(Item(head: RequestHead(method: method, url: url, headers: headers,
+            items.append(Item(head: RequestHead(method: method, url: URLText.withScheme(url), headers: withExtra(headers),
                                                 bodyLength: body.map { UInt64($0.count) }, options: options), body: body))
         }
         return items
@@ -63,6 +73,10 @@ struct Batch {
     let items: [Item]
     let concurrency: Int
     let outputDir: String?
+    /// -f: a status of 400 or more fails the item.
+    let fail: Bool
+    /// Show a progress line on stderr (a terminal).
+    let progress: Bool
     let connection: any MessageChannel
 
     /// Runs the batch; returns how many items failed.
@@ -75,7 +89,18 @@ struct Batch {
         var next = 0, done = 0, failed = 0
         var nextStream: UInt32 = 1
 
-        func emit(_ line: String) { Output.stdout.write(line + "\n") }
+        func emit(_ line: String) {
+            if progress { Output.stderr.write("\r\u{1B}[K") }
+            Output.stdout.write(line + "\n")
+            if progress && done < items.count {
+                Output.stderr.write("recker batch: \(done)/\(items.count) done, \(failed) failed, \(running.count) in flight")
+            }
+        }
+        func failure(_ r: Running, _ code: String, _ number: Int, _ message: String, status: UInt16? = nil) {
+            failed += 1
+            let s = status.map { ",\"status\":\($0)" } ?? ""
+            emit("{\"index\":\(r.index),\"url\":\(MiniJSON.quote(r.url))\(s),\"error\":\"\(code)\",\"code\":\(number),\"message\":\(MiniJSON.quote(message))}")
+        }
 
         while done < items.count {
             var out: [Message] = []
@@ -86,7 +111,14 @@ struct Batch {
                 var r = Running(index: next, url: item.head.url, sendWindow: window)
                 if let dir = outputDir {
                     let fd = open("\(dir)/\(next)", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-                    if fd >= 0 { r.file = Output(fd: fd) }
+                    guard fd >= 0 else {
+                        let reason = String(cString: strerror(errno))
+                        next += 1
+                        done += 1
+                        failure(r, "WRITE_ERROR", Int(ExitCode.writeError), "cannot write \(dir)/\(r.index): \(reason)")
+                        continue
+                    }
+                    r.file = Output(fd: fd)
                 }
                 r.upload = item.body ?? []
                 out.append(.requestHead(stream: id, item.head, endRequest: item.body == nil))
@@ -126,23 +158,33 @@ struct Batch {
                 done += 1
                 if let f = r.file { close(f.fd) }
                 let h = r.head!
+                if fail && h.status >= 400 {
+                    failure(r, "HTTP_ERROR", Int(ExitCode.httpError), "The requested URL returned error: \(h.status)", status: h.status)
+                    continue
+                }
                 var line = "{\"index\":\(r.index),\"url\":\(MiniJSON.quote(r.url)),\"status\":\(h.status)"
                 line += ",\"reused\":\(h.reused),\"connection_id\":\(h.connectionID)"
                 line += ",\"http_version\":\"\(h.versionName)\""
                 line += ",\"time_ms\":\(Batch.millis(end.totalMicros)),\"size\":\(end.bodyBytes)"
-                line += r.file == nil ? ",\"body\":\(MiniJSON.quote(String(decoding: r.body, as: UTF8.self)))}"
-                                      : ",\"body_file\":\(MiniJSON.quote("\(outputDir!)/\(r.index)"))}"
+                if r.file != nil {
+                    line += ",\"body_file\":\(MiniJSON.quote("\(outputDir!)/\(r.index)"))}"
+                } else if let text = String(validating: r.body, as: UTF8.self) {
+                    line += ",\"body\":\(MiniJSON.quote(text))}"
+                } else {
+                    // Bytes that are not UTF-8 would not survive a JSON string.
+                    line += ",\"body_base64\":\"\(Base64.encode(r.body))\"}"
+                }
                 emit(line)
             case .error(_, let e):
                 running[id] = nil
                 done += 1
-                failed += 1
                 if let f = r.file { close(f.fd) }
-                emit("{\"index\":\(r.index),\"url\":\(MiniJSON.quote(r.url)),\"error\":\"\(e.code.name)\",\"code\":\(e.code.rawValue),\"message\":\(MiniJSON.quote(e.message))}")
+                failure(r, e.code.name, Int(e.code.rawValue), e.message)
             default:
                 continue
             }
         }
+        if progress { Output.stderr.write("\r\u{1B}[K") }
         let ms = Batch.millis(UInt32(clamping: (MonotonicClock.nanoseconds() - start) / 1000))
         emit("{\"summary\":{\"total\":\(items.count),\"successful\":\(items.count - failed),\"failed\":\(failed),\"duration_ms\":\(ms)}}")
         return failed

@@ -8,18 +8,35 @@ import Glibc
 /// must start in well under a millisecond, and a script may call it hundreds of times).
 struct Options {
     var url: String?
+    /// The URL as the command line gave it (%{url}).
+    var givenURL: String?
     var method: String?
+    /// Headers from -H, -A, -u, -e, -b, in order; an empty value is sent empty ("Name;").
     var headers: [(name: String, value: String)] = []
+    /// Lower-cased names given as "-H 'Name:'": sent by no one, not even as a default.
+    var removedHeaders: Set<String> = []
     var body: [UInt8]?
+    /// The Content-Type recker chose for -d, --json or -F (dropped with the body on a redirect).
+    var automaticContentType: String?
     var output: String?
+    var dumpHeader: String?
     var include = false
     var silent = false
     var showError = false
     var fail = false
+    var failWithBody = false
+    var verbose = false
     var writeOut: String?
     var headOnly = false
     var socket: String?
     var request = RequestOptions()
+    /// Follow redirects (-L), client-side, up to `maxRedirects` hops.
+    var follow = false
+    var maxRedirects = 50
+    var retries = 0
+    var retryDelaySeconds: Int?
+    var retryMaxTimeSeconds: Int?
+    var retryConnectionRefused = false
     var stats = false
     /// Fetch directly when no daemon listens (`--fallback` or RECKER_FALLBACK=1).
     var fallback = getenv("RECKER_FALLBACK").map { String(cString: $0) == "1" } ?? false
@@ -34,132 +51,420 @@ struct Options {
     static let usage = """
     usage: recker [options] URL
            recker stats [--json | --prometheus]
-           recker batch [-c N] [--output-dir DIR] [FILE | -]
-      -X, --request METHOD     request method (default GET, or POST with -d)
-      -H, --header 'N: V'      add a request header (repeatable)
+           recker batch [-c N] [-H 'N: V'] [-f] [--output-dir DIR] [FILE | -]
+      -X, --request METHOD     request method (default GET, or POST with -d, PUT with -T)
+      -H, --header 'N: V'      add a request header (repeatable); 'N:' sends no N at all,
+                               'N;' sends N empty; @FILE reads one header per line
       -d, --data DATA          send DATA as the body; @FILE reads a file (newlines removed), @- stdin
           --data-binary DATA   like -d, but @FILE is sent byte for byte
-      -o, --output FILE        write the body to FILE instead of stdout
-      -i, --include            print the response head before the body
+          --data-raw DATA      like -d, without the @ meaning
+          --data-urlencode D   like -d, URL-encoded: content, =content, name=content, @FILE, name@FILE
+          --json DATA          JSON body (like --data-binary), Content-Type and Accept application/json
+      -F, --form NAME=VALUE    multipart/form-data field; NAME=@FILE uploads a file, NAME=<FILE
+                               its contents as the value; ;type=T and ;filename=N after the value
+          --form-string N=V    a multipart field taken literally
+      -G, --get                put -d data in the URL's query and send a GET
+      -T, --upload-file FILE   PUT FILE as the body (- for stdin); a URL ending in / gets FILE's name
+      -u, --user USER:PASS     HTTP Basic authentication (Authorization header)
+      -A, --user-agent NAME    the User-Agent header (default recker/VERSION)
+      -e, --referer URL        the Referer header
+      -b, --cookie 'N=V; …'    the Cookie header (cookie files are not read)
+      -o, --output FILE        write the body to FILE (- for stdout); FILE is replaced only on success
+      -O, --remote-name        write the body to a file named like the URL's last path segment
+          --output-dir DIR     where -o and -O write (batch: one file per item)
+      -D, --dump-header FILE   write the response heads to FILE (- for stdout)
+      -i, --include            print the response head before the body (with -L, every hop's)
       -I, --head               send a HEAD request and print the head
+      -v, --verbose            the request and response heads, the reckerd connection, on stderr
       -s, --silent             no error messages (see -S)
       -S, --show-error         with -s, still print errors
       -f, --fail               exit 22 on an HTTP status >= 400, print no body
-      -L, --location           follow redirects (up to 50)
+          --fail-with-body     exit 22 on an HTTP status >= 400, print the body
+      -L, --location           follow redirects (up to --max-redirs N, default 50)
+          --max-redirs N       most redirects -L follows (0 … 1000)
           --compressed         ask for a compressed response and decode it
           --connect-timeout S  seconds allowed for a new upstream connection
-      -m, --max-time S         seconds allowed for the whole request
-      -w, --write-out FORMAT   print FORMAT after the transfer: %{http_code} %{num_connects}
-                               %{reused} %{connection_id} %{time_total} %{time_queue}
-                               %{time_connect} %{time_appconnect} %{time_starttransfer}
-                               %{size_download} %{http_version} %{pooled}
+      -m, --max-time S         seconds allowed for the whole request (0: no limit)
+          --retry N            try again up to N times after a timeout, a refused or failed
+                               upstream that reckerd marks retry-safe, or an HTTP 408, 429, 500,
+                               502, 503, 504 to an idempotent method (waits 1, 2, 4 … s, or Retry-After)
+          --retry-delay S      wait S seconds between tries instead
+          --retry-max-time S   no new try after S seconds
+          --retry-connrefused  also retry when the upstream refuses the connection
+      -w, --write-out FORMAT   print FORMAT after the transfer (@FILE reads it, @- stdin): curl's
+                               %{variables}, %header{NAME}, %{json}, %{header_json}, %{stderr},
+                               %{stdout}, and reckerd's %{reused} %{connection_id} %{time_queue}
+                               %{pooled} %{may_have_reached_upstream}
           --socket PATH        reckerd's socket (default: $RECKER_SOCKET, then the usual places)
           --fallback           with no daemon listening, fetch directly, not pooled (also RECKER_FALLBACK=1)
-      -A, --user-agent NAME    the User-Agent header (default recker/VERSION)
+          --no-progress-meter, -N, --no-buffer
+                               accepted as curl's: recker has no progress meter and never buffers
       -V, --version            print recker's version and protocol version
       -h, --help               this text
-    batch: one request per input line (a URL, or {"method","url","headers","body"} JSON),
-      sent over one connection with at most N in flight (-c, default 10); one JSON line per
-      result as it completes, then a summary line. --output-dir writes bodies to DIR/INDEX.
+    Refused, since reckerd's connections are shared by every client: -k, --cacert, --capath,
+      --resolve, --connect-to, -x/--proxy, --http1.0/1.1/2/3 (each says what to do instead).
+    batch: one request per input line (a URL, or {"method","url","headers","body"} JSON;
+      "body_base64" for bytes), sent over one connection with at most N in flight (-c, default
+      10); one JSON line per result as it completes, then a summary line. -H adds headers to
+      every item, -f counts a status >= 400 as failed, --output-dir (which must exist) writes
+      bodies to DIR/INDEX. A body that is not UTF-8 comes as "body_base64".
     """
+
+    /// Long names (and their short letters) that take a value.
+    static let valueFlags: Set<String> = [
+        "--request", "--header", "--data", "--data-ascii", "--data-binary", "--data-raw", "--data-urlencode",
+        "--json", "--form", "--form-string", "--upload-file", "--user", "--user-agent", "--referer", "--cookie",
+        "--output", "--output-dir", "--dump-header", "--write-out", "--max-time", "--connect-timeout",
+        "--max-redirs", "--retry", "--retry-delay", "--retry-max-time", "--url", "--socket", "--unix-socket",
+        "--concurrency", "--cacert", "--capath", "--resolve", "--connect-to", "--proxy", "--noproxy",
+        "--cookie-jar", "--proxy-user",
+    ]
+    /// Short letters and the long name each stands for.
+    static let shortFlags: [Character: String] = [
+        "X": "--request", "H": "--header", "d": "--data", "F": "--form", "G": "--get", "T": "--upload-file",
+        "u": "--user", "A": "--user-agent", "e": "--referer", "b": "--cookie", "o": "--output",
+        "O": "--remote-name", "D": "--dump-header", "i": "--include", "I": "--head", "v": "--verbose",
+        "s": "--silent", "S": "--show-error", "f": "--fail", "L": "--location", "m": "--max-time",
+        "w": "--write-out", "c": "--concurrency", "V": "--version", "h": "--help", "N": "--no-buffer",
+        "k": "--insecure", "x": "--proxy", "U": "--proxy-user", "0": "--http1.0",
+    ]
+    /// Long names that take no value.
+    static let switches: Set<String> = [
+        "--get", "--remote-name", "--include", "--head", "--verbose", "--silent", "--show-error", "--fail",
+        "--fail-with-body", "--location", "--compressed", "--version", "--help", "--fallback", "--prometheus",
+        "--retry-connrefused", "--no-progress-meter", "--no-buffer", "--insecure", "--http1.0", "--http1.1",
+        "--http2", "--http2-prior-knowledge", "--http3", "--proxy-insecure",
+    ]
+
+    /// Why a flag cannot apply to one request on a shared pool, and what to do instead.
+    static func refusal(_ flag: String) -> String? {
+        switch flag {
+        case "--insecure", "--proxy-insecure":
+            "option \(flag): refused: reckerd's upstream connections are shared by every client, so one request cannot turn certificate checks off. Trust the upstream's CA in the daemon's config instead (tls.caFile)"
+        case "--cacert", "--capath":
+            "option \(flag): refused: the CAs trusted are the daemon's, for connections every client shares. Name the bundle in reckerd's config (tls.caFile) and reload it"
+        case "--resolve", "--connect-to":
+            "option \(flag): refused: where a host name leads is decided once by the daemon for the connections every client shares. Send the request to the address and name the host with -H 'Host: NAME' (plain http), or map the name where the daemon resolves it (/etc/hosts); per-host settings go in the config's \"domains\""
+        case "--proxy", "--noproxy", "--proxy-user":
+            "option \(flag): refused: the proxy is the daemon's, for connections every client shares. Set upstreamProxy and noProxy in reckerd's config"
+        case "--http1.0", "--http1.1", "--http2", "--http2-prior-knowledge", "--http3":
+            "option \(flag): refused: the HTTP version is the shared connection's: reckerd offers HTTP/2 on https (http2.enabled in its config) and speaks HTTP/1.1 on http. %{http_version} says what was used"
+        case "--cookie-jar":
+            "option -c/--cookie-jar: refused: recker keeps no cookies (-c N is batch's concurrency). Read Set-Cookie with -D FILE and send it back with -b 'NAME=VALUE'"
+        default: nil
+        }
+    }
 
     /// Parses `args` (without the program name); a `UsageError` names what is wrong.
     static func parse(_ arguments: [String]) throws(UsageError) -> Options {
-        var args = arguments
         var o = Options()
+        var parts: [DataPart] = []
+        var form: [FormPart] = []
+        var get = false
+        var upload: String?
+        var remoteName = false
+        var positional: [String] = []
+        var given: [String] = []
+        var concurrency: String?
         var i = 0
-        func value(_ flag: String) throws(UsageError) -> String {
+        var onlyURLs = false
+        while i < arguments.count {
+            let a = arguments[i]
             i += 1
-            guard i < args.count else { throw UsageError("option \(flag) needs a value") }
-            return args[i]
-        }
-        func seconds(_ flag: String) throws(UsageError) -> UInt32 {
-            let text = try value(flag)
-            guard let s = Double(text), s > 0, s < 4_000_000 else { throw UsageError("option \(flag): bad number of seconds \(text)") }
-            return UInt32(s * 1000)
-        }
-        var dataArgs: [(String, binary: Bool)] = []
-        while i < args.count {
-            let a = args[i]
-            switch a {
-            case "-X", "--request":
-                o.method = try value(a)
-                // As curl: a method named with -X stays across 301/302/303.
-                o.request.keepMethod = true
-            case "-H", "--header":
-                let h = try value(a)
-                guard let colon = h.firstIndex(of: ":") else { throw UsageError("header '\(h)' has no colon") }
-                let name = String(h[..<colon])
-                let v = h[h.index(after: colon)...].drop { $0 == " " || $0 == "\t" }
-                o.headers.append((name: name, value: String(v)))
-            case "-d", "--data", "--data-ascii": dataArgs.append((try value(a), binary: false))
-            case "--data-binary": dataArgs.append((try value(a), binary: true))
-            case "-o", "--output": o.output = try value(a)
-            case "-i", "--include": o.include = true
-            case "-I", "--head": o.headOnly = true; o.include = true
-            case "-s", "--silent": o.silent = true
-            case "-S", "--show-error": o.showError = true
-            case "-f", "--fail": o.fail = true
-            case "-L", "--location": o.request.followRedirects = 50
-            case "--compressed": o.request.compressed = true
-            case "--connect-timeout": o.request.connectTimeoutMs = try seconds(a)
-            case "-m", "--max-time": o.request.totalTimeoutMs = try seconds(a)
-            case "-w", "--write-out": o.writeOut = try value(a)
-            case "--socket", "--unix-socket": o.socket = try value(a)
-            case "--fallback": o.fallback = true
-            case "-c", "--concurrency":
-                let v = try value(a)
-                guard let n = Int(v), n > 0 else { throw UsageError("option \(a): bad number \(v)") }
-                o.concurrency = n
-            case "--output-dir": o.outputDir = try value(a)
-            case "--json": o.statsFormat = 0
-            case "--prometheus": o.statsFormat = 1
-            case "-A", "--user-agent": o.headers.append((name: "User-Agent", value: try value(a)))
-            case "-V", "--version": o.version = true
-            case "-h", "--help": throw UsageError(nil)
-            default:
-                if a.hasPrefix("-") && a.count > 2 && !a.hasPrefix("--") {
-                    // Bundled short flags, as in curl: -sS, -fsSL; a value-taking flag may come last.
-                    args.replaceSubrange(i ... i, with: a.dropFirst().map { "-\($0)" })
-                    continue
-                } else if a.hasPrefix("-") && a != "-" {
-                    throw UsageError("unknown option \(a)")
-                } else if a == "stats" && o.url == nil && !o.stats && !o.batch {
-                    o.stats = true
-                } else if a == "batch" && o.url == nil && !o.stats && !o.batch {
-                    o.batch = true
+            if onlyURLs || a == "-" || !a.hasPrefix("-") {
+                positional.append(a)
+                // "stats --json": the format, not --json DATA.
+                if positional.count == 1 && a == "stats" { o.stats = true }
+                continue
+            }
+            if a == "--" { onlyURLs = true; continue }
+            var flags: [(name: String, value: String?)] = []
+            if a.hasPrefix("--") {
+                guard valueFlags.contains(a) || switches.contains(a) else { throw UsageError("option \(a): is unknown") }
+                if valueFlags.contains(a) && !(a == "--json" && o.stats) {
+                    guard i < arguments.count else { throw UsageError("option \(a): requires parameter") }
+                    flags.append((a, arguments[i]))
+                    i += 1
                 } else {
-                    guard o.url == nil else { throw UsageError("only one URL per call (got \(o.url!) and \(a))") }
-                    o.url = a
+                    flags.append((a, nil))
+                }
+            } else {
+                // Bundled short flags, as in curl: -fsSL; a value-taking one takes the rest
+                // of the word (-XPOST, -sm1) or else the next argument.
+                var letters = Substring(a.dropFirst())
+                while let c = letters.first {
+                    letters = letters.dropFirst()
+                    guard let name = shortFlags[c] else { throw UsageError("option -\(c): is unknown") }
+                    if valueFlags.contains(name) {
+                        if !letters.isEmpty {
+                            flags.append((name, String(letters)))
+                        } else {
+                            guard i < arguments.count else { throw UsageError("option -\(c): requires parameter") }
+                            flags.append((name, arguments[i]))
+                            i += 1
+                        }
+                        break
+                    }
+                    flags.append((name, nil))
                 }
             }
-            i += 1
-        }
-        if !dataArgs.isEmpty {
-            var body: [UInt8] = []
-            for (n, d) in dataArgs.enumerated() {
-                if n > 0 { body.append(UInt8(ascii: "&")) }
-                body += try Self.data(d.0, binary: d.binary)
+            for (name, value) in flags {
+                if let why = refusal(name) { throw UsageError(why) }
+                given.append(name)
+                let v = value ?? ""
+                switch name {
+                case "--request":
+                    guard !v.isEmpty else { throw UsageError("option -X: the method is empty") }
+                    o.method = v
+                case "--header":
+                    if v.hasPrefix("@") {
+                        let text = String(decoding: try readAll(String(v.dropFirst())), as: UTF8.self)
+                        for line in text.split(whereSeparator: \.isNewline) where !line.isEmpty {
+                            try o.addHeader(String(line))
+                        }
+                    } else {
+                        try o.addHeader(v)
+                    }
+                case "--data", "--data-ascii": parts.append(.data(try dataFrom(v, strip: true)))
+                case "--data-binary": parts.append(.data(try dataFrom(v, strip: false)))
+                case "--data-raw": parts.append(.data(Array(v.utf8)))
+                case "--data-urlencode": parts.append(.data(try urlencoded(v)))
+                case "--json":
+                    // After "stats" it names the format; elsewhere it carries a JSON body.
+                    if let value { parts.append(.json(try dataFrom(value, strip: false))) } else { o.statsFormat = 0 }
+                case "--form": form.append(try FormPart.parse(v, literal: false))
+                case "--form-string": form.append(try FormPart.parse(v, literal: true))
+                case "--get": get = true
+                case "--upload-file": upload = v
+                case "--user":
+                    guard v.contains(":") else {
+                        throw UsageError("option -u: give the password too (-u USER:PASSWORD): recker does not prompt for it")
+                    }
+                    o.headers.append((name: "Authorization", value: "Basic " + Base64.encode(Array(v.utf8))))
+                case "--user-agent": o.headers.append((name: "User-Agent", value: v))
+                case "--referer": o.headers.append((name: "Referer", value: v))
+                case "--cookie":
+                    guard v.contains("=") else {
+                        throw UsageError("option -b \(v): recker reads no cookie files; give the cookies themselves: -b 'NAME=VALUE; NAME2=VALUE2'")
+                    }
+                    o.headers.append((name: "Cookie", value: v))
+                case "--output": o.output = v
+                case "--remote-name": remoteName = true
+                case "--output-dir": o.outputDir = v
+                case "--dump-header": o.dumpHeader = v
+                case "--include": o.include = true
+                case "--head": o.headOnly = true
+                case "--verbose": o.verbose = true
+                case "--silent": o.silent = true
+                case "--show-error": o.showError = true
+                case "--fail": o.fail = true
+                case "--fail-with-body": o.failWithBody = true
+                case "--location": o.follow = true
+                case "--max-redirs": o.maxRedirects = try number(name, v, 0 ... 1000)
+                case "--compressed": o.request.compressed = true
+                case "--connect-timeout": o.request.connectTimeoutMs = try milliseconds(name, v)
+                case "--max-time": o.request.totalTimeoutMs = try milliseconds(name, v)
+                case "--retry": o.retries = try number(name, v, 0 ... 1000)
+                case "--retry-delay": o.retryDelaySeconds = try number(name, v, 0 ... 86400)
+                case "--retry-max-time":
+                    // 0 is no limit, as in curl.
+                    let n = try number(name, v, 0 ... 86400)
+                    o.retryMaxTimeSeconds = n == 0 ? nil : n
+                case "--retry-connrefused": o.retryConnectionRefused = true
+                case "--write-out":
+                    o.writeOut = v.hasPrefix("@") ? String(decoding: try readAll(String(v.dropFirst())), as: UTF8.self) : v
+                case "--url":
+                    positional.append(v)
+                case "--socket", "--unix-socket": o.socket = v
+                case "--fallback": o.fallback = true
+                case "--concurrency": concurrency = v
+                case "--prometheus": o.statsFormat = 1
+                case "--version": o.version = true
+                case "--help": throw UsageError(nil)
+                case "--no-progress-meter", "--no-buffer": break
+                default: throw UsageError("option \(name): is unknown")
+                }
             }
-            o.body = body
-            if !o.headers.contains(where: { $0.name.lowercased() == "content-type" }) {
-                o.headers.append((name: "Content-Type", value: "application/x-www-form-urlencoded"))
+        }
+        if o.version { return o }
+
+        if positional.first == "stats" {
+            positional.removeFirst()
+            try o.only(given, ["--json", "--prometheus", "--socket", "--unix-socket", "--silent", "--show-error"], "stats")
+            guard positional.isEmpty else { throw UsageError("stats takes no URL (got \(positional[0]))") }
+            return o
+        }
+        o.stats = false
+        if positional.first == "batch" {
+            positional.removeFirst()
+            o.batch = true
+            try o.only(given, ["--header", "--fail", "--concurrency", "--output-dir", "--max-time", "--connect-timeout",
+                               "--location", "--max-redirs", "--compressed", "--silent", "--show-error", "--socket",
+                               "--unix-socket", "--fallback", "--user", "--user-agent", "--referer", "--cookie"], "batch")
+            if let c = concurrency {
+                o.concurrency = try number("-c", c, 1 ... 100_000)
+            }
+            guard positional.count <= 1 else { throw UsageError("batch reads one input (got \(positional.joined(separator: " ")))") }
+            o.url = positional.first
+            if o.follow { o.request.followRedirects = UInt8(min(o.maxRedirects, 255)) }
+            return o
+        }
+        if concurrency != nil { throw UsageError(refusal("--cookie-jar")!) }
+        guard let first = positional.first else { throw UsageError("no URL given") }
+        guard positional.count == 1 else { throw UsageError("only one URL per call (got \(first) and \(positional[1]))") }
+        var url = URLText.withScheme(first)
+
+        // One way to send a body, as curl insists.
+        let bodies = [!parts.isEmpty && !get ? "-d" : nil, form.isEmpty ? nil : "-F", upload == nil ? nil : "-T",
+                      o.headOnly ? "-I" : nil].compactMap { $0 }
+        if bodies.count > 1 {
+            throw UsageError("you can only select one HTTP request method: \(bodies.joined(separator: " and ")) both ask for one")
+        }
+        if !parts.isEmpty {
+            var data: [UInt8] = []
+            var previousWasJSON = false
+            for (n, p) in parts.enumerated() {
+                // -d pieces are joined with '&'; --json pieces are simply concatenated.
+                if n > 0 && !(p.isJSON && previousWasJSON) { data.append(UInt8(ascii: "&")) }
+                data += p.bytes
+                previousWasJSON = p.isJSON
+            }
+            if get {
+                url = URLText.appendingQuery(url, String(decoding: data, as: UTF8.self))
+            } else {
+                o.body = data
+                if parts.contains(where: \.isJSON) {
+                    o.automaticContentType = "application/json"
+                    if !o.has("accept") { o.headers.append((name: "Accept", value: "application/json")) }
+                } else {
+                    o.automaticContentType = "application/x-www-form-urlencoded"
+                }
             }
         }
-        guard o.stats || o.batch || o.version || o.url != nil else { throw UsageError("no URL given") }
+        if !form.isEmpty {
+            let boundary = Multipart.newBoundary()
+            o.body = try Multipart.body(form, boundary: boundary)
+            o.automaticContentType = "multipart/form-data; boundary=\(boundary)"
+        }
+        if let file = upload {
+            o.body = try readAll(file)
+            if url.hasSuffix("/") && file != "-" {
+                let name = file.split(separator: "/").last.map(String.init) ?? file
+                url += URLText.percentEncoded(name)
+            }
+        }
+        if o.has("content-type") { o.automaticContentType = nil }
+        if remoteName {
+            guard o.output == nil else { throw UsageError("-o and -O both name the output: give one") }
+            guard let name = URLText.remoteName(url) else {
+                throw UsageError("-O: the URL has no file name to save under (\(url)): use -o FILE", exitCode: 23)
+            }
+            o.output = name
+        }
+        if let dir = o.outputDir, let out = o.output, out != "-", !out.hasPrefix("/") {
+            o.output = dir.hasSuffix("/") ? dir + out : dir + "/" + out
+        }
+        o.method = o.method ?? (o.headOnly ? "HEAD" : upload != nil ? "PUT" : o.body != nil ? "POST" : "GET")
+        // As curl: a method named with -X stays across 301/302/303.
+        o.request.keepMethod = given.contains("--request") ? true : nil
+        o.url = url
+        o.givenURL = first
         return o
     }
 
+    /// Adds one -H argument: "Name: value", "Name:" (send none), "Name;" (send it empty).
+    mutating func addHeader(_ h: String) throws(UsageError) {
+        if let colon = h.firstIndex(of: ":") {
+            let name = String(h[..<colon])
+            guard !name.isEmpty else { throw UsageError("header '\(h)' has no name") }
+            let v = String(h[h.index(after: colon)...].drop { $0 == " " || $0 == "\t" })
+            if v.isEmpty && ["host", "accept", "accept-encoding"].contains(name.lowercased()) {
+                throw UsageError("header '\(h)': reckerd's engine always sends \(name); give it another value instead")
+            }
+            if v.isEmpty {
+                removedHeaders.insert(name.lowercased())
+                headers.removeAll { $0.name.lowercased() == name.lowercased() }
+            } else {
+                headers.append((name: name, value: v))
+            }
+        } else if h.hasSuffix(";") && h.count > 1 {
+            headers.append((name: String(h.dropLast()), value: ""))
+        } else {
+            throw UsageError("header '\(h)' has no colon (write 'Name: value', 'Name:' to send none, 'Name;' to send it empty)")
+        }
+    }
+
+    /// The Referer sent, for %{referer}.
+    var referer: String? { headers.last { $0.name.lowercased() == "referer" }?.value }
+
+    /// Whether the command line names a header (lower-case name), to send or to leave out.
+    func has(_ lowerName: String) -> Bool {
+        removedHeaders.contains(lowerName) || headers.contains { $0.name.lowercased() == lowerName }
+    }
+
+    /// Refuses flags that mean nothing in `mode`: none is silently ignored.
+    func only(_ given: [String], _ allowed: Set<String>, _ mode: String) throws(UsageError) {
+        if let bad = given.first(where: { !allowed.contains($0) }) {
+            throw UsageError("option \(bad) does not apply to '\(mode)'")
+        }
+    }
+
     /// The bytes of a -d argument: literal, or @FILE / @- read whole.
-    private static func data(_ arg: String, binary: Bool) throws(UsageError) -> [UInt8] {
+    private static func dataFrom(_ arg: String, strip: Bool) throws(UsageError) -> [UInt8] {
         guard arg.hasPrefix("@") else { return Array(arg.utf8) }
         let out = try readAll(String(arg.dropFirst()))
-        return binary ? out : out.filter { $0 != 0x0A && $0 != 0x0D }
+        return strip ? out.filter { $0 != 0x0A && $0 != 0x0D } : out
     }
+
+    /// A --data-urlencode argument: content, =content, name=content, @file, name@file.
+    private static func urlencoded(_ arg: String) throws(UsageError) -> [UInt8] {
+        if let eq = arg.firstIndex(of: "="), !arg[..<eq].contains("@") {
+            let name = String(arg[..<eq])
+            let content = URLText.formEncoded(String(arg[arg.index(after: eq)...]))
+            return Array((name.isEmpty ? content : name + "=" + content).utf8)
+        }
+        if let at = arg.firstIndex(of: "@") {
+            let name = String(arg[..<at])
+            let content = URLText.percentEncoded(bytes: try readAll(String(arg[arg.index(after: at)...])), form: true)
+            return Array((name.isEmpty ? content : name + "=" + content).utf8)
+        }
+        return Array(URLText.formEncoded(arg).utf8)
+    }
+
+    private static func number(_ flag: String, _ text: String, _ range: ClosedRange<Int>) throws(UsageError) -> Int {
+        guard let n = Int(text), range.contains(n) else {
+            throw UsageError("option \(flag): expected a whole number from \(range.lowerBound) to \(range.upperBound), got '\(text)'")
+        }
+        return n
+    }
+
+    /// Seconds (fractions allowed) as milliseconds; 0 is no limit, as in curl.
+    private static func milliseconds(_ flag: String, _ text: String) throws(UsageError) -> UInt32? {
+        guard let s = Double(text), s.isFinite, s >= 0, s < 4_000_000 else {
+            throw UsageError("option \(flag): expected seconds from 0 to 3999999, got '\(text)'")
+        }
+        // Any time above 0 is at least a millisecond: -m 0.0001 must not mean "no limit".
+        return s == 0 ? nil : max(1, UInt32(s * 1000))
+    }
+}
+
+/// One -d, --data-*, or --json argument's bytes.
+enum DataPart {
+    case data([UInt8])
+    case json([UInt8])
+
+    var bytes: [UInt8] {
+        switch self {
+        case .data(let b), .json(let b): b
+        }
+    }
+
+    var isJSON: Bool { if case .json = self { true } else { false } }
 }
 
 /// A whole file, or standard input for "-".
 func readAll(_ path: String) throws(UsageError) -> [UInt8] {
+    guard !path.isEmpty else { throw UsageError("no file named after @", exitCode: 26) }
     let fd = path == "-" ? 0 : open(path, O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else { throw UsageError("cannot read \(path): \(String(cString: strerror(errno)))", exitCode: 26) }
     defer { if fd != 0 { close(fd) } }

@@ -78,6 +78,15 @@ public func runRecker(_ arguments: [String], _ env: CLIEnvironment) -> Int32 {
     }
 }
 
+/// The hint after an error that a person can act on, or nil.
+private func hint(_ e: ReckerError) -> String? {
+    guard e.code == .daemonUnavailable else { return nil }
+    if e.detail == UInt32(EACCES) {
+        return "recker: your user may not use this socket: ask an administrator to add you to the `reckerd` group (sudo usermod -aG reckerd $USER), then log in again (or run `newgrp reckerd`) so the new group applies\n"
+    }
+    return "recker: start the daemon with `reckerd` (or `systemctl start reckerd.socket`), point RECKER_SOCKET at its socket, or pass --fallback to fetch without it\n"
+}
+
 func run(_ o: Options, _ env: CLIEnvironment) -> Int32 {
     if o.version {
         Output.stdout.write("recker \(Message.release) (reckerd protocol \(Message.version))\n")
@@ -90,12 +99,21 @@ func run(_ o: Options, _ env: CLIEnvironment) -> Int32 {
             if e.mayHaveReachedUpstream && !e.retrySafe {
                 text += "recker: the request may have reached the upstream: sending it again may repeat its effect\n"
             }
-            if e.code == .daemonUnavailable {
-                text += "recker: start the daemon with `reckerd` (or `systemctl start reckerd.socket`), point RECKER_SOCKET at its socket, or pass --fallback to fetch without it\n"
-            }
+            text += hint(e) ?? ""
             Output.stderr.write(text)
         }
         return ExitCode.of(e)
+    }
+    if o.batch, let dir = o.outputDir {
+        var st = stat()
+        guard stat(dir, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
+            Output.stderr.write("recker: --output-dir \(dir): no such directory (batch writes DIR/INDEX into an existing one)\n")
+            return ExitCode.usage
+        }
+        guard access(dir, W_OK) == 0 else {
+            Output.stderr.write("recker: --output-dir \(dir): \(String(cString: strerror(errno)))\n")
+            return ExitCode.writeError
+        }
     }
 
     let connection: any MessageChannel
@@ -106,7 +124,15 @@ func run(_ o: Options, _ env: CLIEnvironment) -> Int32 {
         if error.code == .daemonUnavailable, o.fallback, let fallback = env.fallback, let code = fallback() {
             return code
         }
-        return report(error)
+        let code = report(error)
+        if !o.stats && !o.batch, let w = o.writeOut {
+            var r = TransferReport(url: o.givenURL ?? o.url!, urlEffective: o.url!, method: o.method!)
+            r.error = error
+            r.exitCode = code
+            r.errorMessage = error.message
+            WriteOut(report: r, filename: o.output, pooled: !env.direct, referer: o.referer).write(w)
+        }
+        return code
     }
     if env.direct && !o.silent {
         Output.stderr.write("recker: no reckerd listening; fetching directly (not pooled)\n")
@@ -137,8 +163,10 @@ func run(_ o: Options, _ env: CLIEnvironment) -> Int32 {
             return error.exitCode
         }
         do {
-            let items = try Batch.read(text, options: o.request)
-            let failed = try Batch(items: items, concurrency: o.concurrency, outputDir: o.outputDir, connection: connection).run()
+            let items = try Batch.read(text, options: o.request, headers: o.headers)
+            let progress = !o.silent && isatty(2) == 1
+            let failed = try Batch(items: items, concurrency: o.concurrency, outputDir: o.outputDir, fail: o.fail,
+                                   progress: progress, connection: connection).run()
             return failed == 0 ? ExitCode.ok : ExitCode.batchItemsFailed
         } catch let e as UsageError {
             Output.stderr.write("recker: \(e.message ?? "bad input")\n")
@@ -150,104 +178,63 @@ func run(_ o: Options, _ env: CLIEnvironment) -> Int32 {
         }
     }
 
-    let method = o.method ?? (o.headOnly ? "HEAD" : o.body != nil ? "POST" : "GET")
-    let body = o.body ?? []
-    // As curl, a User-Agent unless the command line names one.
-    let headers = o.headers.contains { $0.name.lowercased() == "user-agent" } ? o.headers
-        : o.headers + [(name: "User-Agent", value: "recker/\(Message.release)")]
-    let head = RequestHead(method: method, url: o.url!, headers: headers,
-                           bodyLength: o.body.map { UInt64($0.count) }, options: o.request)
     var out = Output.stdout
     // -o writes to a temporary file beside FILE, renamed over it only on success: a refused
     // request, a -f error or a broken transfer leaves an existing FILE as it was.
     var staged: (fd: Int32, temp: String, path: String)?
-    if let path = o.output {
+    if let path = o.output, path != "-" {
         var template = Array((path + ".recker-XXXXXX").utf8CString)
         let fd = mkstemp(&template)
         if fd >= 0 { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
         guard fd >= 0 else {
-            return report(ReckerError(.internalError, "cannot write beside \(path): \(String(cString: strerror(errno)))"))
+            if !o.silent || o.showError {
+                Output.stderr.write("recker: cannot write \(path): \(String(cString: strerror(errno)))\n")
+            }
+            return ExitCode.writeError
         }
         let mask = umask(0)
         umask(mask)
         fchmod(fd, 0o666 & ~mask)
-        staged = (fd, String(cString: template), path)
+        staged = (fd, String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self), path)
         out = Output(fd: fd)
     }
-    let code = exchange(o, head, body, connection, out, env, report)
+    var dump: Output?
+    if let path = o.dumpHeader {
+        if path == "-" {
+            dump = Output.stdout
+        } else {
+            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o666)
+            guard fd >= 0 else {
+                if !o.silent || o.showError {
+                    Output.stderr.write("recker: cannot write \(path) (-D): \(String(cString: strerror(errno)))\n")
+                }
+                if let staged { close(staged.fd); unlink(staged.temp) }
+                return ExitCode.writeError
+            }
+            dump = Output(fd: fd)
+        }
+    }
+    let rewind: (() -> Bool)? = staged.map { s in { ftruncate(s.fd, 0) == 0 && lseek(s.fd, 0, SEEK_SET) == 0 } }
+    var result = Transfer(o, env: env, socketPath: socketPath, connection: connection, out: out, dump: dump, rewind: rewind).run()
+    if let dump, dump.fd != 1 { close(dump.fd) }
     if let staged {
         close(staged.fd)
-        if code == ExitCode.ok && rename(staged.temp, staged.path) == 0 { return code }
-        unlink(staged.temp)
-        if code == ExitCode.ok {
-            return report(ReckerError(.internalError, "cannot write \(staged.path): \(String(cString: strerror(errno)))"))
+        if result.exitCode == ExitCode.ok && rename(staged.temp, staged.path) != 0 {
+            let reason = String(cString: strerror(errno))
+            result.exitCode = ExitCode.writeError
+            result.errorMessage = "cannot write \(staged.path): \(reason)"
+        }
+        if result.exitCode != ExitCode.ok { unlink(staged.temp) }
+    }
+    if let w = o.writeOut {
+        WriteOut(report: result, filename: o.output, pooled: !env.direct, referer: o.referer).write(w)
+    }
+    if result.exitCode != ExitCode.ok && (!o.silent || o.showError) {
+        if let e = result.error, result.exitCode != ExitCode.writeError {
+            _ = report(e)
+        } else if let m = result.errorMessage {
+            Output.stderr.write("recker: \(m)\n")
         }
     }
-    return code
-}
-
-/// Sends the request and writes the response to `out`; returns the exit code.
-private func exchange(_ o: Options, _ head: RequestHead, _ body: [UInt8], _ connection: any MessageChannel, _ out: Output,
-                      _ env: CLIEnvironment, _ report: (ReckerError) -> Int32) -> Int32 {
-    let window = Int(connection.welcome.initialWindow)
-    let maxData = Int(connection.welcome.maxFrame) - Frame.headerSize
-    var sendWindow = window
-    var sent = 0
-    var unacked = 0
-    var response: ResponseHead?
-    var suppressBody = false
-    do {
-        try connection.send(.requestHead(stream: 1, head, endRequest: o.body == nil))
-        while true {
-            if o.body != nil && sent < body.count && sendWindow > 0 {
-                let n = min(sendWindow, maxData, body.count - sent)
-                try connection.send(.requestBody(stream: 1, Array(body[sent ..< sent + n]), endRequest: sent + n == body.count))
-                sent += n
-                sendWindow -= n
-                continue
-            }
-            switch try connection.receive() {
-            case .windowUpdate(_, let inc):
-                sendWindow += Int(inc)
-            case .responseHead(_, let h):
-                response = h
-                if o.fail && h.status >= 400 {
-                    suppressBody = true
-                    continue
-                }
-                if o.include {
-                    var text = "HTTP/\(h.versionName) \(h.status)\r\n"
-                    for x in h.headers { text += "\(x.name): \(x.value)\r\n" }
-                    text += "\r\n"
-                    guard out.write(text) else { return report(ReckerError(.internalError, "write error")) }
-                }
-            case .responseBody(_, let data):
-                unacked += data.count
-                if !suppressBody && !out.write(data) {
-                    if !o.silent { Output.stderr.write("recker: failed writing the body\n") }
-                    return ExitCode.writeError
-                }
-                if unacked >= window / 2 {
-                    try connection.send(.windowUpdate(stream: 1, increment: UInt32(unacked)))
-                    unacked = 0
-                }
-            case .responseEnd(_, let end):
-                if let w = o.writeOut { Output.stdout.write(WriteOut.expand(w, head: response, end: end, pooled: !env.direct)) }
-                if suppressBody {
-                    if !o.silent || o.showError {
-                        Output.stderr.write("recker: The requested URL returned error: \(response!.status)\n")
-                    }
-                    return ExitCode.httpError
-                }
-                return ExitCode.ok
-            case .error(_, let e):
-                if let w = o.writeOut { Output.stdout.write(WriteOut.expand(w, head: response, end: nil, pooled: !env.direct)) }
-                return report(e)
-            default:
-                continue
-            }
-        }
-    } catch {
-        return report(error)
-    }
+    return result.exitCode
 }

@@ -5,8 +5,7 @@ import Darwin
 #endif
 
 /// Where the daemon's socket lives when none is named: the same places, in the same order,
-/// for the daemon (first usable directory) and for clients (first socket that exists), so a
-/// cron job finds the daemon whatever its working directory.
+/// for the daemon (first usable directory) and for clients (first socket that answers).
 public enum SocketPaths {
     /// The system-wide place, used when it is writable (root, or the service's runtime dir).
     public static let system = "/run/reckerd/reckerd.sock"
@@ -22,16 +21,26 @@ public enum SocketPaths {
         return list
     }
 
-    /// The socket a client should use: `RECKER_SOCKET` if set, else the first candidate that
-    /// exists as a socket, else the first candidate (so the error names the usual place).
+    /// The socket a client should use: `RECKER_SOCKET` if set, else the first candidate a
+    /// connection to succeeds on (tried only when several exist), else the first that exists
+    /// as a socket (so the error says why it refused, e.g. permission denied), else the
+    /// first candidate (so the error names the usual place).
     public static func clientPath() -> String {
         if let env = getenv("RECKER_SOCKET").map({ String(cString: $0) }), !env.isEmpty { return env }
         let list = candidates()
-        for path in list {
+        let existing = list.filter { path in
             var st = stat()
-            if stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFSOCK { return path }
+            return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFSOCK
         }
-        return list[0]
+        if existing.count > 1 {
+            for path in existing where untrustedDirectory(of: path) == nil {
+                if let probe = try? UnixSocket(connectingTo: path) {
+                    probe.close()
+                    return path
+                }
+            }
+        }
+        return existing.first ?? list[0]
     }
 
     /// Why the directory of `socketPath` cannot be trusted to hold this user's daemon, or

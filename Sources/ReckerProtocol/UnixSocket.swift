@@ -11,7 +11,8 @@ public final class UnixSocket {
     public let fd: Int32
     private var closed = false
 
-    /// Connects to the daemon's socket; `DAEMON_UNAVAILABLE` when nothing listens there.
+    /// Connects to the daemon's socket; `DAEMON_UNAVAILABLE` when nothing listens there, or
+    /// when this user may not connect (detail EACCES: the message says permission denied).
     public init(connectingTo path: String) throws(ReckerError) {
         #if canImport(Glibc)
         let s = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
@@ -42,6 +43,10 @@ public final class UnixSocket {
         guard rc == 0 else {
             let e = errno
             UnixSocket.closeFD(s)
+            if e == EACCES || e == EPERM {
+                throw ReckerError(.daemonUnavailable, "permission denied on \(path): this user may not connect to reckerd's socket",
+                                  detail: UInt32(EACCES))
+            }
             throw ReckerError(.daemonUnavailable, "no reckerd listening on \(path): \(UnixSocket.describe(e))", detail: UInt32(e))
         }
         fd = s

@@ -1,0 +1,326 @@
+import ReckerProtocol
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What happened to one command line's request, redirects and retries included: the
+/// facts -w prints and the exit code.
+struct TransferReport {
+    var url: String
+    var urlEffective: String
+    var method: String
+    /// Every response head of the last try, in order; the last one is the final response's.
+    var heads: [ResponseHead] = []
+    /// The final response's end, when it arrived whole.
+    var end: ResponseEnd?
+    var error: ReckerError?
+    var exitCode: Int32 = ExitCode.ok
+    /// curl's errormsg: why the transfer failed, nil when it did not.
+    var errorMessage: String?
+    /// Where the final response's Location points (when it was not followed).
+    var redirectURL: String?
+    var redirects = 0
+    var redirectMicros: UInt64 = 0
+    var totalMicros: UInt64 = 0
+    var headerBytes = 0
+    var uploadBytes = 0
+    var requestBytes = 0
+    /// Body bytes of the final response handed to the output (none with -f's failure).
+    var delivered: UInt64 = 0
+
+    /// The final response, when the transfer succeeded: a head whose body then broke is not
+    /// a response a script may trust.
+    var response: ResponseHead? { error == nil ? heads.last : nil }
+}
+
+/// Runs the command line's request: client-side redirects (so every hop's head can be
+/// shown, and the effective URL known), retries, and the writing of heads and body.
+final class Transfer {
+    let o: Options
+    let env: CLIEnvironment
+    let socketPath: String
+    var connection: any MessageChannel
+    let out: Output
+    let dump: Output?
+    /// Rewinds a staged -o file before a retry; nil when the output cannot be rewound.
+    let rewind: (() -> Bool)?
+    private var nextStream: UInt32 = 1
+    private let start = MonotonicClock.nanoseconds()
+    /// Bytes written to `out` in the current try.
+    private var written = 0
+
+    init(_ o: Options, env: CLIEnvironment, socketPath: String, connection: any MessageChannel, out: Output, dump: Output?,
+         rewind: (() -> Bool)?) {
+        self.o = o
+        self.env = env
+        self.socketPath = socketPath
+        self.connection = connection
+        self.out = out
+        self.dump = dump
+        self.rewind = rewind
+    }
+
+    /// The request's whole life: tries until one succeeds or may not be retried.
+    func run() -> TransferReport {
+        var retriesLeft = o.retries
+        var backoff = 1
+        while true {
+            written = 0
+            var report = attempt(retriesLeft: retriesLeft)
+            guard retriesLeft > 0, let problem = retryProblem(report), secondsLeftForRetries() > 0 else { return report }
+            if written > 0 && !(rewind?() ?? false) {
+                // Part of a body went to a stream that cannot be taken back.
+                return report
+            }
+            var wait = o.retryDelaySeconds.flatMap { $0 > 0 ? $0 : nil } ?? backoff
+            // As curl: a Retry-After of whole seconds, when above 0, replaces the wait.
+            if let after = report.heads.last?.header("retry-after").flatMap({ Int($0.trimming(" ")) }), after > 0 {
+                wait = after
+            }
+            wait = min(wait, 600, secondsLeftForRetries())
+            if !o.silent {
+                Output.stderr.write("Warning: Problem \(problem). Will retry in \(wait) seconds. \(retriesLeft) retries left.\n")
+            }
+            if wait > 0 { sleep(UInt32(wait)) }
+            retriesLeft -= 1
+            backoff = min(backoff * 2, 600)
+            if let e = report.error, e.code == .connectionLost || e.code.isConnectionError {
+                do {
+                    connection = try env.connect(socketPath, ReckerConnection.defaultHandshakeTimeoutMs)
+                } catch {
+                    report.error = error
+                    report.exitCode = ExitCode.of(error)
+                    report.errorMessage = error.message
+                    return report
+                }
+            }
+        }
+    }
+
+    /// Whole seconds --retry-max-time still allows (a large number without it).
+    private func secondsLeftForRetries() -> Int {
+        guard let max = o.retryMaxTimeSeconds else { return Int(Int32.max) }
+        let elapsed = Int((MonotonicClock.nanoseconds() - start) / 1_000_000_000)
+        return Swift.max(0, max - elapsed)
+    }
+
+    /// Why the try may be made again (curl's words), or nil when it may not.
+    private func retryProblem(_ r: TransferReport) -> String? {
+        if let e = r.error {
+            guard e.retrySafe else { return nil }
+            switch e.code {
+            case .timeout, .connectTimeout, .queueTimeout: return ": timeout"
+            case .connectFailed: return o.retryConnectionRefused ? ": connection refused" : nil
+            case .dnsFailed, .queueFull, .shuttingDown, .tooManyInFlight, .localResources,
+                 .upstreamSendFailed, .upstreamRecvFailed: return ": \(e.code.name)"
+            default: return nil
+            }
+        }
+        if let h = r.heads.last, Transfer.retryStatuses.contains(h.status), Transfer.idempotent.contains(r.method) {
+            return ": HTTP error"
+        }
+        return nil
+    }
+
+    /// Statuses curl's --retry tries again on.
+    static let retryStatuses: Set<UInt16> = [408, 429, 500, 502, 503, 504]
+    /// Methods a repeat cannot have a further effect with (RFC 9110 §9.2.2).
+    static let idempotent: Set<String> = ["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]
+
+    /// One try: the request and every redirect it leads to.
+    private func attempt(retriesLeft: Int) -> TransferReport {
+        let url = o.url!
+        var report = TransferReport(url: o.givenURL ?? url, urlEffective: url, method: o.method!)
+        var method = o.method!
+        var body = o.body
+        var headers = o.headers
+        if !o.has("user-agent") { headers.append((name: "User-Agent", value: "recker/\(Message.release)")) }
+        let origin = URLText.parse(url)?.origin
+        let deadline = o.request.totalTimeoutMs.map { start + UInt64($0) * 1_000_000 }
+        while true {
+            var options = o.request
+            options.followRedirects = nil
+            options.keepMethod = nil
+            if let deadline {
+                let now = MonotonicClock.nanoseconds()
+                guard now < deadline else {
+                    return fail(&report, ReckerError(.timeout, "the whole request took longer than -m allowed"))
+                }
+                options.totalTimeoutMs = UInt32(max(1, (deadline - now) / 1_000_000))
+            }
+            var sent = headers
+            if body != nil, let type = o.automaticContentType { sent.append((name: "Content-Type", value: type)) }
+            let head = RequestHead(method: method, url: report.urlEffective, headers: sent,
+                                   bodyLength: body.map { UInt64($0.count) }, options: options)
+            report.method = method
+            report.uploadBytes = body?.count ?? 0
+            report.requestBytes = HeadText.request(head, version: "1.1").utf8.count
+            var location: String?
+            var failed = false
+            var writeFailed = false
+            let outcome = exchange(head, body ?? []) { (h: ResponseHead) -> Bool in
+                report.heads.append(h)
+                let text = HeadText.response(h)
+                report.headerBytes += text.utf8.count
+                if o.verbose {
+                    Output.stderr.write(verboseConnection(h) + HeadText.prefixed(HeadText.request(head, version: h.httpVersion >= 20 ? h.versionName : "1.1"), "> ")
+                                        + HeadText.prefixed(text, "< "))
+                }
+                dump?.write(text)
+                location = o.follow && [301, 302, 303, 307, 308].contains(h.status) ? h.header("location") : nil
+                if location != nil {
+                    // As curl -L -i: every hop's head, the last response's body.
+                    if (o.include || o.headOnly) && !write(Array(text.utf8)) { writeFailed = true }
+                    return false
+                }
+                // A response about to be tried again, or failed by -f, is not written.
+                if retriesLeft > 0, Transfer.retryStatuses.contains(h.status), Transfer.idempotent.contains(method),
+                   secondsLeftForRetries() > 0 {
+                    return false
+                }
+                failed = h.status >= 400 && (o.fail || o.failWithBody)
+                if failed && o.fail { return false }
+                if o.include || o.headOnly {
+                    guard write(Array(text.utf8)) else { writeFailed = true; return false }
+                }
+                return true
+            } body: { (data: [UInt8]) -> Bool in
+                report.delivered += UInt64(data.count)
+                return write(data)
+            }
+            switch outcome {
+            case .failed(let e):
+                if o.verbose && report.heads.isEmpty {
+                    Output.stderr.write(HeadText.prefixed(HeadText.request(head, version: "1.1"), "> "))
+                }
+                return fail(&report, e)
+            case .writeFailed:
+                return fail(&report, ReckerError(.internalError, "failed writing the body"), exitCode: ExitCode.writeError)
+            case .done(let h, let end):
+                if writeFailed {
+                    return fail(&report, ReckerError(.internalError, "failed writing the head"), exitCode: ExitCode.writeError)
+                }
+                report.totalMicros += UInt64(end.totalMicros)
+                if o.verbose {
+                    let closed = env.direct || h.header("connection")?.lowercased() == "close"
+                    Output.stderr.write("* reckerd connection #\(h.connectionID) \(closed ? "closed" : "left in the pool")\n")
+                }
+                guard let location else {
+                    report.end = end
+                    if let l = h.header("location"), (300 ..< 400).contains(h.status) {
+                        report.redirectURL = URLText.resolve(l, against: report.urlEffective)
+                    }
+                    if failed {
+                        return fail(&report, ReckerError(.upstreamFailed, "The requested URL returned error: \(h.status)"),
+                                    exitCode: ExitCode.httpError, keepResponse: true)
+                    }
+                    return report
+                }
+                guard report.redirects < o.maxRedirects else {
+                    return fail(&report, ReckerError(.tooManyRedirects, "Maximum (\(o.maxRedirects)) redirects followed"))
+                }
+                let next = URLText.resolve(location, against: report.urlEffective)
+                guard let parts = URLText.parse(next), parts.scheme == "http" || parts.scheme == "https", !parts.authority.isEmpty else {
+                    return fail(&report, ReckerError(.upstreamFailed, "refused to follow a redirect to \(next): only http and https URLs are followed"))
+                }
+                guard parts.userinfo == nil else {
+                    return fail(&report, ReckerError(.upstreamFailed, "refused to follow a redirect to a URL with credentials in it"))
+                }
+                report.redirects += 1
+                report.redirectMicros += UInt64(end.totalMicros)
+                // As curl: 303 makes anything but HEAD a GET; 301 and 302 make a POST a GET.
+                // A method named with -X stays (and keeps its body but after a 303).
+                let keep = o.request.keepMethod == true
+                if h.status == 303 || ((h.status == 301 || h.status == 302) && method == "POST") {
+                    if !keep && method != "HEAD" { method = "GET" }
+                    if !keep || h.status == 303 { body = nil }
+                }
+                // Credentials and cookies named on the command line go to the first origin only.
+                if parts.origin != origin {
+                    headers.removeAll { ["authorization", "cookie"].contains($0.name.lowercased()) }
+                }
+                report.urlEffective = next
+            }
+        }
+    }
+
+    private func write(_ data: [UInt8]) -> Bool {
+        written += data.count
+        return out.write(data)
+    }
+
+    private func fail(_ r: inout TransferReport, _ e: ReckerError, exitCode: Int32? = nil, keepResponse: Bool = false) -> TransferReport {
+        if !keepResponse { r.error = e }
+        r.totalMicros = max(r.totalMicros, (MonotonicClock.nanoseconds() - start) / 1000)
+        r.exitCode = exitCode ?? ExitCode.of(e)
+        r.errorMessage = e.message
+        return r
+    }
+
+    private func verboseConnection(_ h: ResponseHead) -> String {
+        guard !env.direct else { return "* fetched directly (no reckerd: not pooled), HTTP/\(h.versionName)\n" }
+        let waited = WriteOut.seconds(UInt64(h.queueMicros))
+        return "* reckerd connection #\(h.connectionID) (\(h.reused ? "reused" : "new")), HTTP/\(h.versionName), waited \(waited) s for it\n"
+    }
+
+    enum Outcome {
+        case done(ResponseHead, ResponseEnd)
+        case failed(ReckerError)
+        case writeFailed
+    }
+
+    /// Sends one request and reads its answer. `head` decides whether the body is written;
+    /// `body` writes a piece of it and says whether that worked.
+    private func exchange(_ request: RequestHead, _ upload: [UInt8], head onHead: (ResponseHead) -> Bool,
+                          body onBody: ([UInt8]) -> Bool) -> Outcome {
+        let stream = nextStream
+        nextStream = nextStream == UInt32(Int32.max) ? 1 : nextStream + 1
+        let window = Int(connection.welcome.initialWindow)
+        let maxData = Int(connection.welcome.maxFrame) - Frame.headerSize
+        let hasBody = !upload.isEmpty
+        var sendWindow = window
+        var sent = 0
+        var unacked = 0
+        var response: ResponseHead?
+        var keepBody = true
+        do {
+            try connection.send(.requestHead(stream: stream, request, endRequest: !hasBody))
+            while true {
+                if hasBody && sent < upload.count && sendWindow > 0 {
+                    let n = min(sendWindow, maxData, upload.count - sent)
+                    try connection.send(.requestBody(stream: stream, Array(upload[sent ..< sent + n]), endRequest: sent + n == upload.count))
+                    sent += n
+                    sendWindow -= n
+                    continue
+                }
+                let message = try connection.receive()
+                // Stream 0 carries the connection's own errors.
+                guard message.stream == stream || message.stream == 0 else { continue }
+                switch message {
+                case .windowUpdate(_, let inc):
+                    sendWindow += Int(inc)
+                case .responseHead(_, let h):
+                    response = h
+                    keepBody = onHead(h)
+                case .responseBody(_, let data):
+                    unacked += data.count
+                    if keepBody && !onBody(data) { return .writeFailed }
+                    if unacked >= window / 2 {
+                        try connection.send(.windowUpdate(stream: stream, increment: UInt32(unacked)))
+                        unacked = 0
+                    }
+                case .responseEnd(_, let end):
+                    guard let response else { return .failed(ReckerError(.malformedFrame, "RESPONSE_END before RESPONSE_HEAD")) }
+                    return .done(response, end)
+                case .error(_, let e):
+                    return .failed(e)
+                default:
+                    continue
+                }
+            }
+        } catch {
+            return .failed(error)
+        }
+    }
+}

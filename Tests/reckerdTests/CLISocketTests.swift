@@ -1,0 +1,63 @@
+import Foundation
+import ReckerProtocol
+import ReckerTestSupport
+import XCTest
+
+/// Finding the daemon's socket, and errors that say what to do when it cannot be used.
+final class CLISocketTests: XCTestCase {
+    /// A uid no other test uses, for a user outside the daemon's group.
+    static let stranger: UInt32 = 4391
+
+    /// A socket that exists but refuses this user (EACCES) says permission denied and how
+    /// to get access, not that no daemon listens.
+    func testPermissionDeniedSaysHowToGetAccess() throws {
+        let daemon = try DaemonProcess()
+        let recker = TestEnvironment.binDir.appendingPathComponent("recker").path
+        let r = try TestEnvironment.run("/usr/bin/setpriv", ["--reuid=\(Self.stranger)", "--regid=\(Self.stranger)", "--clear-groups",
+                                                             recker, "--socket", daemon.socketPath, "http://127.0.0.1:1/"])
+        XCTAssertEqual(r.status, 70, r.stderr)
+        XCTAssertTrue(r.stderr.contains("permission denied on \(daemon.socketPath)"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("`reckerd` group") && r.stderr.contains("log in again"), r.stderr)
+        XCTAssertFalse(r.stderr.contains("no reckerd listening") || r.stderr.contains("start the daemon"), r.stderr)
+    }
+
+    /// Discovery skips a candidate socket nothing listens on ($XDG_RUNTIME_DIR's, left
+    /// behind) and takes the next one it can connect to (/tmp/reckerd-UID).
+    func testDiscoveryTakesTheFirstSocketThatAnswers() throws {
+        guard !FileManager.default.fileExists(atPath: SocketPaths.system) else {
+            throw XCTSkip("\(SocketPaths.system) exists on this machine and comes first")
+        }
+        let uid = Self.stranger
+        let tmp = "/tmp/reckerd-\(uid)"
+        if FileManager.default.fileExists(atPath: tmp) {
+            throw XCTSkip("\(tmp) exists already: not ours to use")
+        }
+        try FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: false,
+                                                attributes: [.posixPermissions: 0o755])
+        defer { try? FileManager.default.removeItem(atPath: tmp) }
+        let nginx = try Nginx(files: Fixtures.files)
+        let daemon = try DaemonProcess(config: Fixtures.config(nginx), socketPath: tmp + "/reckerd.sock")
+        chmod(daemon.socketPath, 0o666)
+
+        // A stale socket: bound, then its listener gone.
+        let xdg = try TestEnvironment.makeTempDir("xdg")
+        let stale = xdg.appendingPathComponent("reckerd.sock").path
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &addr.sun_path) { raw in
+            raw.copyBytes(from: Array(stale.utf8))
+            raw[stale.utf8.count] = 0
+        }
+        let bound = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        close(fd)
+        XCTAssertEqual(bound, 0)
+        chmod(stale, 0o666)
+
+        let recker = TestEnvironment.binDir.appendingPathComponent("recker").path
+        let r = try TestEnvironment.run("/usr/bin/env", ["-i", "XDG_RUNTIME_DIR=\(xdg.path)", "/usr/bin/setpriv", "--reuid=\(uid)",
+                                                         "--regid=\(uid)", "--clear-groups", recker, "-sS", nginx.url("/hello.txt")])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.text, "hello from nginx\n")
+    }
+}
