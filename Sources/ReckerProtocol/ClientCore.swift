@@ -1,11 +1,5 @@
 import Synchronization
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// The machinery under `ReckerClient`: one connection to the daemon, the streams in flight
 /// on it, a reader thread and an I/O thread. It never refers to the `ReckerClient`, so the
 /// threads cannot keep the client alive: when its owner drops it, the client shuts the
@@ -149,7 +143,7 @@ final class ClientCore: Sendable {
             connection.close()
             return
         }
-        if !ReaderThread.start(self, link) {
+        if !DetachedThread.start({ self.readLoop(link) }) {
             connection.socket.shutdown()
             readLoopEnded(link, ReckerError(.localResources, "no thread to read from reckerd"))
         }
@@ -226,33 +220,4 @@ final class Link: @unchecked Sendable {
     var open = true
 
     init(_ connection: ReckerConnection) { self.connection = connection }
-}
-
-/// The thread that reads a connection. It holds the `ClientCore`, never the client.
-private final class ReaderThread: Sendable {
-    let core: ClientCore
-    let link: Link
-
-    private init(_ core: ClientCore, _ link: Link) {
-        self.core = core
-        self.link = link
-    }
-
-    /// Starts reading `link` on a new thread; false when no thread could be made.
-    static func start(_ core: ClientCore, _ link: Link) -> Bool {
-        let box = Unmanaged.passRetained(ReaderThread(core, link))
-        var tid = pthread_t()
-        let rc = pthread_create(&tid, nil, { raw in
-            #if canImport(Glibc)
-            let reader = Unmanaged<ReaderThread>.fromOpaque(raw!).takeRetainedValue()
-            #else
-            let reader = Unmanaged<ReaderThread>.fromOpaque(raw).takeRetainedValue()
-            #endif
-            reader.core.readLoop(reader.link)
-            return nil
-        }, box.toOpaque())
-        guard rc == 0 else { box.release(); return false }
-        pthread_detach(tid)
-        return true
-    }
 }

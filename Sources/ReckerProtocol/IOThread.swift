@@ -46,7 +46,7 @@ private final class JobQueue: @unchecked Sendable {
         running = true
         pthread_cond_signal(condition)
         pthread_mutex_unlock(mutex)
-        if start && !startThread() { drain() }
+        if start && !DetachedThread.start({ self.run() }) { drain() }
     }
 
     func finish() {
@@ -56,35 +56,13 @@ private final class JobQueue: @unchecked Sendable {
         pthread_mutex_unlock(mutex)
     }
 
-    /// Starts the thread, which holds the queue until it ends.
-    private func startThread() -> Bool {
-        let box = Unmanaged.passRetained(self)
-        var tid = pthread_t()
-        let rc = pthread_create(&tid, nil, { raw in
-            #if canImport(Glibc)
-            let queue = Unmanaged<JobQueue>.fromOpaque(raw!).takeRetainedValue()
-            #else
-            let queue = Unmanaged<JobQueue>.fromOpaque(raw).takeRetainedValue()
-            #endif
-            queue.run()
-            return nil
-        }, box.toOpaque())
-        guard rc == 0 else { box.release(); return false }
-        pthread_detach(tid)
-        return true
-    }
-
     /// The thread's loop: every job, then sleep until more come or the owner is gone.
     private func run() {
         pthread_mutex_lock(mutex)
         while true {
             while jobs.isEmpty && !finished { pthread_cond_wait(condition, mutex) }
             if jobs.isEmpty { break }
-            let batch = jobs
-            jobs.removeAll(keepingCapacity: true)
-            pthread_mutex_unlock(mutex)
-            for job in batch { job() }
-            pthread_mutex_lock(mutex)
+            runJobs()
         }
         running = false
         pthread_mutex_unlock(mutex)
@@ -93,14 +71,17 @@ private final class JobQueue: @unchecked Sendable {
     /// Without a thread (pthread_create failed) the caller runs the jobs itself.
     private func drain() {
         pthread_mutex_lock(mutex)
-        while !jobs.isEmpty {
-            let batch = jobs
-            jobs.removeAll(keepingCapacity: true)
-            pthread_mutex_unlock(mutex)
-            for job in batch { job() }
-            pthread_mutex_lock(mutex)
-        }
+        while !jobs.isEmpty { runJobs() }
         running = false
         pthread_mutex_unlock(mutex)
+    }
+
+    /// Runs the jobs queued now, without the lock; called and returning with it held.
+    private func runJobs() {
+        let batch = jobs
+        jobs.removeAll(keepingCapacity: true)
+        pthread_mutex_unlock(mutex)
+        for job in batch { job() }
+        pthread_mutex_lock(mutex)
     }
 }
