@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 import PackageDescription
 
 let package = Package(
@@ -9,6 +9,12 @@ let package = Package(
         .executable(name: "reckerd", targets: ["reckerd"]),
         .executable(name: "recker", targets: ["recker"]),
         .executable(name: "recker-direct", targets: ["recker-direct"]),
+    ],
+    // Clients that need only ReckerProtocol depend with `traits: []`: then none of the
+    // packages below is resolved or fetched (the library uses none of them).
+    traits: [
+        .default(enabledTraits: ["Daemon"]),
+        .trait(name: "Daemon", description: "The daemon, the CLI's fallback, the benchmarks and the tests."),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -40,7 +46,7 @@ let package = Package(
                 "CReckerCurl",
                 "ReckerLoop",
                 "ReckerProtocol",
-                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "Histogram", package: "hdrhistogram-swift", condition: .when(traits: ["Daemon"])),
             ]
         ),
         .executableTarget(
@@ -51,7 +57,7 @@ let package = Package(
                 "ReckerLoop",
                 "ReckerPool",
                 "ReckerProtocol",
-                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Logging", package: "swift-log", condition: .when(traits: ["Daemon"])),
             ]
         ),
         // The curl-like CLI's logic, shared by `recker` and its fallback helper. No Foundation.
@@ -85,9 +91,9 @@ let package = Package(
             name: "ReckerTestSupport",
             dependencies: [
                 "ReckerProtocol",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio", condition: .when(traits: ["Daemon"])),
+                .product(name: "NIOPosix", package: "swift-nio", condition: .when(traits: ["Daemon"])),
+                .product(name: "NIOHTTP1", package: "swift-nio", condition: .when(traits: ["Daemon"])),
             ],
             path: "Tests/ReckerTestSupport"
         ),

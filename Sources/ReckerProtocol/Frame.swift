@@ -1,16 +1,16 @@
 /// One frame: the unit of everything on the socket (docs/PROTOCOL.md §1).
-public struct Frame: Sendable, Equatable {
+package struct Frame: Sendable, Equatable {
     /// Bytes of type, flags and stream: the smallest payload.
-    public static let headerSize = 6
+    package static let headerSize = 6
     /// The default and largest-announced-by-default frame payload.
-    public static let defaultMaxLength = 1 << 20
+    package static let defaultMaxLength = 1 << 20
 
-    public var type: UInt8
-    public var flags: UInt8
-    public var stream: UInt32
-    public var body: [UInt8]
+    package var type: UInt8
+    package var flags: UInt8
+    package var stream: UInt32
+    package var body: [UInt8]
 
-    public init(type: UInt8, flags: UInt8 = 0, stream: UInt32 = 0, body: [UInt8] = []) {
+    package init(type: UInt8, flags: UInt8 = 0, stream: UInt32 = 0, body: [UInt8] = []) {
         self.type = type
         self.flags = flags
         self.stream = stream
@@ -18,7 +18,7 @@ public struct Frame: Sendable, Equatable {
     }
 
     /// Checks a frame's length prefix before any of its payload is read.
-    public static func checkLength(_ length: UInt32, max: Int) throws(ReckerError) {
+    package static func checkLength(_ length: UInt32, max: Int) throws(ReckerError) {
         if length < UInt32(headerSize) {
             throw ReckerError(.malformedFrame, "frame length \(length) is below the minimum of \(headerSize)")
         }
@@ -29,7 +29,7 @@ public struct Frame: Sendable, Equatable {
 
     /// The frame with its length prefix, as sent on the socket; a body too large for the
     /// u32 length is `FRAME_TOO_LARGE`.
-    public var encoded: [UInt8] {
+    package var encoded: [UInt8] {
         get throws(ReckerError) {
             guard let length = UInt32(exactly: Frame.headerSize + body.count) else {
                 throw ReckerError(.frameTooLarge, "a frame body of \(body.count) bytes exceeds the u32 length")
@@ -50,19 +50,19 @@ public struct Frame: Sendable, Equatable {
 }
 
 /// Frame type numbers (docs/PROTOCOL.md §2).
-public enum FrameType {
-    public static let hello: UInt8 = 0x01
-    public static let welcome: UInt8 = 0x02
-    public static let requestHead: UInt8 = 0x10
-    public static let requestBody: UInt8 = 0x11
-    public static let responseHead: UInt8 = 0x20
-    public static let responseBody: UInt8 = 0x21
-    public static let responseEnd: UInt8 = 0x22
-    public static let windowUpdate: UInt8 = 0x30
-    public static let cancel: UInt8 = 0x31
-    public static let error: UInt8 = 0x3F
-    public static let ping: UInt8 = 0x40
-    public static let pong: UInt8 = 0x41
-    public static let statsRequest: UInt8 = 0x50
-    public static let statsResponse: UInt8 = 0x51
+package enum FrameType {
+    package static let hello: UInt8 = 0x01
+    package static let welcome: UInt8 = 0x02
+    package static let requestHead: UInt8 = 0x10
+    package static let requestBody: UInt8 = 0x11
+    package static let responseHead: UInt8 = 0x20
+    package static let responseBody: UInt8 = 0x21
+    package static let responseEnd: UInt8 = 0x22
+    package static let windowUpdate: UInt8 = 0x30
+    package static let cancel: UInt8 = 0x31
+    package static let error: UInt8 = 0x3F
+    package static let ping: UInt8 = 0x40
+    package static let pong: UInt8 = 0x41
+    package static let statsRequest: UInt8 = 0x50
+    package static let statsResponse: UInt8 = 0x51
 }

@@ -1,16 +1,16 @@
 /// Splits a byte stream into frames, refusing an oversized frame as soon as its length
 /// prefix arrives, so the payload is never buffered.
-public struct FrameReader {
-    public var maxLength: Int
+package struct FrameReader {
+    package var maxLength: Int
     private var buffer: [UInt8] = []
     private var start = 0
 
-    public init(maxLength: Int = Frame.defaultMaxLength) {
+    package init(maxLength: Int = Frame.defaultMaxLength) {
         self.maxLength = maxLength
     }
 
     /// Adds bytes read from the socket.
-    public mutating func append<C: Collection>(_ bytes: C) where C.Element == UInt8 {
+    package mutating func append<C: Collection>(_ bytes: C) where C.Element == UInt8 {
         if start > 0 && start == buffer.count {
             buffer.removeAll(keepingCapacity: true)
             start = 0
@@ -19,7 +19,7 @@ public struct FrameReader {
     }
 
     /// The next whole frame, or nil until more bytes arrive.
-    public mutating func next() throws(ReckerError) -> Frame? {
+    package mutating func next() throws(ReckerError) -> Frame? {
         let available = buffer.count - start
         guard available >= 4 else { return nil }
         let length = buffer[start ..< start + 4].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }

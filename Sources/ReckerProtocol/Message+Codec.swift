@@ -1,16 +1,16 @@
 extension Message {
     /// Flag bits (docs/PROTOCOL.md §2).
-    public enum Flag {
-        public static let endRequest: UInt8 = 0x01
-        public static let reused: UInt8 = 0x01
-        public static let mayHaveReachedUpstream: UInt8 = 0x01
-        public static let retrySafe: UInt8 = 0x02
-        public static let more: UInt8 = 0x01
+    package enum Flag {
+        package static let endRequest: UInt8 = 0x01
+        package static let reused: UInt8 = 0x01
+        package static let mayHaveReachedUpstream: UInt8 = 0x01
+        package static let retrySafe: UInt8 = 0x02
+        package static let more: UInt8 = 0x01
     }
 
     /// The message as one frame. A field that does not fit its wire type (a string over
     /// 65535 bytes, more than 65535 headers) is `MALFORMED_FRAME`: nothing is cut.
-    public var frame: Frame {
+    package var frame: Frame {
         get throws(ReckerError) {
         var w = ByteWriter()
         var flags: UInt8 = 0
@@ -82,7 +82,7 @@ extension Message {
     }
 
     /// The message with its length prefix, as sent on the socket.
-    public var encoded: [UInt8] {
+    package var encoded: [UInt8] {
         get throws(ReckerError) { try frame.encoded }
     }
 
@@ -105,7 +105,7 @@ extension Message {
 
     /// Decodes one frame. Unknown types and bodies that do not fit their type are
     /// connection errors (docs/PROTOCOL.md §1).
-    public init(frame f: Frame) throws(ReckerError) {
+    package init(frame f: Frame) throws(ReckerError) {
         var r = ByteReader(f.body[...])
         let s = f.stream
         switch f.type {

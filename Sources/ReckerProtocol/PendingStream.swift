@@ -1,193 +1,206 @@
 import Synchronization
 
-/// One request's side of the client: where the reader thread puts what arrives and where
-/// the awaiting task picks it up. All fields are guarded by `lock`.
-final class PendingStream: @unchecked Sendable {
+/// One request's (or stats request's) side of the client: where the reader thread puts
+/// what arrives, and where the task waiting for it picks it up. Every event bumps a
+/// generation and wakes the waiters, which look again at what they wait for.
+final class PendingStream: Sendable {
     enum Kind { case buffered, streaming, stats }
 
     let kind: Kind
-    private let lock = Mutex(())
-    private var head: ResponseHead?
-    private var headWaiter: CheckedContinuation<ResponseHead, any Error>?
-    private var chunks: [[UInt8]] = []
-    private var chunkWaiter: CheckedContinuation<[UInt8]?, any Error>?
-    private var end: ResponseEnd?
-    private var endWaiter: CheckedContinuation<ResponseEnd, any Error>?
-    private var error: ReckerError?
-    private var stats: [UInt8]?
-    private var statsParts: [UInt8] = []
-    private var statsWaiter: CheckedContinuation<[UInt8], any Error>?
-    var id: UInt32 = 0
-    var sendWindow = 0
-    private var windowWaiter: CheckedContinuation<Void, any Error>?
-    private var buffered: [UInt8] = []
+    private let fields = Mutex(Fields())
+
+    struct Fields {
+        var id: UInt32 = 0
+        var sendWindow = 0
+        /// The first frame (REQUEST_HEAD or STATS_REQUEST) is on its way to the daemon.
+        var sent = false
+        var head: ResponseHead?
+        var chunks: [[UInt8]] = []
+        var nextChunk = 0
+        var body: [UInt8] = []
+        var end: ResponseEnd?
+        var statsDone = false
+        var error: ReckerError?
+        var generation = 0
+        var waiters: [CheckedContinuation<Void, Never>] = []
+
+        var finished: Bool { end != nil || statsDone }
+
+        mutating func wake() {
+            generation &+= 1
+            for w in waiters { w.resume() }
+            waiters.removeAll()
+        }
+    }
 
     init(kind: Kind) { self.kind = kind }
 
-    // MARK: reader thread side
+    /// The stream id, 0 until the stream is registered on a connection.
+    var id: UInt32 { fields.withLock { $0.id } }
+
+    /// Neither finished nor failed.
+    var isLive: Bool { fields.withLock { $0.error == nil && !$0.finished } }
+
+    // MARK: events
+
+    /// Registered on a connection as stream `id`; false when the stream failed before.
+    func registered(id: UInt32, window: Int) -> Bool {
+        fields.withLock { f in
+            guard f.error == nil else { return false }
+            f.id = id
+            f.sendWindow = window
+            f.wake()
+            return true
+        }
+    }
+
+    /// Runs `send` (which queues a frame of this stream) unless the stream has failed,
+    /// marking the stream as sent; under the stream's lock, so a CANCEL queued by `fail`
+    /// always follows it.
+    func whileLive(_ send: () -> Void) throws(ReckerError) {
+        try fields.withLock { f throws(ReckerError) in
+            if let e = f.error { throw e }
+            f.sent = true
+            send()
+        }
+    }
 
     func deliverHead(_ h: ResponseHead) {
-        lock.withLock { _ in
-            head = h
-            headWaiter?.resume(returning: h)
-            headWaiter = nil
+        fields.withLock { f in
+            f.head = h
+            f.wake()
         }
     }
 
     /// Returns whether the bytes count as consumed now (buffered responses), so the reader
     /// grants them back at once; streaming responses grant when their reader takes them.
     func deliverBody(_ data: [UInt8]) -> Bool {
-        lock.withLock { _ in
-            if kind == .buffered {
-                buffered.append(contentsOf: data)
-                return true
-            }
-            if let w = chunkWaiter {
-                chunkWaiter = nil
-                w.resume(returning: data)
+        fields.withLock { f in
+            guard f.error == nil else { return false }
+            if kind == .streaming {
+                f.chunks.append(data)
             } else {
-                chunks.append(data)
+                f.body.append(contentsOf: data)
             }
-            return false
+            f.wake()
+            return kind != .streaming
         }
     }
 
     func finish(_ e: ResponseEnd) {
-        lock.withLock { _ in
-            end = e
-            endWaiter?.resume(returning: e)
-            endWaiter = nil
-            chunkWaiter?.resume(returning: nil)
-            chunkWaiter = nil
+        fields.withLock { f in
+            guard f.error == nil else { return }
+            f.end = e
+            f.wake()
         }
     }
 
-    func fail(_ e: ReckerError) {
-        lock.withLock { _ in
-            guard end == nil else { return }
-            error = e
-            headWaiter?.resume(throwing: e); headWaiter = nil
-            chunkWaiter?.resume(throwing: e); chunkWaiter = nil
-            endWaiter?.resume(throwing: e); endWaiter = nil
-            statsWaiter?.resume(throwing: e); statsWaiter = nil
-            windowWaiter?.resume(throwing: e); windowWaiter = nil
-        }
-    }
-
-    /// A part of the stats document; the whole goes to the waiter with the last part.
-    func deliverStats(_ json: [UInt8], more: Bool) {
-        lock.withLock { _ in
-            statsParts += json
-            guard !more else { return }
-            stats = statsParts
-            statsWaiter?.resume(returning: statsParts)
-            statsWaiter = nil
+    /// A part of the stats document; the document is whole with the part without `more`.
+    func deliverStats(_ part: [UInt8], more: Bool) {
+        fields.withLock { f in
+            guard f.error == nil else { return }
+            f.body.append(contentsOf: part)
+            if !more {
+                f.statsDone = true
+                f.wake()
+            }
         }
     }
 
     func addSendWindow(_ n: Int) {
-        lock.withLock { _ in
-            sendWindow += n
-            windowWaiter?.resume()
-            windowWaiter = nil
+        fields.withLock { f in
+            f.sendWindow += n
+            f.wake()
         }
     }
 
-    // MARK: task side
-
-    func head() async throws -> ResponseHead {
-        try await withCheckedThrowingContinuation { c in
-            lock.withLock { _ in
-                if let h = head { c.resume(returning: h) }
-                else if let e = error { c.resume(throwing: e) }
-                else { headWaiter = c }
+    /// Fails the stream unless it has finished or failed already. Returns nil when nothing
+    /// changed, else whether its first frame had been sent (so the daemon knows the stream).
+    @discardableResult
+    func fail(_ e: ReckerError) -> Bool? {
+        fields.withLock { f in
+            guard f.error == nil && !f.finished else { return nil }
+            var e = e
+            if !f.sent {
+                e.mayHaveReachedUpstream = false
+                e.retrySafe = true
             }
+            f.error = e
+            f.wake()
+            return f.sent
         }
     }
 
-    /// The whole body and the end totals of a buffered response.
-    func collect(head: ResponseHead) async throws -> ReckerResponse {
-        let e: ResponseEnd = try await withCheckedThrowingContinuation { c in
-            lock.withLock { _ in
-                if let e = end { c.resume(returning: e) }
-                else if let err = error { c.resume(throwing: err) }
-                else { endWaiter = c }
-            }
-        }
-        return lock.withLock { _ in ReckerResponse(head: head, body: buffered, end: e) }
-    }
+    // MARK: the waiting task's side
 
-    /// The next body chunk of a streaming response, nil at its end.
-    func nextChunk() async throws -> [UInt8]? {
-        try await withCheckedThrowingContinuation { c in
-            lock.withLock { _ in
-                if !chunks.isEmpty { c.resume(returning: chunks.removeFirst()) }
-                else if let err = error { c.resume(throwing: err) }
-                else if end != nil { c.resume(returning: nil) }
-                else { chunkWaiter = c }
-            }
-        }
-    }
-
-    func statsBody() async throws -> [UInt8] {
-        try await withCheckedThrowingContinuation { c in
-            lock.withLock { _ in
-                if let s = stats { c.resume(returning: s) }
-                else if let e = error { c.resume(throwing: e) }
-                else { statsWaiter = c }
-            }
-        }
-    }
-
-    /// Waits until the daemon grants send window, then takes up to `max` bytes of it.
-    func takeSendWindow(max: Int) async throws -> Int {
+    /// Waits until `ready` has an answer: a value, or the stream's error.
+    private func wait<T>(_ ready: (inout Fields) -> Result<T, ReckerError>?) async throws(ReckerError) -> T {
         while true {
-            let got: Int? = try lock.withLock { _ throws -> Int? in
-                if let e = error { throw e }
-                guard sendWindow > 0 else { return nil }
-                let n = min(sendWindow, max)
-                sendWindow -= n
-                return n
-            }
-            if let n = got { return n }
-            try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
-                lock.withLock { _ in
-                    if let e = error { c.resume(throwing: e) }
-                    else if sendWindow > 0 { c.resume() }
-                    else { windowWaiter = c }
+            let (result, generation) = fields.withLock { f in (ready(&f), f.generation) }
+            if let result { return try result.get() }
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                fields.withLock { f in
+                    if f.generation != generation { c.resume() } else { f.waiters.append(c) }
                 }
             }
         }
     }
-}
 
-/// A response whose body is read as it arrives. The daemon sends only as much as this
-/// reader has taken plus one window, so a slow reader slows only its own request.
-public struct ReckerResponseStream: AsyncSequence, Sendable {
-    public typealias Element = [UInt8]
-    public let head: ResponseHead
-    let pending: PendingStream
-    let client: ReckerClient
-
-    init(head: ResponseHead, pending: PendingStream, client: ReckerClient) {
-        self.head = head
-        self.pending = pending
-        self.client = client
-    }
-
-    public struct AsyncIterator: AsyncIteratorProtocol {
-        let pending: PendingStream
-        let grant: @Sendable (Int) -> Void
-        public mutating func next() async throws -> [UInt8]? {
-            guard let chunk = try await pending.nextChunk() else { return nil }
-            grant(chunk.count)
-            return chunk
+    /// Until the stream is registered on a connection; its id.
+    func waitRegistered() async throws(ReckerError) -> UInt32 {
+        try await wait { f in
+            if let e = f.error { return .failure(e) }
+            return f.id != 0 ? .success(f.id) : nil
         }
     }
 
-    public func makeAsyncIterator() -> AsyncIterator {
-        let client = self.client
-        let pending = self.pending
-        return AsyncIterator(pending: pending, grant: { [client, pending] n in client.grant(n, stream: pending.id) })
+    func head() async throws(ReckerError) -> ResponseHead {
+        try await wait { f in
+            if let e = f.error { return .failure(e) }
+            return f.head.map { .success($0) }
+        }
+    }
+
+    /// The whole body and the end totals of a buffered response.
+    func collect() async throws(ReckerError) -> ([UInt8], ResponseEnd) {
+        try await wait { f in
+            if let e = f.error { return .failure(e) }
+            return f.end.map { .success((f.body, $0)) }
+        }
+    }
+
+    /// The next body chunk of a streaming response, nil at its end.
+    func nextChunk() async throws(ReckerError) -> [UInt8]? {
+        try await wait { f in
+            if let e = f.error { return .failure(e) }
+            if f.nextChunk < f.chunks.count {
+                let chunk = f.chunks[f.nextChunk]
+                f.nextChunk += 1
+                if f.nextChunk == f.chunks.count {
+                    f.chunks.removeAll(keepingCapacity: true)
+                    f.nextChunk = 0
+                }
+                return .success(chunk)
+            }
+            return f.end == nil ? nil : .success(nil)
+        }
+    }
+
+    func statsDocument() async throws(ReckerError) -> [UInt8] {
+        try await wait { f in
+            if let e = f.error { return .failure(e) }
+            return f.statsDone ? .success(f.body) : nil
+        }
+    }
+
+    /// Waits until the daemon grants send window, then takes up to `max` bytes of it.
+    func takeSendWindow(max: Int) async throws(ReckerError) -> Int {
+        try await wait { f in
+            if let e = f.error { return .failure(e) }
+            guard f.sendWindow > 0 else { return nil }
+            let n = min(f.sendWindow, max)
+            f.sendWindow -= n
+            return .success(n)
+        }
     }
 }

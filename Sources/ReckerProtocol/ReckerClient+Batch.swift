@@ -2,15 +2,21 @@
 public struct BatchResult: Sendable {
     /// Each request's response or its own error, at the request's index.
     public var results: [Result<ReckerResponse, ReckerError>]
+    /// Totals over the batch.
     public var stats: Stats
 
+    /// How many requests the batch had, how many succeeded and failed, and how long it took.
     public struct Stats: Sendable, Equatable {
+        /// Requests in the batch.
         public var total: Int
+        /// Requests that got a response (of any status).
         public var successful: Int
+        /// Requests that failed with an error.
         public var failed: Int
         /// Wall time of the whole batch, milliseconds.
         public var duration: Double
 
+        /// Totals as given.
         public init(total: Int, successful: Int, failed: Int, duration: Double) {
             self.total = total
             self.successful = successful
@@ -23,8 +29,8 @@ public struct BatchResult: Sendable {
 extension ReckerClient {
     /// Sends all `requests` with at most `concurrency` in flight, over this one connection.
     /// A failing request fails only its own item. Relative URLs ("/users/1") are resolved
-    /// against the client's `baseURL`.
-    public func batch(_ requests: [ReckerRequest], concurrency: Int = 10) async -> BatchResult {
+    /// against the client's `baseURL`. `timeout` bounds each request's call, as in `send`.
+    public func batch(_ requests: [ReckerRequest], concurrency: Int = 10, timeout: Duration? = nil) async -> BatchResult {
         let start = MonotonicClock.nanoseconds()
         var results = [Result<ReckerResponse, ReckerError>?](repeating: nil, count: requests.count)
         let limit = max(1, concurrency)
@@ -35,10 +41,10 @@ extension ReckerClient {
                 let request = requests[i]
                 next += 1
                 group.addTask {
-                    do { return (i, .success(try await self.send(request))) } catch let e as ReckerError {
-                        return (i, .failure(e))
+                    do throws(ReckerError) {
+                        return (i, .success(try await self.send(request, timeout: timeout)))
                     } catch {
-                        return (i, .failure(ReckerError(.internalError, "\(error)")))
+                        return (i, .failure(error))
                     }
                 }
             }

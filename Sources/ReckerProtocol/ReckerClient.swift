@@ -1,50 +1,26 @@
-import Synchronization
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
-/// An HTTP request to send through reckerd.
-public struct ReckerRequest: Sendable {
-    public var head: RequestHead
-    /// The body, sent with a Content-Length; nil sends none.
-    public var body: [UInt8]?
-
-    public init(method: String = "GET", url: String, headers: [(name: String, value: String)] = [],
-                body: [UInt8]? = nil, options: RequestOptions = RequestOptions()) {
-        head = RequestHead(method: method, url: url, headers: headers,
-                           bodyLength: body.map { UInt64($0.count) }, options: options)
-        self.body = body
-    }
-}
-
-/// A whole response: status, headers, connection facts, and the body.
-public struct ReckerResponse: Sendable {
-    public var head: ResponseHead
-    public var body: [UInt8]
-    public var end: ResponseEnd
-    public var status: Int { Int(head.status) }
-}
-
 /// The async client: many concurrent requests multiplexed over one connection to reckerd.
 ///
-/// Thread confinement: all mutable state lives in `state` behind a mutex; one reader thread
-/// owns reading from the socket. Writes happen under the mutex, so frames never interleave.
+/// It connects on first use. Connecting and writing to the socket happen on a thread of the
+/// client's own and reading on another, never on Swift's cooperative pool. A cancelled task
+/// cancels its request at the daemon, which frees the upstream connection at once. When
+/// the last reference to the client goes (streams it returned hold one), its connection
+/// closes.
 public final class ReckerClient: Sendable {
     /// The socket this client talks to.
     public let socketPath: String
     /// Prefix for relative request URLs ("/users/1"), e.g. "https://api.example.com".
     public let baseURL: String?
-    private let state = Mutex(State())
+    let core: ClientCore
 
     /// A client for the daemon at `socketPath` (default: the same search as the `recker` CLI).
     /// It connects on first use.
     public init(socketPath: String = SocketPaths.clientPath(), baseURL: String? = nil) {
         self.socketPath = socketPath
         self.baseURL = baseURL
+        core = ClientCore(socketPath: socketPath)
     }
+
+    deinit { core.shutdown(final: true) }
 
     /// The absolute URL for `url`: unchanged when it has a scheme, else joined to `baseURL`.
     public func resolve(_ url: String) -> String {
@@ -53,164 +29,105 @@ public final class ReckerClient: Sendable {
         return url.hasPrefix("/") ? trimmed + url : trimmed + "/" + url
     }
 
-    deinit { close() }
-
     /// Sends a request and collects the whole response.
-    public func send(_ request: ReckerRequest) async throws -> ReckerResponse {
-        let (stream, _) = try await start(request, kind: .buffered)
-        let head = try await stream.head()
-        return try await stream.collect(head: head)
+    ///
+    /// `timeout` bounds the whole call, from connecting to the last body byte: past it the
+    /// request is cancelled at the daemon and the call throws `TIMEOUT`. Cancelling the task
+    /// does the same and throws `CANCELLED`.
+    public func send(_ request: ReckerRequest, timeout: Duration? = nil) async throws(ReckerError) -> ReckerResponse {
+        let pending = PendingStream(kind: .buffered)
+        return try await guarded(pending, timeout) { () async throws(ReckerError) -> ReckerResponse in
+            try await start(request, pending)
+            let head = try await pending.head()
+            let (body, end) = try await pending.collect()
+            return ReckerResponse(head: head, body: body, end: end)
+        }
     }
 
     /// Sends a request and returns as soon as the response head arrives; the body is read
     /// from the returned stream, and the daemon sends only what the reader has taken.
-    public func stream(_ request: ReckerRequest) async throws -> ReckerResponseStream {
-        let (stream, _) = try await start(request, kind: .streaming)
-        let head = try await stream.head()
-        return ReckerResponseStream(head: head, pending: stream, client: self)
-    }
-
-    /// The daemon's statistics document (docs/PROTOCOL.md §2.12): `format` 0 is JSON,
-    /// 1 Prometheus text, 2 a table.
-    public func stats(format: UInt8 = 0) async throws -> [UInt8] {
-        let pending = PendingStream(kind: .stats)
-        let id = try register(pending)
-        try write([.statsRequest(stream: id, format: format)])
-        return try await pending.statsBody()
-    }
-
-    /// Closes the connection; requests in flight fail with `CONNECTION_LOST`.
-    public func close() {
-        state.withLock { s in
-            s.connection?.socket.shutdown()
+    ///
+    /// `timeout` bounds the wait for the head. Dropping the stream before its end, or
+    /// cancelling the task that reads it, cancels the request at the daemon.
+    public func stream(_ request: ReckerRequest, timeout: Duration? = nil) async throws(ReckerError) -> ReckerResponseStream {
+        let pending = PendingStream(kind: .streaming)
+        let head = try await guarded(pending, timeout) { () async throws(ReckerError) -> ResponseHead in
+            try await start(request, pending)
+            return try await pending.head()
         }
+        return ReckerResponseStream(head: head, handle: StreamHandle(client: self, pending: pending))
+    }
+
+    /// The daemon's statistics (docs/PROTOCOL.md §2.12), decoded. `timeout` bounds the call.
+    public func stats(timeout: Duration? = nil) async throws(ReckerError) -> ReckerStats {
+        try ReckerStats(json: try await stats(format: 0, timeout: timeout))
+    }
+
+    /// The daemon's statistics document as sent: `format` 0 JSON, 1 Prometheus text, 2 a
+    /// table for people.
+    package func stats(format: UInt8, timeout: Duration? = nil) async throws(ReckerError) -> [UInt8] {
+        let pending = PendingStream(kind: .stats)
+        return try await guarded(pending, timeout) { () async throws(ReckerError) -> [UInt8] in
+            let link = try await core.register(pending)
+            try core.send([.statsRequest(stream: pending.id, format: format)], of: pending, on: link)
+            return try await pending.statsDocument()
+        }
+    }
+
+    /// The JSON statistics document as bytes, as earlier versions returned it.
+    package func stats() async throws(ReckerError) -> [UInt8] {
+        try await stats(format: 0)
+    }
+
+    /// Closes the connection; requests in flight fail with `CONNECTION_LOST`. The next
+    /// request connects again.
+    public func close() {
+        core.shutdown(final: false)
     }
 
     // MARK: - internals
 
-    struct State: ~Copyable {
-        var connection: ReckerConnection?
-        var streams: [UInt32: PendingStream] = [:]
-        var nextStream: UInt32 = 1
-    }
-
-    private func start(_ original: ReckerRequest, kind: PendingStream.Kind) async throws -> (PendingStream, UInt32) {
+    /// Registers the request, sends its head, then its body as the daemon grants window.
+    private func start(_ original: ReckerRequest, _ pending: PendingStream) async throws(ReckerError) {
         var request = original
         request.head.url = resolve(original.head.url)
-        let pending = PendingStream(kind: kind)
-        let id = try register(pending)
+        let link = try await core.register(pending)
+        let id = pending.id
         guard let body = request.body, !body.isEmpty else {
-            try write([.requestHead(stream: id, request.head, endRequest: true)])
-            return (pending, id)
+            try core.send([.requestHead(stream: id, request.head, endRequest: true)], of: pending, on: link)
+            return
         }
-        try write([.requestHead(stream: id, request.head, endRequest: false)])
-        let maxChunk = state.withLock { s in Int(s.connection?.welcome.maxFrame ?? UInt32(Frame.defaultMaxLength)) } - Frame.headerSize
+        try core.send([.requestHead(stream: id, request.head, endRequest: false)], of: pending, on: link)
+        let maxChunk = max(1, Int(link.connection.welcome.maxFrame) - Frame.headerSize)
         var offset = 0
         while offset < body.count {
             let allowed = try await pending.takeSendWindow(max: min(maxChunk, body.count - offset))
             let end = offset + allowed
-            try write([.requestBody(stream: id, Array(body[offset ..< end]), endRequest: end == body.count)])
+            try core.send([.requestBody(stream: id, Array(body[offset ..< end]), endRequest: end == body.count)],
+                          of: pending, on: link)
             offset = end
         }
-        return (pending, id)
     }
 
-    /// Connects if needed and assigns a stream id.
-    private func register(_ pending: PendingStream) throws -> UInt32 {
-        try state.withLock { s throws -> UInt32 in
-            if s.connection == nil {
-                let c = try ReckerConnection(socketPath: socketPath)
-                s.connection = c
-                startReader(c)
+    /// Runs `operation` for `pending`, cancelling the stream when the task is cancelled or
+    /// `timeout` passes first.
+    private func guarded<T>(_ pending: PendingStream, _ timeout: Duration?,
+                            _ operation: () async throws(ReckerError) -> T) async throws(ReckerError) -> T {
+        let core = self.core
+        let timer = timeout.map { limit in
+            Task {
+                try? await Task.sleep(for: limit)
+                guard !Task.isCancelled else { return }
+                core.cancel(pending, ReckerError(.timeout, "no answer within \(limit) (the call's timeout)",
+                                                 mayHaveReachedUpstream: true, retrySafe: false))
             }
-            guard s.streams.count < Int(s.connection!.welcome.maxInFlight) else {
-                throw ReckerError(.tooManyInFlight, "more than \(s.connection!.welcome.maxInFlight) requests in flight")
-            }
-            var id = s.nextStream
-            while s.streams[id] != nil || id == 0 { id &+= 1 }
-            s.nextStream = id &+ 1
-            pending.id = id
-            pending.sendWindow = Int(s.connection!.welcome.initialWindow)
-            s.streams[id] = pending
-            return id
         }
-    }
-
-    func write(_ messages: [Message]) throws {
-        try state.withLock { s throws in
-            guard let c = s.connection else { throw ReckerError(.connectionLost, "not connected to reckerd") }
-            try c.send(messages)
+        defer { timer?.cancel() }
+        let result: Result<T, ReckerError> = await withTaskCancellationHandler {
+            do throws(ReckerError) { return .success(try await operation()) } catch { return .failure(error) }
+        } onCancel: {
+            core.cancel(pending, ReckerError(.cancelled, "the task was cancelled", mayHaveReachedUpstream: true, retrySafe: false))
         }
-    }
-
-    /// Grants the daemon `n` more bytes on a stream once the reader has taken them.
-    func grant(_ n: Int, stream id: UInt32) {
-        guard n > 0 else { return }
-        try? write([.windowUpdate(stream: id, increment: UInt32(n))])
-    }
-
-    private func startReader(_ connection: ReckerConnection) {
-        let box = Unmanaged.passRetained(ReaderContext(client: self, connection: connection))
-        var tid = pthread_t()
-        let rc = pthread_create(&tid, nil, { raw in
-            #if canImport(Glibc)
-            let ctx = Unmanaged<ReaderContext>.fromOpaque(raw!).takeRetainedValue()
-            #else
-            let ctx = Unmanaged<ReaderContext>.fromOpaque(raw).takeRetainedValue()
-            #endif
-            ctx.client?.readLoop(ctx.connection)
-            return nil
-        }, box.toOpaque())
-        if rc == 0 { pthread_detach(tid) } else { box.release() }
-    }
-
-    private func readLoop(_ connection: ReckerConnection) {
-        var failure = ReckerError(.connectionLost, "reckerd closed the connection")
-        while true {
-            let message: Message
-            do { message = try connection.receive() } catch { failure = error; break }
-            if case .error(0, let e) = message { failure = e; break }
-            dispatch(message)
-        }
-        let mine = ObjectIdentifier(connection)
-        let orphans = state.withLock { s -> [PendingStream] in
-            if let c = s.connection, ObjectIdentifier(c) == mine { s.connection = nil }
-            defer { s.streams.removeAll() }
-            return Array(s.streams.values)
-        }
-        connection.close()
-        for p in orphans { p.fail(failure) }
-    }
-
-    private func dispatch(_ message: Message) {
-        let id = message.stream
-        guard let pending = state.withLock({ s in s.streams[id] }) else { return }
-        switch message {
-        case .responseHead(_, let h): pending.deliverHead(h)
-        case .responseBody(_, let data):
-            if pending.deliverBody(data) { grant(data.count, stream: id) }
-        case .responseEnd(_, let e):
-            forget(id)
-            pending.finish(e)
-        case .error(_, let e):
-            forget(id)
-            pending.fail(e)
-        case .windowUpdate(_, let inc): pending.addSendWindow(Int(inc))
-        case .statsResponse(_, let json, let more):
-            if !more { forget(id) }
-            pending.deliverStats(json, more: more)
-        default: break
-        }
-    }
-
-    private func forget(_ id: UInt32) { _ = state.withLock { s in s.streams.removeValue(forKey: id) } }
-}
-
-private final class ReaderContext: @unchecked Sendable {
-    weak var client: ReckerClient?
-    let connection: ReckerConnection
-    init(client: ReckerClient, connection: ReckerConnection) {
-        self.client = client
-        self.connection = connection
+        return try result.get()
     }
 }

@@ -8,21 +8,21 @@ import Darwin
 ///
 /// Usable on its own, without Swift Concurrency or Foundation; the `recker` CLI is built on
 /// it. Not thread-safe: one thread at a time, or a lock around it (as `ReckerClient` does).
-public final class ReckerConnection {
-    public let socket: UnixSocket
+package final class ReckerConnection {
+    package let socket: UnixSocket
     /// The daemon's limits, from its WELCOME.
-    public let welcome: Message.Welcome
+    package let welcome: Message.Welcome
     private var reader: FrameReader
     private var readBuffer: [UInt8] = []
 
     /// How long a client waits for WELCOME unless told otherwise: a daemon out of
     /// descriptors accepts no connection, and the kernel's backlog would hold one forever.
-    public static let defaultHandshakeTimeoutMs = 3000
+    package static let defaultHandshakeTimeoutMs = 3000
 
     /// Connects and performs the handshake, waiting at most `handshakeTimeoutMs` for the
     /// daemon's WELCOME (`DAEMON_UNAVAILABLE` after that).
     /// A socket in a directory others could write to is refused (`SocketPaths.untrustedDirectory`).
-    public init(socketPath: String, handshakeTimeoutMs: Int = ReckerConnection.defaultHandshakeTimeoutMs) throws(ReckerError) {
+    package init(socketPath: String, handshakeTimeoutMs: Int = ReckerConnection.defaultHandshakeTimeoutMs) throws(ReckerError) {
         if let why = SocketPaths.untrustedDirectory(of: socketPath) {
             throw ReckerError(.daemonUnavailable, "refusing the socket \(socketPath): \(why); another user could stand in for reckerd there")
         }
@@ -60,19 +60,19 @@ public final class ReckerConnection {
     }
 
     /// Sends one message.
-    public func send(_ message: Message) throws(ReckerError) {
+    package func send(_ message: Message) throws(ReckerError) {
         try socket.write(message.encoded)
     }
 
     /// Sends several messages in one write.
-    public func send(_ messages: [Message]) throws(ReckerError) {
+    package func send(_ messages: [Message]) throws(ReckerError) {
         var bytes: [UInt8] = []
         for m in messages { bytes.append(contentsOf: try m.encoded) }
         try socket.write(bytes)
     }
 
     /// Blocks until the next message arrives. `CONNECTION_LOST` when the daemon closes.
-    public func receive() throws(ReckerError) -> Message {
+    package func receive() throws(ReckerError) -> Message {
         while true {
             if let f = try reader.next() { return try Message(frame: f) }
             readBuffer.removeAll(keepingCapacity: true)
@@ -83,5 +83,5 @@ public final class ReckerConnection {
         }
     }
 
-    public func close() { socket.close() }
+    package func close() { socket.close() }
 }

@@ -1,12 +1,17 @@
 /// An HTTP request as the client hands it to the daemon (REQUEST_HEAD).
 public struct RequestHead: Sendable, Equatable {
+    /// The HTTP method, an RFC 9110 token such as `GET`.
     public var method: String
+    /// The absolute http or https URL.
     public var url: String
+    /// Request headers, sent in order; framing and hop-by-hop headers belong to reckerd.
     public var headers: [(name: String, value: String)]
     /// The body size, or nil when it is not known in advance (sent chunked upstream).
     public var bodyLength: UInt64?
+    /// Per-request options; absent ones take the daemon's configuration.
     public var options: RequestOptions
 
+    /// A request head; `bodyLength` nil sends the body chunked upstream.
     public init(method: String = "GET", url: String, headers: [(name: String, value: String)] = [],
                 bodyLength: UInt64? = nil, options: RequestOptions = RequestOptions()) {
         self.method = method
@@ -16,6 +21,7 @@ public struct RequestHead: Sendable, Equatable {
         self.options = options
     }
 
+    /// Equal when every field is, headers in the same order.
     public static func == (a: RequestHead, b: RequestHead) -> Bool {
         a.method == b.method && a.url == b.url && a.bodyLength == b.bodyLength && a.options == b.options
             && a.headers.elementsEqual(b.headers) { $0.name == $1.name && $0.value == $1.value }
@@ -25,34 +31,40 @@ public struct RequestHead: Sendable, Equatable {
 /// Per-request options; absent ones take the daemon's configured values.
 public struct RequestOptions: Sendable, Equatable {
     /// Option tags (docs/PROTOCOL.md §2.3). Bit 15 marks an option the daemon must know.
-    public enum Tag {
-        public static let connectTimeout: UInt16 = 0x0001
-        public static let totalTimeout: UInt16 = 0x0002
-        public static let followRedirects: UInt16 = 0x0003
-        public static let compressed: UInt16 = 0x0004
-        public static let keepMethod: UInt16 = 0x0005
-        public static let critical: UInt16 = 0x8000
+    package enum Tag {
+        package static let connectTimeout: UInt16 = 0x0001
+        package static let totalTimeout: UInt16 = 0x0002
+        package static let followRedirects: UInt16 = 0x0003
+        package static let compressed: UInt16 = 0x0004
+        package static let keepMethod: UInt16 = 0x0005
+        package static let critical: UInt16 = 0x8000
     }
 
+    /// Milliseconds allowed for DNS, TCP connect and TLS.
     public var connectTimeoutMs: UInt32?
+    /// Milliseconds allowed for the whole request, redirects included.
     public var totalTimeoutMs: UInt32?
     /// Follow up to this many redirects; nil or 0 does not follow.
     public var followRedirects: UInt8?
+    /// Ask for a compressed response (`Accept-Encoding`) and hand back the decoded body.
     public var compressed: Bool?
     /// Keep the method and body across a 301/302/303 (curl's `-X POST`); otherwise a POST
     /// becomes a GET there.
     public var keepMethod: Bool?
     /// Options this build does not know, kept as received (tag, value).
-    public var unknown: [(tag: UInt16, value: [UInt8])] = []
+    package var unknown: [(tag: UInt16, value: [UInt8])] = []
 
+    /// Options for one request; nil leaves an option to the daemon's configuration.
     public init(connectTimeoutMs: UInt32? = nil, totalTimeoutMs: UInt32? = nil,
-                followRedirects: UInt8? = nil, compressed: Bool? = nil) {
+                followRedirects: UInt8? = nil, compressed: Bool? = nil, keepMethod: Bool? = nil) {
         self.connectTimeoutMs = connectTimeoutMs
         self.totalTimeoutMs = totalTimeoutMs
         self.followRedirects = followRedirects
         self.compressed = compressed
+        self.keepMethod = keepMethod
     }
 
+    /// Equal when every option is, unknown ones included.
     public static func == (a: RequestOptions, b: RequestOptions) -> Bool {
         a.connectTimeoutMs == b.connectTimeoutMs && a.totalTimeoutMs == b.totalTimeoutMs
             && a.followRedirects == b.followRedirects && a.compressed == b.compressed && a.keepMethod == b.keepMethod
@@ -62,6 +74,7 @@ public struct RequestOptions: Sendable, Equatable {
 
 /// The final response's head and the facts about the connection that carried it.
 public struct ResponseHead: Sendable, Equatable {
+    /// The HTTP status code of the final response (after redirects reckerd followed).
     public var status: UInt16
     /// 10, 11, 20 or 30.
     public var httpVersion: UInt8
@@ -69,13 +82,18 @@ public struct ResponseHead: Sendable, Equatable {
     public var connectionID: UInt64
     /// The connection had served an earlier request.
     public var reused: Bool
+    /// Microseconds the request waited in reckerd for a connection.
     public var queueMicros: UInt32
+    /// Microseconds of DNS and TCP connect (0 on a reused connection).
     public var connectMicros: UInt32
+    /// Microseconds of the TLS handshake (0 when reused or plain HTTP).
     public var tlsMicros: UInt32
+    /// Microseconds from the request's start to the first response byte.
     public var firstByteMicros: UInt32
+    /// The upstream's response headers as received, in order.
     public var headers: [(name: String, value: String)]
 
-    public init(status: UInt16, httpVersion: UInt8, connectionID: UInt64, reused: Bool,
+    package init(status: UInt16, httpVersion: UInt8, connectionID: UInt64, reused: Bool,
                 queueMicros: UInt32 = 0, connectMicros: UInt32 = 0, tlsMicros: UInt32 = 0,
                 firstByteMicros: UInt32 = 0, headers: [(name: String, value: String)] = []) {
         self.status = status
@@ -108,6 +126,7 @@ public struct ResponseHead: Sendable, Equatable {
         return headers.first { $0.name.lowercased() == lower }?.value
     }
 
+    /// Equal when every field is, headers in the same order.
     public static func == (a: ResponseHead, b: ResponseHead) -> Bool {
         a.status == b.status && a.httpVersion == b.httpVersion && a.connectionID == b.connectionID
             && a.reused == b.reused && a.queueMicros == b.queueMicros && a.connectMicros == b.connectMicros
@@ -118,9 +137,11 @@ public struct ResponseHead: Sendable, Equatable {
 
 /// RESPONSE_END: the totals of a finished response.
 public struct ResponseEnd: Sendable, Equatable {
+    /// Microseconds from the request's arrival at reckerd to its end.
     public var totalMicros: UInt32
+    /// Body bytes delivered (after decoding a compressed body).
     public var bodyBytes: UInt64
-    public init(totalMicros: UInt32, bodyBytes: UInt64) {
+    package init(totalMicros: UInt32, bodyBytes: UInt64) {
         self.totalMicros = totalMicros
         self.bodyBytes = bodyBytes
     }

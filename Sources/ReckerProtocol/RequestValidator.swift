@@ -1,18 +1,18 @@
 /// The most headers, and bytes of header names and values, one head may carry: the daemon
 /// announces its own in WELCOME and holds requests and responses to them.
-public struct HeaderLimits: Sendable, Equatable {
-    public var count: Int
-    public var bytes: Int
-    public init(count: Int, bytes: Int) {
+package struct HeaderLimits: Sendable, Equatable {
+    package var count: Int
+    package var bytes: Int
+    package init(count: Int, bytes: Int) {
         self.count = count
         self.bytes = bytes
     }
 
     /// The daemon's defaults (`limits.maxHeaders`, `limits.maxHeaderBytes`).
-    public static let standard = HeaderLimits(count: 1000, bytes: 65536)
+    package static let standard = HeaderLimits(count: 1000, bytes: 65536)
 
     /// Throws `HEADERS_TOO_LARGE` when `headers` are over the limits.
-    public func check(_ headers: [(name: String, value: String)], _ whose: String) throws(ReckerError) {
+    package func check(_ headers: [(name: String, value: String)], _ whose: String) throws(ReckerError) {
         guard headers.count <= count else {
             throw ReckerError(.headersTooLarge, "\(whose) has \(headers.count) headers, more than the \(count) allowed (limits.maxHeaders)")
         }
@@ -25,17 +25,17 @@ public struct HeaderLimits: Sendable, Equatable {
 
 /// The checks every request passes before anything is sent upstream
 /// (docs/PROTOCOL.md §2.3). Shared by the daemon and clients that want to fail early.
-public enum RequestValidator {
+package enum RequestValidator {
     /// The upstream a URL names: scheme, host and port, which is also its pool's key.
-    public struct Target: Sendable, Hashable {
-        public let https: Bool
-        public let host: String
-        public let port: UInt16
+    package struct Target: Sendable, Hashable {
+        package let https: Bool
+        package let host: String
+        package let port: UInt16
         /// `host:port`, the pool and stats key; built once, since the engine keys every
         /// event of a request by it.
-        public let domain: String
+        package let domain: String
 
-        public init(https: Bool, host: String, port: UInt16) {
+        package init(https: Bool, host: String, port: UInt16) {
             self.https = https
             self.host = host
             self.port = port
@@ -51,7 +51,7 @@ public enum RequestValidator {
 
     /// Checks a request head (`endRequest`: no body follows), returning the upstream it
     /// targets.
-    public static func validate(_ head: RequestHead, endRequest: Bool = false,
+    package static func validate(_ head: RequestHead, endRequest: Bool = false,
                                 limits: HeaderLimits = .standard) throws(ReckerError) -> Target {
         guard isToken(head.method) else {
             throw ReckerError(.invalidMethod, "method is not an HTTP token")
@@ -90,7 +90,7 @@ public enum RequestValidator {
     }
 
     /// Parses an absolute http or https URL; anything else is `INVALID_URL`.
-    public static func parse(url: String) throws(ReckerError) -> Target {
+    package static func parse(url: String) throws(ReckerError) -> Target {
         let bytes = Array(url.utf8)
         guard !bytes.contains(where: { $0 <= 0x20 || $0 == 0x7F }) else {
             throw ReckerError(.invalidURL, "URL holds spaces or control characters")
@@ -144,7 +144,7 @@ public enum RequestValidator {
     }
 
     /// Whether an http(s) URL has userinfo (`user@` or `user:pass@`) in its authority.
-    public static func hasCredentials(_ url: String) -> Bool {
+    package static func hasCredentials(_ url: String) -> Bool {
         let bytes = Array(url.utf8)
         guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")), bytes[(colon + 1)...].starts(with: Array("//".utf8)) else {
             return false
@@ -154,7 +154,7 @@ public enum RequestValidator {
     }
 
     /// Methods whose repetition cannot change anything on the server (RFC 9110 §9.2.1).
-    public static func isSafeMethod(_ method: String) -> Bool {
+    package static func isSafeMethod(_ method: String) -> Bool {
         ["GET", "HEAD", "OPTIONS", "TRACE"].contains(method)
     }
 
@@ -165,13 +165,13 @@ public enum RequestValidator {
     /// it at most once. Anything else is never sent twice.
     /// Methods are case-sensitive (RFC 9110 §9.1): `put` is another method, not PUT. An
     /// empty `Idempotency-Key` keys nothing.
-    public static func mayResend(_ head: RequestHead) -> Bool {
+    package static func mayResend(_ head: RequestHead) -> Bool {
         ["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"].contains(head.method)
             || head.headers.contains { $0.name.lowercased() == "idempotency-key" && !$0.value.allSatisfy { $0 == " " || $0 == "\t" } }
     }
 
     /// RFC 9110 token: one or more tchar.
-    public static func isToken(_ s: String) -> Bool {
+    package static func isToken(_ s: String) -> Bool {
         !s.isEmpty && s.utf8.allSatisfy { c in
             switch c {
             case UInt8(ascii: "a") ... UInt8(ascii: "z"), UInt8(ascii: "A") ... UInt8(ascii: "Z"),

@@ -41,8 +41,8 @@ final class ReplayTests: XCTestCase {
             let result: Result<ReckerResponse, ReckerError>
             do {
                 result = .success(try await client.send(ReckerRequest(method: c.method, url: server.url(uri), headers: c.headers, body: c.body)))
-            } catch let e as ReckerError {
-                result = .failure(e)
+            } catch {
+                result = .failure(error)
             }
             XCTAssertEqual(server.received(c.method, uri), c.expected, "\(name): times the upstream received it")
             switch result {
@@ -148,7 +148,7 @@ final class ReplayTests: XCTestCase {
                 let r = try await client.send(ReckerRequest(method: method, url: "https://localhost:\(port)\(path)", headers: headers, body: body))
                 XCTAssertTrue(resent, "\(method) answered \(r.status)")
                 XCTAssertEqual(String(decoding: r.body, as: UTF8.self), "\(method) \(body?.count ?? 0)")
-            } catch let e as ReckerError {
+            } catch let e {
                 XCTAssertFalse(resent, "\(method): \(e)")
                 XCTAssertEqual(e.code, .upstreamRecvFailed, "\(method): \(e)")
                 XCTAssertTrue(e.mayHaveReachedUpstream)
