@@ -82,7 +82,7 @@ let package = Package(
         // The benchmarks' load generator (bench/): speaks the protocol from many connections.
         .executableTarget(
             name: "recker-load",
-            dependencies: ["ReckerProtocol"],
+            dependencies: ["ReckerLoop", "ReckerProtocol"],
             path: "bench/load"
         ),
         // Real upstreams and a real daemon for the tests: nginx with TLS and h2, a Swift
@@ -102,6 +102,8 @@ let package = Package(
             name: "ReckerPoolTests",
             dependencies: ["ReckerPool", "ReckerProtocol", "ReckerTestSupport"]
         ),
+        // The daemon's pure parts (the session's state machine) without a socket.
+        .testTarget(name: "reckerdUnitTests", dependencies: ["reckerd", "ReckerPool", "ReckerProtocol"]),
         .testTarget(
             name: "reckerdTests",
             dependencies: ["ReckerProtocol", "ReckerTestSupport"]

@@ -31,6 +31,20 @@ extension ConfigJSON {
         }
     }
 
+    /// The value as JSON on one line, keys sorted: what the stats document is sent as.
+    var compact: String {
+        switch kind {
+        case .object(let members):
+            return "{" + members.sorted { $0.key < $1.key }.map { Self.quoted($0.key) + ":" + $0.value.compact }.joined(separator: ",") + "}"
+        case .array(let elements):
+            return "[" + elements.map(\.compact).joined(separator: ",") + "]"
+        case .string(let s): return Self.quoted(s)
+        case .number(let text): return text
+        case .bool(let b): return b ? "true" : "false"
+        case .null: return "null"
+        }
+    }
+
     /// A JSON string literal for `s`.
     static func quoted(_ s: String) -> String {
         var out = "\""

@@ -1,4 +1,3 @@
-import Foundation
 import ReckerPool
 
 /// The stats document in its three forms: JSON (schema 1, docs/PROTOCOL.md §2.12),
@@ -30,34 +29,40 @@ struct StatsReport {
         }
     }
 
-    private static func fields(_ d: DomainStats) -> [String: Any] {
-        func q(_ x: Quantiles) -> [String: Any] {
-            ["p50": x.p50, "p90": x.p90, "p99": x.p99, "sum": x.sum, "count": x.count]
+    private static func fields(_ d: DomainStats) -> [(String, ConfigJSON)] {
+        func q(_ x: Quantiles) -> ConfigJSON {
+            .object([("p50", .int(Int(x.p50))), ("p90", .int(Int(x.p90))), ("p99", .int(Int(x.p99))),
+                     ("sum", .int(Int(x.sum))), ("count", .int(Int(x.count)))])
         }
-        var f: [String: Any] = [
-            "requests_total": d.requestsTotal, "requests_in_flight": d.requestsInFlight,
-            "requests_queued": d.requestsQueued, "connections_created": d.connectionsCreated,
-            "connections_open": d.connectionsOpen, "connections_idle": d.connectionsIdle,
-            "connections_busy": d.connectionsBusy, "reuse_ratio": (d.reuseRatio * 10000).rounded() / 10000,
-            "connect_failures": d.connectFailures, "timeouts": d.timeouts, "retries": d.retries,
-            "errors_total": d.errorsTotal, "bytes_in": d.bytesIn, "bytes_out": d.bytesOut,
-            "latency_us": q(d.latency), "queue_time_us": q(d.queueTime),
+        var f: [(String, ConfigJSON)] = [
+            ("requests_total", .int(d.requestsTotal)), ("requests_in_flight", .int(d.requestsInFlight)),
+            ("requests_queued", .int(d.requestsQueued)), ("connections_created", .int(d.connectionsCreated)),
+            ("connections_open", .int(d.connectionsOpen)), ("connections_idle", .int(d.connectionsIdle)),
+            ("connections_busy", .int(d.connectionsBusy)), ("reuse_ratio", Self.json((d.reuseRatio * 10000).rounded() / 10000)),
+            ("connect_failures", .int(d.connectFailures)), ("timeouts", .int(d.timeouts)), ("retries", .int(d.retries)),
+            ("errors_total", .int(d.errorsTotal)), ("bytes_in", .int(d.bytesIn)), ("bytes_out", .int(d.bytesOut)),
+            ("latency_us", q(d.latency)), ("queue_time_us", q(d.queueTime)),
         ]
-        if let v = d.httpVersion { f["http_version"] = v }
+        if let v = d.httpVersion { f.append(("http_version", .string(v))) }
         return f
     }
 
+    /// A number as JSON: whole numbers without a fraction, others in Swift's shortest form.
+    private static func json(_ v: Double) -> ConfigJSON {
+        v.isFinite ? ConfigJSON(.number(number(v))) : .int(0)
+    }
+
+    /// The JSON document, keys sorted at every level, on one line.
     var json: [UInt8] {
         var doc = Self.fields(stats.total)
-        doc["schema"] = 1
-        doc["uptime_s"] = (uptime * 1000).rounded() / 1000
-        doc["clients"] = clients
-        doc["domains"] = stats.domains.mapValues(Self.fields)
-        doc["users"] = Dictionary(uniqueKeysWithValues: users.map { uid, c in
-            (String(uid), ["requests_total": c.requests, "reused": c.reused] as [String: Any])
-        })
-        let data = (try? JSONSerialization.data(withJSONObject: doc, options: [.sortedKeys])) ?? Data("{}".utf8)
-        return Array(data)
+        doc.append(("schema", .int(1)))
+        doc.append(("uptime_s", Self.json((uptime * 1000).rounded() / 1000)))
+        doc.append(("clients", .int(clients)))
+        doc.append(("domains", .object(stats.domains.keys.sorted().map { ($0, .object(Self.fields(stats.domains[$0]!))) })))
+        doc.append(("users", .object(users.keys.sorted().map { uid in
+            (String(uid), .object([("requests_total", .int(users[uid]!.requests)), ("reused", .int(users[uid]!.reused))]))
+        })))
+        return Array(ConfigJSON.object(doc).compact.utf8)
     }
 
     /// Prometheus text exposition format 0.0.4; every per-domain series has a `domain` label.
@@ -65,7 +70,12 @@ struct StatsReport {
         var out = ""
         let domains = stats.domains.keys.sorted()
         func label(_ d: String) -> String {
-            "domain=\"" + d.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+            var escaped = ""
+            for c in d {
+                if c == "\\" || c == "\"" { escaped.append("\\") }
+                escaped.append(c)
+            }
+            return "domain=\"" + escaped + "\""
         }
         func family(_ name: String, _ type: String, _ help: String, _ value: (DomainStats) -> Double) {
             out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
@@ -117,21 +127,38 @@ struct StatsReport {
         func row(_ name: String, _ s: DomainStats) -> [String] {
             [name, s.httpVersion ?? "-", "\(s.connectionsOpen)", "\(s.connectionsIdle)", "\(s.connectionsBusy)",
              "\(s.requestsQueued)", "\(s.requestsInFlight)", "\(s.requestsTotal)", "\(s.connectionsCreated)",
-             String(format: "%.0f%%", s.reuseRatio * 100), "\(s.errorsTotal)",
-             String(format: "%.2f", Double(s.latency.p50) / 1000), String(format: "%.2f", Double(s.latency.p99) / 1000)]
+             Self.fixed(s.reuseRatio * 100, digits: 0) + "%", "\(s.errorsTotal)",
+             Self.fixed(Double(s.latency.p50) / 1000, digits: 2), Self.fixed(Double(s.latency.p99) / 1000, digits: 2)]
         }
         var rows = [head]
         for d in stats.domains.keys.sorted() { rows.append(row(d, stats.domains[d]!)) }
         rows.append(row("(all)", stats.total))
         let widths = head.indices.map { i in rows.map { $0[i].count }.max()! }
-        var out = "reckerd: up \(String(format: "%.0f", uptime)) s, \(clients) client\(clients == 1 ? "" : "s") connected\n"
+        var out = "reckerd: up \(Self.fixed(uptime, digits: 0)) s, \(clients) client\(clients == 1 ? "" : "s") connected\n"
         for r in rows {
             out += r.enumerated().map { i, cell in
-                i == 0 ? cell.padding(toLength: widths[i], withPad: " ", startingAt: 0)
+                i == 0 ? cell + String(repeating: " ", count: widths[i] - cell.count)
                        : String(repeating: " ", count: widths[i] - cell.count) + cell
             }.joined(separator: "  ") + "\n"
         }
         return out
+    }
+
+    /// `v` rounded to `digits` decimals, as printf's %.Nf writes it (finite values).
+    static func fixed(_ v: Double, digits: Int) -> String {
+        guard v.isFinite else { return "0" }
+        var scale = 1.0
+        for _ in 0 ..< digits { scale *= 10 }
+        let scaled = (abs(v) * scale).rounded()
+        guard scaled < 9e18 else { return String(v) }
+        let n = Int64(scaled)
+        let whole = n / Int64(scale)
+        var text = (v < 0 && n != 0 ? "-" : "") + String(whole)
+        if digits > 0 {
+            let fraction = String(n % Int64(scale))
+            text += "." + String(repeating: "0", count: digits - fraction.count) + fraction
+        }
+        return text
     }
 
     private static func number(_ v: Double) -> String {

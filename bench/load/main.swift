@@ -1,17 +1,14 @@
-import ReckerProtocol
-import Synchronization
-
-#if canImport(Glibc)
 import Glibc
-#endif
+import ReckerLoop
+import ReckerProtocol
 
-/// recker-load: a load generator that speaks reckerd's protocol. N client connections, each
-/// with one request in flight at a time, for a fixed time; prints one JSON line with the
-/// request count, rate, errors and latency percentiles (µs).
+/// recker-load: a load generator that speaks reckerd's protocol, built like wrk: one thread,
+/// one epoll loop, N client connections, each with one request in flight at a time, for a
+/// fixed time. It prints one JSON line with the request count, rate, errors and latency
+/// percentiles (µs). Its own cost per request is a few system calls, so the figures are
+/// the daemon's, not the generator's.
 ///
 /// usage: recker-load --socket PATH --url URL [--connections N] [--seconds S]
-
-nonisolated func now() -> UInt64 { MonotonicClock.nanoseconds() }
 
 var socketPath = SocketPaths.clientPath()
 var url = ""
@@ -25,69 +22,128 @@ while !args.isEmpty {
     switch a {
     case "--socket": socketPath = v
     case "--url": url = v
-    case "--connections": connections = Int(v) ?? 1
-    case "--seconds": seconds = Double(v) ?? 5
+    case "--connections": connections = max(1, Int(v) ?? 1)
+    case "--seconds": seconds = max(0.1, Double(v) ?? 5)
     default: break
     }
 }
 
-/// One client connection's loop; its fields are touched by its own thread only until joined.
-final class Worker: @unchecked Sendable {
+/// What every connection sends: HELLO once, then the same request head on a new stream.
+let hello = try! Message.hello(.init()).encoded
+let request = try! Message.requestHead(stream: 1, RequestHead(url: url), endRequest: true).encoded
+
+/// One client connection of the generator; loop-confined.
+final class Client {
+    /// Owns the descriptor (closing it when the client goes).
+    let socket: UnixSocket
+    var fd: Int32 { socket.fd }
+    var reader = FrameReader()
+    var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+    var stream: UInt32 = 1
+    var started: UInt64 = 0
+    var welcomed = false
     var latencies: [UInt32] = []
     var errors = 0
-    let deadline: UInt64
-    let socketPath: String
-    let url: String
-    init(deadline: UInt64, socketPath: String, url: String) {
-        self.deadline = deadline
-        self.socketPath = socketPath
-        self.url = url
+    var open = true
+    var registration: EventLoop.Registration?
+    /// Called once when the client stops (its time is up, or it failed).
+    var stopped: () -> Void = {}
+
+    init(socket: UnixSocket) { self.socket = socket }
+
+    func stop() {
+        guard open else { return }
+        open = false
+        stopped()
     }
 
-    func run() {
-        guard let c = try? ReckerConnection(socketPath: socketPath) else { errors += 1; return }
-        latencies.reserveCapacity(100_000)
-        var stream: UInt32 = 1
-        let head = RequestHead(url: url)
-        while now() < deadline {
-            let start = now()
-            do {
-                try c.send(.requestHead(stream: stream, head, endRequest: true))
-                var unacked = 0
-                loop: while true {
-                    switch try c.receive() {
-                    case .responseBody(_, let data): unacked += data.count
-                    case .responseEnd: break loop
-                    case .error: errors += 1; break loop
-                    default: continue
-                    }
-                }
-                if unacked > 0 { try c.send(.windowUpdate(stream: stream, increment: UInt32(unacked))) }
-            } catch {
-                errors += 1
-                return
+    func send(_ bytes: [UInt8]) -> Bool {
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                // A request frame is ~60 bytes and nothing else is unread: a full socket
+                // buffer means the daemon stopped reading; count it and stop this client.
+                return false
             }
-            latencies.append(UInt32(clamping: (now() - start) / 1000))
-            stream = stream == UInt32.max ? 1 : stream + 1
+            offset += n
         }
+        return true
     }
 
-    /// Runs `run()` on a thread of its own.
-    nonisolated func start() -> pthread_t {
-        var t = pthread_t()
-        pthread_create(&t, nil, { raw in
-            Unmanaged<Worker>.fromOpaque(raw!).takeRetainedValue().run()
-            return nil
-        }, Unmanaged.passRetained(self).toOpaque())
-        return t
+    func sendRequest() {
+        var frame = request
+        frame[6] = UInt8(truncatingIfNeeded: stream >> 24)
+        frame[7] = UInt8(truncatingIfNeeded: stream >> 16)
+        frame[8] = UInt8(truncatingIfNeeded: stream >> 8)
+        frame[9] = UInt8(truncatingIfNeeded: stream)
+        started = MonotonicClock.nanoseconds()
+        if !send(frame) { fail() }
+    }
+
+    func fail() {
+        errors += 1
+        stop()
+    }
+
+    /// Reads what arrived and sends the next request when the last one ended.
+    func readable(deadline: UInt64) {
+        guard open else { return }
+        let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if n < 0 && (errno == EAGAIN || errno == EINTR) { return }
+        guard n > 0 else { return fail() }
+        reader.append(Array(buffer[0 ..< n]))
+        while open, let frame = try? reader.next() {
+            switch frame.type {
+            case FrameType.welcome:
+                welcomed = true
+                sendRequest()
+            case FrameType.responseEnd, FrameType.error:
+                guard frame.stream == stream else { continue }
+                if frame.type == FrameType.error { errors += 1 }
+                let now = MonotonicClock.nanoseconds()
+                latencies.append(UInt32(clamping: (now - started) / 1000))
+                stream = stream == UInt32.max ? 1 : stream + 1
+                if now < deadline { sendRequest() } else { stop() }
+            default:
+                continue
+            }
+        }
     }
 }
 
-let deadline = now() + UInt64(seconds * 1e9)
-let workers = (0 ..< connections).map { _ in Worker(deadline: deadline, socketPath: socketPath, url: url) }
-let threads = workers.map { $0.start() }
-for t in threads { pthread_join(t, nil) }
-let all = workers.flatMap(\.latencies).sorted()
+let loop = try! EventLoop()
+let deadline = MonotonicClock.nanoseconds() + UInt64(seconds * 1e9)
+var clients: [Client] = []
+var connectErrors = 0
+for _ in 0 ..< connections {
+    guard let socket = try? UnixSocket(connectingTo: socketPath) else {
+        connectErrors += 1
+        continue
+    }
+    let client = Client(socket: socket)
+    _ = fcntl(client.fd, F_SETFL, fcntl(client.fd, F_GETFL) | O_NONBLOCK)
+    guard client.send(hello) else {
+        connectErrors += 1
+        continue
+    }
+    clients.append(client)
+    client.registration = try! loop.register(client.fd, .readable) { _ in client.readable(deadline: deadline) }
+}
+var running = clients.count
+for client in clients {
+    client.stopped = {
+        if let r = client.registration { loop.unregister(r) }
+        running -= 1
+        if running == 0 { loop.stop() }
+    }
+}
+// A request still unanswered 2 s after the end is counted as an error, not waited for.
+loop.schedule(at: deadline + 2_000_000_000) { loop.stop() }
+if running > 0 { loop.run() }
+for client in clients where client.open { client.errors += 1 }
+let all = clients.flatMap(\.latencies).sorted()
 let pct = { (p: Double) -> UInt32 in all.isEmpty ? 0 : all[min(all.count - 1, Int(Double(all.count) * p / 100))] }
-let errors = workers.map(\.errors).reduce(0, +)
+let errors = clients.map(\.errors).reduce(connectErrors, +)
 print("{\"requests\":\(all.count),\"rps\":\(Double(all.count) / seconds),\"errors\":\(errors),\"p50_us\":\(pct(50)),\"p90_us\":\(pct(90)),\"p99_us\":\(pct(99))}")

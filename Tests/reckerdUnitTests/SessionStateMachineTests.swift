@@ -1,0 +1,169 @@
+@testable import reckerd
+import ReckerPool
+import ReckerProtocol
+import XCTest
+
+/// The session's rules without a socket: frames and engine events in, actions out.
+final class SessionStateMachineTests: XCTestCase {
+    let me = PeerCredentials(pid: 42, uid: 1000, gids: [1000])
+
+    func frame(_ message: Message) -> Frame {
+        var reader = FrameReader()
+        reader.append(try! message.encoded)
+        return try! reader.next()!
+    }
+
+    func open(_ config: DaemonConfig = DaemonConfig()) -> SessionStateMachine {
+        var m = SessionStateMachine(client: 1, peer: me)
+        let actions = m.receive(frame(.hello(.init())), config: config, draining: false, now: 0)
+        guard case .write(.welcome) = actions.first else { XCTFail("no WELCOME: \(actions)"); return m }
+        XCTAssertEqual(m.state, .open)
+        return m
+    }
+
+    func closeCode(_ actions: [SessionStateMachine.Action]) -> ReckerError.Code? {
+        for a in actions { if case .close(let e) = a { return e.code } }
+        return nil
+    }
+
+    func errorCode(_ actions: [SessionStateMachine.Action], stream: UInt32) -> ReckerError.Code? {
+        for a in actions { if case .write(.error(let s, let e)) = a, s == stream { return e.code } }
+        return nil
+    }
+
+    func request(_ m: inout SessionStateMachine, _ id: UInt32, end: Bool = true, config: DaemonConfig = DaemonConfig()) -> TransferID? {
+        let actions = m.receive(frame(.requestHead(stream: id, RequestHead(url: "http://127.0.0.1:9/x"), endRequest: end)),
+                                config: config, draining: false, now: 1)
+        for a in actions { if case .start(let s, _) = a, s == id { return TransferID(id) + 1000 } }
+        return nil
+    }
+
+    func testTheFirstFrameMustBeHello() {
+        var m = SessionStateMachine(client: 1, peer: me)
+        let actions = m.receive(frame(.ping([0, 0, 0, 0, 0, 0, 0, 7])), config: DaemonConfig(), draining: false, now: 0)
+        XCTAssertEqual(closeCode(actions), .badHandshake)
+    }
+
+    func testAUserNotAllowedIsRefusedAtHello() {
+        var config = DaemonConfig()
+        config.allowUsers = [0]
+        var m = SessionStateMachine(client: 1, peer: me)
+        XCTAssertEqual(closeCode(m.receive(frame(.hello(.init())), config: config, draining: false, now: 0)), .accessDenied)
+        var unknown = SessionStateMachine(client: 2, peer: nil)
+        XCTAssertEqual(closeCode(unknown.receive(frame(.hello(.init())), config: DaemonConfig(), draining: false, now: 0)), .accessDenied)
+    }
+
+    func testBodyBeforeTheTransferIsNamedGoesToItOnceNamed() {
+        var m = open()
+        let head = m.receive(frame(.requestHead(stream: 1, RequestHead(method: "PUT", url: "http://127.0.0.1:9/x", bodyLength: 3), endRequest: false)),
+                             config: DaemonConfig(), draining: false, now: 1)
+        guard case .start(1, _) = head.first else { return XCTFail("\(head)") }
+        XCTAssertTrue(m.receive(frame(.requestBody(stream: 1, [1, 2, 3], endRequest: true)), config: DaemonConfig(), draining: false, now: 2).isEmpty)
+        let sent = m.started(stream: 1, transfer: 77)
+        guard case .sendBody(77, [1, 2, 3], end: true) = sent.first else { return XCTFail("\(sent)") }
+    }
+
+    func testBodyPastTheWindowIsAFlowControlError() {
+        var config = DaemonConfig()
+        config.streamWindow = 4
+        var m = open(config)
+        _ = request(&m, 1, end: false, config: config)
+        _ = m.started(stream: 1, transfer: 5)
+        let actions = m.receive(frame(.requestBody(stream: 1, [1, 2, 3, 4, 5], endRequest: true)), config: config, draining: false, now: 2)
+        XCTAssertEqual(closeCode(actions), .flowControlError)
+    }
+
+    func testResponseBodyStaysWithinTheClientsWindowAndEndsAfterIt() {
+        var config = DaemonConfig()
+        config.streamWindow = 10
+        var m = open(config)
+        _ = request(&m, 1, config: config)
+        _ = m.started(stream: 1, transfer: 9)
+        _ = m.responseHead(9, ResponseHead(status: 200, httpVersion: 11, connectionID: 1, reused: false), debug: false)
+        var out = m.responseBody(9, Array(repeating: 7, count: 25), config: config)
+        out += m.responseEnd(9, ResponseEnd(totalMicros: 1, bodyBytes: 25), config: config)
+        var written = out.compactMap { a -> Int? in if case .writeBody(1, _, let r) = a { r.count } else { nil } }
+        XCTAssertEqual(written, [10], "only the window's 10 bytes go out")
+        XCTAssertFalse(out.contains { if case .write(.responseEnd) = $0 { true } else { false } }, "no end before the body")
+        out = m.receive(frame(.windowUpdate(stream: 1, increment: 100)), config: config, draining: false, now: 3)
+        written = out.compactMap { a -> Int? in if case .writeBody(1, _, let r) = a { r.count } else { nil } }
+        XCTAssertEqual(written, [15])
+        XCTAssertTrue(out.contains { if case .write(.responseEnd(1, _)) = $0 { true } else { false } })
+        XCTAssertEqual(m.inFlight, 0)
+    }
+
+    func testNothingIsPumpedWhileTheClientDoesNotRead() {
+        var m = open()
+        _ = request(&m, 1)
+        _ = m.started(stream: 1, transfer: 9)
+        XCTAssertTrue(m.writabilityChanged(false, config: DaemonConfig()).isEmpty)
+        XCTAssertTrue(m.responseBody(9, [1, 2, 3], config: DaemonConfig()).isEmpty)
+        let resumed = m.writabilityChanged(true, config: DaemonConfig())
+        XCTAssertEqual(resumed.compactMap { a -> Int? in if case .writeBody(1, _, let r) = a { r.count } else { nil } }, [3])
+    }
+
+    func testProgressIsReportedInQuartersOfTheResponseBuffer() {
+        var config = DaemonConfig()
+        config.pool.maxResponseBuffer = 400
+        var m = open(config)
+        _ = request(&m, 1, config: config)
+        _ = m.started(stream: 1, transfer: 9)
+        let first = m.responseBody(9, Array(repeating: 0, count: 99), config: config)
+        XCTAssertFalse(first.contains { if case .consumed = $0 { true } else { false } })
+        let second = m.responseBody(9, [0], config: config)
+        XCTAssertTrue(second.contains { if case .consumed(9, 100) = $0 { true } else { false } }, "\(second)")
+    }
+
+    func testStatsRequestsAreLimitedPerConnectionAndHoldTheirStream() {
+        var m = open()
+        for id: UInt32 in 1 ... 4 {
+            let a = m.receive(frame(.statsRequest(stream: id)), config: DaemonConfig(), draining: false, now: 1)
+            guard case .stats(id, .json) = a.first else { return XCTFail("\(a)") }
+        }
+        XCTAssertEqual(errorCode(m.receive(frame(.statsRequest(stream: 5)), config: DaemonConfig(), draining: false, now: 1), stream: 5),
+                       .tooManyInFlight)
+        XCTAssertEqual(closeCode(m.receive(frame(.requestHead(stream: 3, RequestHead(url: "http://127.0.0.1:9/"), endRequest: true)),
+                                           config: DaemonConfig(), draining: false, now: 1)), .invalidStream)
+    }
+
+    func testAStatsDocumentLargerThanAFrameGoesInSeveral() {
+        var config = DaemonConfig()
+        config.maxFrame = 16
+        var m = open(config)
+        _ = m.receive(frame(.statsRequest(stream: 2)), config: config, draining: false, now: 1)
+        let out = m.statsReady(stream: 2, Array(repeating: 65, count: 25), config: config)
+        let sizes = out.compactMap { a -> (Int, Bool)? in if case .write(.statsResponse(2, let json, let more)) = a { (json.count, more) } else { nil } }
+        XCTAssertEqual(sizes.map(\.0), [10, 10, 5])
+        XCTAssertEqual(sizes.map(\.1), [true, true, false])
+    }
+
+    func testDrainingRefusesNewRequestsOnly() {
+        var m = open()
+        let a = m.receive(frame(.requestHead(stream: 1, RequestHead(url: "http://127.0.0.1:9/"), endRequest: true)),
+                          config: DaemonConfig(), draining: true, now: 1)
+        XCTAssertEqual(errorCode(a, stream: 1), .shuttingDown)
+        XCTAssertEqual(m.state, .open)
+    }
+
+    func testClosingCancelsEveryStartedTransfer() {
+        var m = open()
+        for id: UInt32 in [1, 3, 5] {
+            _ = request(&m, id)
+            _ = m.started(stream: id, transfer: TransferID(id) * 10)
+        }
+        let cancels = m.closed().compactMap { a -> TransferID? in if case .cancel(let t) = a { t } else { nil } }
+        XCTAssertEqual(Set(cancels), [10, 30, 50])
+        XCTAssertEqual(m.state, .closed)
+        XCTAssertTrue(m.receive(frame(.ping([0, 0, 0, 0, 0, 0, 0, 1])), config: DaemonConfig(), draining: false, now: 9).isEmpty, "nothing after close")
+    }
+
+    func testAFailedTransferEndsItsStreamWithItsError() {
+        var m = open()
+        _ = request(&m, 1)
+        _ = m.started(stream: 1, transfer: 4)
+        let out = m.failed(4, ReckerError(.connectFailed, "refused"))
+        XCTAssertEqual(errorCode(out, stream: 1), .connectFailed)
+        XCTAssertTrue(out.contains { if case .log(.warning, _) = $0 { true } else { false } }, "upstream failures are warnings")
+        XCTAssertTrue(m.failed(4, ReckerError(.connectFailed, "again")).isEmpty, "a transfer ends once")
+    }
+}
