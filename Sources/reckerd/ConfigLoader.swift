@@ -36,7 +36,7 @@ enum ConfigLoader {
             if let v = try r.bool(policy, "denyLoopback", path: "policy.") { c.pool.denyLoopback = v }
         }
         if let proxy = try r.string(root, "upstreamProxy") {
-            guard proxy.contains("://") else {
+            guard let scheme = proxy.firstIndex(of: ":"), proxy[scheme...].hasPrefix("://") else {
                 throw r.fail("upstreamProxy", at: root["upstreamProxy"]!.at, "must be a URL such as http://proxy.example:3128")
             }
             c.pool.upstreamProxy = proxy
