@@ -2,8 +2,8 @@ import CReckerCurl
 import ReckerProtocol
 
 extension CurlEngine {
-    /// Sets every option of a new easy handle. Each request gets a fresh handle, so no
-    /// cookie, credential or other per-handle state passes from one client to another.
+    /// Sets every option of an easy handle that is new or reset (`recycle`), so no cookie,
+    /// credential or other per-request state passes from one client to another.
     func configure(_ t: Transfer) {
         let e = t.easy
         let head = t.request.head

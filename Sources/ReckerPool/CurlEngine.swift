@@ -32,6 +32,9 @@ package final class CurlEngine: @unchecked Sendable {
     private var poolChanged = false
     private var poolTimer: (deadline: UInt64, id: EventLoop.TimerID)?
     private var cleanedUp = false
+    /// Easy handles of finished transfers, reset, for the next ones (engine thread).
+    private var spareHandles: [EasyHandle] = []
+    static let maxSpareHandles = 256
     let nextTransfer = Atomic<UInt64>(1)
     private let inFlightCount = Atomic<Int>(0)
     private let stopped = Mutex<Bool>(false)
@@ -285,6 +288,8 @@ package final class CurlEngine: @unchecked Sendable {
             cleanedUp = true
             if let t = curlTimer { loop.cancel(t) }
             if let t = poolTimer { loop.cancel(t.id) }
+            for easy in spareHandles { easy.cleanup() }
+            spareHandles = []
             curl_multi_cleanup(multi.raw)
             for r in curlSockets.values { loop.unregister(r) }
             curlSockets = [:]
@@ -426,7 +431,7 @@ package final class CurlEngine: @unchecked Sendable {
     func begin(_ id: TransferID, _ request: EngineRequest, _ sink: any TransferSink, warmUp: Bool = false,
                over old: Transfer? = nil) {
         waiting[id] = nil
-        guard let easy = EasyHandle() else {
+        guard let easy = spareHandles.popLast() ?? EasyHandle() else {
             failWaiting(id, request, sink, ReckerError(.internalError, "curl_easy_init failed"))
             return
         }
@@ -527,7 +532,7 @@ package final class CurlEngine: @unchecked Sendable {
         if error == nil { record(domain) { $0.latency.record(UInt64(total)) } }
         curl_multi_remove_handle(multi.raw, t.easy.raw)
         forgetSocketsClosedSilently(by: t)
-        t.easy.cleanup()
+        recycle(t.easy)
         if let list = t.headerList { curl_slist_free_all(list) }
         let now = MonotonicClock.nanoseconds()
         if let c = t.connection { execute(pool.connectionReleased(c, now: now)) }
@@ -545,6 +550,16 @@ package final class CurlEngine: @unchecked Sendable {
             }
         }
         execute(pool.requestEnded(t.id))
+    }
+
+    /// Keeps a finished transfer's easy handle for the next request, reset to libcurl's
+    /// defaults (`curl_easy_reset`: no option, header, method, credential or callback of
+    /// this request survives; reckerd never turns on libcurl's cookie engine, so there are
+    /// no cookies to keep), or frees it once enough are kept.
+    private func recycle(_ easy: EasyHandle) {
+        guard spareHandles.count < Self.maxSpareHandles, !stopping else { return easy.cleanup() }
+        curl_easy_reset(easy.raw)
+        spareHandles.append(easy)
     }
 
     /// Fails the requests whose clients have sent no body for `bodyTimeoutMs` while their
@@ -576,7 +591,7 @@ package final class CurlEngine: @unchecked Sendable {
         t.finished = true
         curl_multi_remove_handle(multi.raw, t.easy.raw)
         forgetSocketsClosedSilently(by: t)
-        t.easy.cleanup()
+        recycle(t.easy)
         if let list = t.headerList { curl_slist_free_all(list) }
         if let c = t.connection { execute(pool.connectionReleased(c, now: MonotonicClock.nanoseconds())) }
         if let why = t.staleWarning { warn("\(why); closed, and request \(t.id) sent on a fresh connection instead") }

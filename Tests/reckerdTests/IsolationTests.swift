@@ -16,6 +16,26 @@ final class IsolationTests: XCTestCase {
         XCTAssertEqual(server.connections, 1, "yet both went over the same connection")
     }
 
+    /// Easy handles are reused, reset: nothing of one request (custom method, headers,
+    /// credentials, body, cookies) reaches the next, seen at the upstream.
+    func testNothingOfOneRequestReachesTheNext() throws {
+        let server = try FaultServer()
+        let daemon = try DaemonProcess(config: #"{ "agent": { "connections": 1 } }"#)
+        _ = try daemon.recker(["-sS", server.url("/set-cookie")])
+        let loud = try daemon.recker(["-sS", "-X", "PURGE", "-H", "X-Secret: 1", "-u", "me:pw", "-H", "Cookie: a=b", "-d", "body",
+                                      server.url("/digest")])
+        XCTAssertTrue(loud.text.hasPrefix("PURGE 4 "), loud.text + loud.stderr)
+        for _ in 0 ..< 3 {
+            let echo = try daemon.recker(["-sS", server.url("/headers")]).text.lowercased()
+            for leak in ["x-secret", "authorization", "cookie", "content-length", "content-type"] {
+                XCTAssertFalse(echo.contains(leak), "\(leak) reached a later request: \(echo)")
+            }
+            let digest = try daemon.recker(["-sS", server.url("/digest")]).text
+            XCTAssertEqual(digest, "GET 0 cbf29ce484222325", "a later request went out as sent: \(digest)")
+        }
+        XCTAssertEqual(server.connections, 1, "all on one connection, so one handle after another")
+    }
+
     func testRequestsInFlightPerClientAreCapped() throws {
         let server = try FaultServer()
         let daemon = try DaemonProcess(config: #"{ "limits": { "maxInFlightPerClient": 2 } }"#)
