@@ -31,6 +31,9 @@ package final class CurlEngine: @unchecked Sendable {
     /// next regardless.
     private var poolChanged = false
     private var poolTimer: (deadline: UInt64, id: EventLoop.TimerID)?
+    private var lastTick: UInt64 = 0
+    /// The pool's timers run at most this often (ns) while events keep coming.
+    static let tickInterval: UInt64 = 1_000_000
     private var cleanedUp = false
     /// Easy handles of finished transfers, reset, for the next ones (engine thread).
     private var spareHandles: [EasyHandle] = []
@@ -270,7 +273,17 @@ package final class CurlEngine: @unchecked Sendable {
                 endStalledUploads(now: now)
             }
         }
-        if poolChanged || (poolTimer.map { now >= $0.deadline } ?? false) {
+        let due = poolTimer.map { now >= $0.deadline } ?? false
+        if poolChanged && !due && now &- lastTick < Self.tickInterval {
+            // Busy: the timers run once per interval at most, not after every event (their
+            // cost grows with the queue), and no later than that.
+            if poolTimer == nil || poolTimer!.deadline > lastTick &+ Self.tickInterval {
+                if let t = poolTimer { loop.cancel(t.id) }
+                let at = lastTick &+ Self.tickInterval
+                poolTimer = (at, loop.schedule(at: at) {})
+            }
+        } else if poolChanged || due {
+            lastTick = now
             poolChanged = false
             var next: UInt64?
             engineWork {

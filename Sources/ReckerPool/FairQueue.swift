@@ -34,14 +34,22 @@ struct FairQueue {
     mutating func popNext(fewestRunning running: [ClientID: Int] = [:]) -> Waiting? {
         guard !turns.isEmpty else { return nil }
         var pick = 0
-        for i in turns.indices.dropFirst() where running[turns[i], default: 0] < running[turns[pick], default: 0] { pick = i }
+        var fewest = Int.max
+        for i in turns.indices {
+            let n = running[turns[i], default: 0]
+            if n < fewest {
+                pick = i
+                fewest = n
+                // None can have fewer than none: the common case (clients with one request
+                // each) stops at the first.
+                if n == 0 { break }
+            }
+        }
         let client = turns.remove(at: pick)
-        var list = byClient[client]!
-        let next = list.removeFirst()
-        if list.isEmpty {
+        guard let next = byClient[client]?.removeFirst() else { return nil }
+        if byClient[client]!.isEmpty {
             byClient[client] = nil
         } else {
-            byClient[client] = list
             turns.append(client)
         }
         count -= 1

@@ -88,7 +88,9 @@ package struct PoolStateMachine {
         // An https domain is taken to multiplex until it answers otherwise: its requests then
         // wait on one connection being opened (PIPEWAIT) instead of trickling in at
         // `connections` per round trip. libcurl's per-host limit still bounds connections.
-        var pool = pools[key] ?? Pool(limits: options.perDomainPooling ? limits(target) : options.agent, host: target.host,
+        // Taken out of the dictionary while it changes, so its queue and sets are not copied
+        // (copy-on-write) on every request.
+        var pool = pools.removeValue(forKey: key) ?? Pool(limits: options.perDomainPooling ? limits(target) : options.agent, host: target.host,
                                       multiplexed: target.https && options.http2Enabled)
         transferPool[id] = (key, client)
         pool.lastUsed = now
@@ -107,7 +109,7 @@ package struct PoolStateMachine {
 
     /// A request ended (answered, failed or cancelled), running or still waiting.
     package mutating func requestEnded(_ id: TransferID) -> [Action] {
-        guard let (key, client) = transferPool.removeValue(forKey: id), var pool = pools[key] else { return [] }
+        guard let (key, client) = transferPool.removeValue(forKey: id), var pool = pools.removeValue(forKey: key) else { return [] }
         if pool.running.remove(id) != nil {
             pool.runningPerClient[client]! -= 1
             if pool.runningPerClient[client] == 0 { pool.runningPerClient[client] = nil }
@@ -123,7 +125,7 @@ package struct PoolStateMachine {
     /// (or shrinks) to match.
     package mutating func learnedProtocol(domain: String, multiplexed: Bool) -> [Action] {
         let key = options.poolKey(forDomain: domain)
-        guard var pool = pools[key], pool.multiplexed != multiplexed else { return [] }
+        guard pools[key].map({ $0.multiplexed != multiplexed }) == true, var pool = pools.removeValue(forKey: key) else { return [] }
         pool.multiplexed = multiplexed
         let actions = admit(&pool)
         pools[key] = pool
