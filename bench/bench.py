@@ -256,6 +256,87 @@ def w4(s, sock):
     verdict("W4 p99 added <= 300 us", add99 <= 300, f"{add99:.0f} us")
 
 
+def cpu_seconds(pid):
+    """User + system CPU time of a process so far, from /proc/PID/stat."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def curl_cpu(urls, parallel):
+    """One curl process fetching `urls`: requests/s and its own user + sys CPU per request (µs)."""
+    path = os.path.join(tempfile.gettempdir(), f"reckerd-bench-urls-{os.getpid()}")
+    with open(path, "w") as f:
+        for u in urls:
+            f.write(f'url = "{u}"\noutput = "/dev/null"\n')
+    args = ["curl", "-s", "-K", path] + (["--parallel", "--parallel-immediate", "--parallel-max", str(parallel)] if parallel else [])
+    start = time.perf_counter()
+    p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, _, usage = os.wait4(p.pid, 0)
+    wall = time.perf_counter() - start
+    os.unlink(path)
+    return len(urls) / wall, (usage.ru_utime + usage.ru_stime) / len(urls) * 1e6
+
+
+def w7(s):
+    """CPU per request on the same plain-HTTP upstream (nginx, 1 worker, the 23-byte file):
+    reckerd under recker-load, one curl --parallel (libcurl's own floor), nginx as a
+    keep-alive proxy (1 worker) under wrk. CPU from /proc of the process under test."""
+    target = f"http://127.0.0.1:{s.plain}/n.txt"
+    proxy_port = free_port()
+    conf = os.path.join(s.dir, "proxy1.conf")
+    with open(conf, "w") as f:
+        f.write(f"""worker_processes 1; daemon off; pid {s.dir}/proxy1.pid; error_log {s.dir}/proxy1.err warn;
+events {{ worker_connections 8192; }}
+http {{ access_log off; keepalive_timeout 300s; keepalive_requests 10000000;
+  client_body_temp_path {s.dir}/p1; proxy_temp_path {s.dir}/p2; fastcgi_temp_path {s.dir}/p3; uwsgi_temp_path {s.dir}/p4; scgi_temp_path {s.dir}/p5;
+  upstream plain {{ server 127.0.0.1:{s.plain}; keepalive 512; }}
+  server {{ listen 127.0.0.1:{proxy_port} backlog=4096;
+    location / {{ proxy_pass http://plain; proxy_http_version 1.1; proxy_set_header Connection ""; }} }} }}
+""")
+    master = spawn(["nginx", "-c", conf, "-e", os.path.join(s.dir, "proxy1.err")])
+    wait_port(proxy_port)
+    workers = [int(x) for x in run(["pgrep", "-P", str(master.pid)]).stdout.split()]
+    p, sock = s.daemon("cpu")
+    out = {}
+    run([LOAD, "--socket", sock, "--url", target, "--connections", "64", "--seconds", "1"])
+    for clients in (1, 64, 256):
+        rows = []
+        for _ in range(RUNS):
+            before = cpu_seconds(p.pid)
+            r = json.loads(run([LOAD, "--socket", sock, "--url", target, "--connections", str(clients), "--seconds", "4"]).stdout)
+            used = cpu_seconds(p.pid) - before
+            rows.append((r["rps"], used / max(1, r["requests"]) * 1e6, r["errors"]))
+        out[f"reckerd {clients}"] = {"rps": summary([x[0] for x in rows]), "cpu us": summary([x[1] for x in rows]),
+                                     "errors": sum(x[2] for x in rows)}
+    for clients in (64, 256):
+        rows = []
+        for _ in range(RUNS):
+            before = sum(cpu_seconds(w) for w in workers)
+            text = run(["wrk", "-t1", f"-c{clients}", "-d4s", f"http://127.0.0.1:{proxy_port}/n.txt"]).stdout
+            done = int([l for l in text.splitlines() if "requests in" in l][0].split()[0])
+            rows.append((done / 4, (sum(cpu_seconds(w) for w in workers) - before) / done * 1e6))
+        out[f"nginx proxy {clients}"] = {"rps": summary([x[0] for x in rows]), "cpu us": summary([x[1] for x in rows])}
+    for name, n, parallel in (("curl --parallel-max 64", 20000, 64), ("curl sequential", 5000, 0)):
+        rows = [curl_cpu([target] * n, parallel) for _ in range(RUNS)]
+        out[name] = {"rps": summary([x[0] for x in rows]), "cpu us": summary([x[1] for x in rows])}
+    results["W7"] = out
+    floor = out["curl --parallel-max 64"]["cpu us"]["median"]
+    floor_rps = out["curl --parallel-max 64"]["rps"]["median"]
+    for clients in (64, 256):
+        ours = out[f"reckerd {clients}"]
+        ratio = ours["cpu us"]["median"] / floor
+        verdict(f"W7 CPU per request <= 1.25x libcurl's floor at {clients} clients", ratio <= 1.25,
+                f"{ours['cpu us']['median']:.1f} us vs {floor:.1f} us ({ratio:.2f}x); nginx proxy {out[f'nginx proxy {clients}']['cpu us']['median']:.1f} us")
+        verdict(f"W7 req/s >= 0.8x one curl --parallel at {clients} clients", ours["rps"]["median"] >= 0.8 * floor_rps,
+                f"{ours['rps']['median']:.0f} vs {floor_rps:.0f} ({ours['rps']['median'] / floor_rps:.2f}x); nginx proxy {out[f'nginx proxy {clients}']['rps']['median']:.0f}")
+    seq = out["curl sequential"]["cpu us"]["median"]
+    one = out["reckerd 1"]["cpu us"]["median"]
+    verdict("W7 CPU per request at 1 client <= the sequential curl's", one <= seq, f"{one:.1f} us vs {seq:.1f} us")
+    p.terminate()
+    master.terminate()
+
+
 def w5(s):
     out = os.path.join(s.dir, "hyperfine.json")
     run(["hyperfine", "-N", "--warmup", "20", "--runs", "300", "--export-json", out, f"{RECKER} --help", "curl --version",
@@ -364,14 +445,25 @@ def write_report(rtt, elapsed):
     for c, v in results["W3"].items():
         lines.append(f"| {c} | {fmt(v['reckerd'])} | {fmt(v['nginx proxy (wrk)'])} | {v['reckerd new upstream connections']} | "
                      f"{v['nginx upstream connections used']} |")
-    lines += ["", "The two load generators differ: `recker-load` (bench/load) runs one thread per client connection, "
-              "each with one request in flight, speaking reckerd's protocol over the Unix socket; wrk runs 2 threads "
-              "with event loops over TCP. Both share the machine's 2 cores with the server under test and nginx.", ""]
+    lines += ["", "The two load generators differ in protocol, not in shape: `recker-load` (bench/load) drives every "
+              "client connection from one epoll thread, each with one request in flight, speaking reckerd's protocol "
+              "over the Unix socket; wrk runs 2 threads with event loops over TCP. Both share the machine's 2 cores "
+              "with the server under test and nginx.", ""]
     w4 = results["W4"]
     lines += ["## W4 overhead (µs, no injected latency, plain HTTP upstream)", "", "| | p50 | p99 |", "|---|---|---|",
               f"| through reckerd (recker-load, 1 connection) | {fmt(w4['reckerd p50 us'])} | {fmt(w4['reckerd p99 us'])} |",
               f"| in-process libcurl reuse (one curl, 2000 URLs) | {fmt(w4['in-process libcurl p50 us'])} | {fmt(w4['in-process libcurl p99 us'])} |",
               f"| added by reckerd | {results['W4 added']['p50']:.0f} | {results['W4 added']['p99']:.0f} |", ""]
+    w7 = results["W7"]
+    lines += ["## W7 CPU per request (µs of the process under test, plain HTTP upstream, no injected latency)", "",
+              "Same upstream for all: nginx (this run's instance) serving a 23-byte file on 127.0.0.1. reckerd under "
+              "`recker-load` (one epoll thread, one request in flight per connection, over the Unix socket); libcurl's "
+              "floor is one `curl --parallel --parallel-max 64` process fetching 20,000 URLs (its own user + sys); "
+              "nginx 1.22 as a keep-alive proxy with 1 worker under `wrk -t1`. CPU from /proc/PID/stat before and after.", "",
+              "| load | requests/s | CPU µs per request |", "|---|---|---|"]
+    for k, v in w7.items():
+        lines.append(f"| {k} | {fmt(v['rps'])} | {fmt(v['cpu us'])} |")
+    lines += [""]
     lines += ["## W5 start-up (ms, hyperfine -N, 300 runs)", "", "| command | median (min–max) |", "|---|---|"]
     lines += [f"| `{k}` | {fmt(v)} |" for k, v in results["W5"].items()]
     w6 = results["W6"]
@@ -399,6 +491,7 @@ def main():
         w3(s, sock)
         w4(s, sock)
         w6(s)
+        w7(s)
         plot(os.path.join(ROOT, "docs", "benchmarks.png"))
         write_report(rtt, time.time() - started)
         print(json.dumps(results, indent=1, default=str))
