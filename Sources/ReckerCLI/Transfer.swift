@@ -276,16 +276,20 @@ final class Transfer {
                           body onBody: ([UInt8]) -> Bool) -> Outcome {
         let stream = nextStream
         nextStream = nextStream == UInt32(Int32.max) ? 1 : nextStream + 1
-        let window = Int(connection.welcome.initialWindow)
-        let maxData = Int(connection.welcome.maxFrame) - Frame.headerSize
         let hasBody = !upload.isEmpty
-        var sendWindow = window
         var sent = 0
         var unacked = 0
         var response: ResponseHead?
         var keepBody = true
         do {
+            // The head goes out before WELCOME is read (PROTOCOL.md 2.2) when it fits the
+            // smallest limits a daemon can announce: the request then costs no extra round trip.
+            let early = (try? Message.requestHead(stream: stream, request, endRequest: !hasBody).encoded.count).map { $0 - 4 <= 4096 } ?? false
+            if !early { _ = connection.welcome }
             try connection.send(.requestHead(stream: stream, request, endRequest: !hasBody))
+            let window = Int(connection.welcome.initialWindow)
+            let maxData = Int(connection.welcome.maxFrame) - Frame.headerSize
+            var sendWindow = window
             while true {
                 if hasBody && sent < upload.count && sendWindow > 0 {
                     let n = min(sendWindow, maxData, upload.count - sent)

@@ -29,7 +29,7 @@ func execDirect() -> Int32? {
 
 let env = CLIEnvironment(
     connect: { (path: String, timeout: Int) throws(ReckerError) -> any MessageChannel in
-        try ReckerConnection(socketPath: path, handshakeTimeoutMs: timeout)
+        try ReckerConnection(socketPath: path, handshakeTimeoutMs: timeout, waitForWelcome: false)
     },
     fallback: execDirect,
     direct: false)
