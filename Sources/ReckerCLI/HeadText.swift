@@ -3,11 +3,12 @@ import ReckerProtocol
 /// Heads written out as curl writes them (-i, -D, -v).
 enum HeadText {
     /// The response head: "HTTP/1.1 200 OK", the headers, a blank line, each line ending CRLF.
-    /// The wire does not carry the upstream's reason phrase: HTTP/1 heads get RFC 9110's.
+    /// HTTP/1 heads keep the upstream's reason phrase (the facts block, PROTOCOL.md §2.5), or
+    /// get RFC 9110's from a daemon that sends none.
     static func response(_ h: ResponseHead) -> String {
         var text = h.httpVersion >= 20
             ? "HTTP/\(h.versionName) \(h.status) \r\n"
-            : "HTTP/\(h.versionName) \(h.status) \(reason(h.status))\r\n"
+            : "HTTP/\(h.versionName) \(h.status) \(h.facts?.reason ?? reason(h.status))\r\n"
         for x in h.headers { text += "\(x.name): \(x.value)\r\n" }
         return text + "\r\n"
     }

@@ -3,8 +3,9 @@ import ReckerProtocol
 /// `-w`: curl's write-out variables, from what reckerd reports for each response, plus
 /// reckerd's own (reused, connection_id, time_queue, pooled, may_have_reached_upstream).
 ///
-/// remote_ip, remote_port, local_ip, local_port and time_namelookup are not on the wire
-/// (docs/PROTOCOL.md §2.5): they print as curl prints an unknown value ("" or 0).
+/// remote_ip, remote_port, local_ip, local_port and time_namelookup come from the response
+/// head's facts block (docs/PROTOCOL.md §2.5); a daemon that sends none gets curl's unknown
+/// value ("" or 0).
 struct WriteOut {
     let report: TransferReport
     let filename: String?
@@ -49,8 +50,10 @@ struct WriteOut {
         case "http_code", "response_code": return .number(String(h?.status ?? 0))
         case "http_connect", "proxy_ssl_verify_result", "ssl_verify_result", "urlnum", "speed_upload": return .number("0")
         case "http_version": return .text(h?.versionName ?? "0")
-        case "local_ip", "remote_ip": return .text("")
-        case "local_port", "remote_port": return .number("0")
+        case "local_ip": return .text(last?.facts?.localIP ?? "")
+        case "remote_ip": return .text(last?.facts?.remoteIP ?? "")
+        case "local_port": return .number(String(last?.facts?.localPort ?? 0))
+        case "remote_port": return .number(String(last?.facts?.remotePort ?? 0))
         case "method": return .text(r.method)
         case "num_connects": return .number(String(r.heads.filter { !$0.reused }.count))
         case "num_headers": return .number(String(h?.headers.count ?? 0))
@@ -66,7 +69,7 @@ struct WriteOut {
             return .number(r.totalMicros == 0 ? "0" : String(r.delivered * 1_000_000 / r.totalMicros))
         case "time_appconnect": return .number(WriteOut.seconds(last.map { $0.tlsMicros == 0 ? 0 : UInt64($0.connectMicros) + UInt64($0.tlsMicros) } ?? 0))
         case "time_connect": return .number(WriteOut.seconds(UInt64(last?.connectMicros ?? 0)))
-        case "time_namelookup": return .number(WriteOut.seconds(0))
+        case "time_namelookup": return .number(WriteOut.seconds(UInt64(last?.facts?.namelookupMicros ?? 0)))
         case "time_pretransfer": return .number(WriteOut.seconds(last.map { UInt64($0.connectMicros) + UInt64($0.tlsMicros) } ?? 0))
         case "time_queue": return .number(WriteOut.seconds(UInt64(last?.queueMicros ?? 0)))
         case "time_redirect": return .number(WriteOut.seconds(r.redirectMicros))

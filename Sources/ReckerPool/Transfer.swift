@@ -16,6 +16,8 @@ final class Transfer {
     /// final response's head (after 1xx and followed redirects) is kept.
     var responseHeaders: [(name: String, value: String)] = []
     var responseHeaderBytes = 0
+    /// The reason phrase of the last status line.
+    var reason = ""
     /// Set when the response head broke a header limit: why the transfer failed.
     var headerLimitBroken: String?
     var headSent = false
@@ -117,6 +119,11 @@ final class Transfer {
             sawResponse = true
             responseHeaders.removeAll(keepingCapacity: true)
             responseHeaderBytes = 0
+            // "HTTP/1.1 200 OK": the reason phrase is what follows the second space.
+            reason = ""
+            if let first = text.firstIndex(of: 0x20), let second = text[(first + 1)...].firstIndex(of: 0x20) {
+                reason = String(decoding: text[(second + 1)...], as: UTF8.self)
+            }
             return true
         }
         guard let colon = text.firstIndex(of: UInt8(ascii: ":")) else { return true }
@@ -236,7 +243,12 @@ final class Transfer {
             queueMicros: UInt32(clamping: (startedAt &- request.arrival) / 1000),
             connectMicros: reused ? 0 : UInt32(clamping: connect),
             tlsMicros: reused || appConnect == 0 ? 0 : UInt32(clamping: max(0, appConnect - connect)),
-            firstByteMicros: UInt32(clamping: firstByte), headers: responseHeaders)
+            firstByteMicros: UInt32(clamping: firstByte), headers: responseHeaders,
+            facts: ResponseFacts(reason: reason, remoteIP: easy.string(CURLINFO_PRIMARY_IP) ?? "",
+                                 remotePort: UInt16(exactly: easy.long(CURLINFO_PRIMARY_PORT)) ?? 0,
+                                 localIP: easy.string(CURLINFO_LOCAL_IP) ?? "",
+                                 localPort: UInt16(exactly: easy.long(CURLINFO_LOCAL_PORT)) ?? 0,
+                                 namelookupMicros: reused ? 0 : UInt32(clamping: easy.offset(CURLINFO_NAMELOOKUP_TIME_T))))
         sink.transferHead(id, head)
     }
 }

@@ -5,6 +5,7 @@ extension Message {
         package static let reused: UInt8 = 0x01
         package static let mayHaveReachedUpstream: UInt8 = 0x01
         package static let retrySafe: UInt8 = 0x02
+        package static let facts: UInt8 = 0x02
         package static let more: UInt8 = 0x01
     }
 
@@ -47,6 +48,11 @@ extension Message {
             w.u32(h.queueMicros); w.u32(h.connectMicros); w.u32(h.tlsMicros); w.u32(h.firstByteMicros)
             try w.count16(h.headers.count, of: "headers")
             for x in h.headers { try w.str(x.name); try w.str(x.value) }
+            if let f = h.facts {
+                flags |= Flag.facts
+                try w.str(f.reason); try w.str(f.remoteIP); w.u16(f.remotePort); try w.str(f.localIP); w.u16(f.localPort)
+                w.u32(f.namelookupMicros)
+            }
         case .responseBody(_, let data):
             type = FrameType.responseBody
             w.raw(data)
@@ -141,6 +147,10 @@ extension Message {
                                  connectMicros: try r.u32(), tlsMicros: try r.u32(), firstByteMicros: try r.u32())
             let n = try r.u16()
             for _ in 0 ..< n { h.headers.append((name: try r.str(), value: try r.str())) }
+            if f.flags & Flag.facts != 0 {
+                h.facts = ResponseFacts(reason: try r.str(), remoteIP: try r.str(), remotePort: try r.u16(), localIP: try r.str(),
+                                        localPort: try r.u16(), namelookupMicros: try r.u32())
+            }
             try r.expectEnd()
             self = .responseHead(stream: s, h)
         case FrameType.responseBody:

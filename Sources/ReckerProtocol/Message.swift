@@ -57,6 +57,8 @@ public enum Message: Sendable, Equatable {
     package enum Feature {
         /// WELCOME carries the header limits.
         package static let limits: UInt32 = 0x1
+        /// RESPONSE_HEAD carries the connection facts block (PROTOCOL.md §2.5).
+        package static let facts: UInt32 = 0x2
     }
 
     /// WELCOME: the daemon's version choice and limits.

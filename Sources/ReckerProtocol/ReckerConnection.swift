@@ -46,7 +46,7 @@ package final class ReckerConnection {
         self.handshakeTimeoutMs = handshakeTimeoutMs
         socket = try UnixSocket(connectingTo: socketPath)
         reader = FrameReader()
-        try socket.write(Message.hello(Message.Hello(features: Message.Feature.limits)).encoded)
+        try socket.write(Message.hello(Message.Hello(features: Message.Feature.limits | Message.Feature.facts)).encoded)
         if waitForWelcome { _ = try completeHandshake() }
     }
 

@@ -92,10 +92,13 @@ public struct ResponseHead: Sendable, Equatable {
     public var firstByteMicros: UInt32
     /// The upstream's response headers as received, in order.
     public var headers: [(name: String, value: String)]
+    /// Facts about the final hop's connection, when the client asked for them (the `FACTS`
+    /// feature, PROTOCOL.md §2.5); nil otherwise.
+    public var facts: ResponseFacts?
 
     package init(status: UInt16, httpVersion: UInt8, connectionID: UInt64, reused: Bool,
                 queueMicros: UInt32 = 0, connectMicros: UInt32 = 0, tlsMicros: UInt32 = 0,
-                firstByteMicros: UInt32 = 0, headers: [(name: String, value: String)] = []) {
+                firstByteMicros: UInt32 = 0, headers: [(name: String, value: String)] = [], facts: ResponseFacts? = nil) {
         self.status = status
         self.httpVersion = httpVersion
         self.connectionID = connectionID
@@ -105,6 +108,7 @@ public struct ResponseHead: Sendable, Equatable {
         self.tlsMicros = tlsMicros
         self.firstByteMicros = firstByteMicros
         self.headers = headers
+        self.facts = facts
     }
 
     /// "1.0", "1.1", "2" or "3": how a wire version number (10, 11, 20, 30) is written.
@@ -130,8 +134,34 @@ public struct ResponseHead: Sendable, Equatable {
     public static func == (a: ResponseHead, b: ResponseHead) -> Bool {
         a.status == b.status && a.httpVersion == b.httpVersion && a.connectionID == b.connectionID
             && a.reused == b.reused && a.queueMicros == b.queueMicros && a.connectMicros == b.connectMicros
-            && a.tlsMicros == b.tlsMicros && a.firstByteMicros == b.firstByteMicros
+            && a.tlsMicros == b.tlsMicros && a.firstByteMicros == b.firstByteMicros && a.facts == b.facts
             && a.headers.elementsEqual(b.headers) { $0.name == $1.name && $0.value == $1.value }
+    }
+}
+
+/// What reckerd knows of the connection a response came over (RESPONSE_HEAD's facts block,
+/// PROTOCOL.md §2.5): what curl's `-w` calls remote_ip, local_port, time_namelookup and the
+/// status line's reason phrase.
+public struct ResponseFacts: Sendable, Equatable {
+    /// The final status line's reason phrase as the upstream sent it ("" over HTTP/2 and 3).
+    public var reason: String
+    /// The upstream address connected to, as text ("" if unknown), and its port (0 if unknown).
+    public var remoteIP: String
+    public var remotePort: UInt16
+    /// reckerd's end of the connection.
+    public var localIP: String
+    public var localPort: UInt16
+    /// Microseconds of name resolution (0 on a reused connection or for an address literal).
+    public var namelookupMicros: UInt32
+
+    package init(reason: String = "", remoteIP: String = "", remotePort: UInt16 = 0, localIP: String = "", localPort: UInt16 = 0,
+                 namelookupMicros: UInt32 = 0) {
+        self.reason = reason
+        self.remoteIP = remoteIP
+        self.remotePort = remotePort
+        self.localIP = localIP
+        self.localPort = localPort
+        self.namelookupMicros = namelookupMicros
     }
 }
 

@@ -56,6 +56,8 @@ struct SessionStateMachine {
     private var streams: [UInt32: Stream] = [:]
     private var byTransfer: [TransferID: UInt32] = [:]
     private var statsStreams: Set<UInt32> = []
+    /// Whether the client asked for the facts block in response heads (feature `FACTS`).
+    private var facts = false
     /// False while the client's unread answers pile up (backpressure): nothing is pumped.
     private var writable = true
     let client: ClientID
@@ -131,11 +133,12 @@ struct SessionStateMachine {
             throw ReckerError(.accessDenied, "uid \(peer.uid) is not in allowUsers and none of its groups is in allowGroups")
         }
         state = .open
-        let features = hello.features & Message.Feature.limits
+        let features = hello.features & (Message.Feature.limits | Message.Feature.facts)
+        facts = features & Message.Feature.facts != 0
         actions.append(.write(.welcome(Message.Welcome(
             version: Message.version, features: features, maxFrame: UInt32(c.maxFrame),
             maxInFlight: UInt32(c.maxInFlightPerClient), initialWindow: UInt32(c.streamWindow),
-            headerLimits: features != 0 ? c.pool.headerLimits : nil))))
+            headerLimits: features & Message.Feature.limits != 0 ? c.pool.headerLimits : nil))))
     }
 
     private mutating func handle(_ message: Message, config: DaemonConfig, draining: Bool, now: UInt64,
@@ -237,6 +240,8 @@ struct SessionStateMachine {
         if debug {
             actions.append(.log(.debug, "\(s.method) \(Redact.url(s.url)) \(head.status) request_id=\(transfer) domain=\(s.domain) connection_id=\(head.connectionID) reused=\(head.reused)"))
         }
+        var head = head
+        if !facts { head.facts = nil }
         actions.append(.write(.responseHead(stream: id, head)))
         return actions
     }

@@ -6,7 +6,8 @@ import ReckerTestSupport
 ///   per line, a blank line, then the request body byte for byte;
 /// - `/flaky/N/NAME` answers 503 (`Retry-After: 0`) to its first N requests, then "ok";
 /// - `/count/NAME` answers how many requests `/flaky/*/NAME` has had;
-/// - `/broken` announces 100 bytes, sends 10 and closes (a response that breaks).
+/// - `/broken` announces 100 bytes, sends 10 and closes (a response that breaks);
+/// - `/reason` answers 200 with the reason phrase "Fine By Me".
 final class CLIEchoUpstream {
     let port: UInt16
     private let process: Process
@@ -46,6 +47,11 @@ final class CLIEchoUpstream {
             elif self.path.startswith("/count/"):
                 with lock:
                     self.answer(200, str(counts.get(parts[2], 0)).encode())
+            elif self.path == "/reason":
+                self.send_response(200, "Fine By Me")
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
             elif self.path == "/broken":
                 self.send_response(200)
                 self.send_header("Content-Length", "100")

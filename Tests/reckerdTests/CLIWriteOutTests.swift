@@ -10,7 +10,8 @@ final class CLIWriteOutTests: XCTestCase {
     /// Variables whose values recker and curl must print alike for the same request.
     static let shared = "%{http_code} %{response_code} %{content_type} %{num_redirects} %{url_effective} %{url} "
         + "%{redirect_url} %{method} %{scheme} %{size_download} %{size_upload} %{exitcode} %{num_headers} "
-        + "%{http_version} %{filename_effective} %header{content-length} %header{x-none} [%{errormsg}] %{ssl_verify_result} %%"
+        + "%{http_version} %{filename_effective} %header{content-length} %header{x-none} [%{errormsg}] %{ssl_verify_result} "
+        + "%{remote_ip} %{remote_port} %%"
 
     func testTheSameValuesAsCurl() throws {
         let nginx = try Nginx(files: Fixtures.files)
@@ -34,6 +35,27 @@ final class CLIWriteOutTests: XCTestCase {
             XCTAssertEqual(r.text, c.text, "\(args)")
             XCTAssertEqual(r.status, c.status, "\(args)")
         }
+    }
+
+    /// The connection's facts (PROTOCOL.md §2.5): the addresses and ports as the kernel saw
+    /// them, the name lookup's time, and the upstream's own reason phrase under -i.
+    func testConnectionFactsAndTheReasonPhrase() throws {
+        let echo = try CLIEchoUpstream()
+        let daemon = try DaemonProcess()
+        let first = try daemon.recker(["-s", "-o", "/dev/null", "-w", "%{remote_ip} %{remote_port} %{local_ip} %{local_port} %{num_connects}",
+                                       echo.url("/any")]).text.split(separator: " ").map(String.init)
+        XCTAssertEqual(first[0], "127.0.0.1")
+        XCTAssertEqual(first[1], String(echo.port))
+        XCTAssertEqual(first[2], "127.0.0.1")
+        let local = try XCTUnwrap(Int(first[3]))
+        XCTAssertGreaterThan(local, 0)
+        let again = try daemon.recker(["-s", "-o", "/dev/null", "-w", "%{local_port} %{num_connects} %{time_namelookup}", echo.url("/any")])
+            .text.split(separator: " ").map(String.init)
+        XCTAssertEqual(again[0], String(local), "the reused connection's own port")
+        XCTAssertEqual(again[1], "0")
+        XCTAssertEqual(Double(again[2]), 0, "no lookup on a reused connection")
+        let head = try daemon.recker(["-si", echo.url("/reason")]).text
+        XCTAssertTrue(head.hasPrefix("HTTP/1.1 200 Fine By Me\r\n"), head)
     }
 
     /// A connect that fails: 000, the exit code and the message, as curl prints them.
