@@ -8,6 +8,8 @@ import Darwin
 ///
 /// Every call retries EINTR and turns errno into a `ReckerError` whose detail is the errno.
 public final class UnixSocket {
+    /// The connected socket's descriptor, for `poll`, socket options or a loop of the
+    /// caller's own; it stays this object's to close.
     public let fd: Int32
     private var closed = false
 
@@ -104,6 +106,7 @@ public final class UnixSocket {
         #endif
     }
 
+    /// Closes the socket (once; later calls do nothing). Also done when the object goes.
     public func close() {
         guard !closed else { return }
         closed = true
