@@ -48,6 +48,7 @@ package final class EventLoop: @unchecked Sendable {
     private var timerActions: [UInt64: () -> Void] = [:]
     private var passEnd: [() -> Void] = []
     private var soon: [() -> Void] = []
+    private var nextPassWork: [() -> Void] = []
     private let inbox = Mutex<(jobs: [@Sendable () -> Void], stopping: Bool)>(([], false))
     /// The thread inside `run`, while one is.
     private let owner = Mutex<pthread_t?>(nil)
@@ -146,6 +147,10 @@ package final class EventLoop: @unchecked Sendable {
     /// `work` runs once, at the end of this pass (or the next, if called from the end).
     package func soon(_ work: @escaping () -> Void) { soon.append(work) }
 
+    /// `work` runs once in the next pass, after the descriptors ready then: how a connection
+    /// with more to do than its turn allows lets every other one have its turn first.
+    package func nextPass(_ work: @escaping () -> Void) { nextPassWork.append(work) }
+
     // MARK: - any thread
 
     /// Runs `job` on the loop thread; callable from any thread.
@@ -182,7 +187,9 @@ package final class EventLoop: @unchecked Sendable {
         defer { owner.withLock { $0 = nil } }
         while true {
             endPass()
-            let timeout = waitTimeout()
+            let carried = nextPassWork
+            nextPassWork.removeAll(keepingCapacity: true)
+            let timeout = carried.isEmpty ? waitTimeout() : 0
             let n = events.withUnsafeMutableBufferPointer { recker_epoll_wait(epfd, $0.baseAddress, Int32($0.count), timeout) }
             now = MonotonicClock.nanoseconds()
             if n < 0 && errno != EINTR {
@@ -208,6 +215,7 @@ package final class EventLoop: @unchecked Sendable {
             }
             for job in jobs { job() }
             runDueTimers()
+            for work in carried { work() }
             if stopping {
                 endPass()
                 return

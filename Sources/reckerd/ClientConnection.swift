@@ -19,6 +19,8 @@ final class ClientConnection {
     private var outputStart = 0
     /// Whether reading is paused because the client does not read its answers.
     private var backpressured = false
+    /// Whether frames already read wait for this client's next turn (`decode`).
+    private var resuming = false
     private var queuedForFlush = false
     private(set) var isClosed = false
     private var closing = false
@@ -36,6 +38,8 @@ final class ClientConnection {
     static let handshakeTimeoutNs: UInt64 = 10_000_000_000
     static let partialFrameTimeoutNs: UInt64 = 10_000_000_000
     private static let readSize = 64 * 1024
+    /// Frames handled per connection per loop pass.
+    static let framesPerTurn = 64
 
     var peer: PeerCredentials? { machine.peer }
 
@@ -76,7 +80,7 @@ final class ClientConnection {
     private func ready(_ events: EventLoop.Events) {
         guard !isClosed else { return }
         if events.contains(.writable) { flush() }
-        if !isClosed && !backpressured && !events.isDisjoint(with: [.readable, .hangup, .readHangup, .error]) { readFrames() }
+        if !isClosed && !backpressured && !resuming && !events.isDisjoint(with: [.readable, .hangup, .readHangup, .error]) { readFrames() }
     }
 
     private func readFrames() {
@@ -97,9 +101,14 @@ final class ClientConnection {
         decode()
     }
 
-    /// Hands every complete frame in the input to the machine.
+    /// Hands the complete frames in the input to the machine, at most `framesPerTurn` in
+    /// one loop pass: the rest wait for the next pass, after every other connection ready
+    /// then has had its turn, and nothing more is read from this client meanwhile. So a
+    /// client sending floods of cheap frames (PINGs, WINDOW_UPDATEs) delays the others by
+    /// one turn, not by its whole backlog.
     private func decode() {
         let config = daemon.config
+        var budget = Self.framesPerTurn
         while !isClosed && !closing {
             let available = input.count - inputStart
             guard available >= 4 else { break }
@@ -112,6 +121,11 @@ final class ClientConnection {
                 return
             }
             guard available >= 4 + Int(length) else { break }
+            guard budget > 0 else {
+                resumeNextPass()
+                return
+            }
+            budget -= 1
             let p = inputStart + 4
             let stream = UInt32(input[p + 2]) << 24 | UInt32(input[p + 3]) << 16 | UInt32(input[p + 4]) << 8 | UInt32(input[p + 5])
             let frame = Frame(type: input[p], flags: input[p + 1], stream: stream,
@@ -127,6 +141,19 @@ final class ClientConnection {
             inputStart = 0
         }
         notePartialFrame()
+    }
+
+    /// Frames wait in the input for the next pass; reading stops until they are handled.
+    private func resumeNextPass() {
+        guard !resuming else { return }
+        resuming = true
+        updateInterest()
+        daemon.loop.nextPass { [weak self] in
+            guard let self, !isClosed else { return }
+            resuming = false
+            updateInterest()
+            decode()
+        }
     }
 
     /// A frame begun must be complete within the timeout; the timer runs while one is.
@@ -279,7 +306,7 @@ final class ClientConnection {
 
     private func updateInterest() {
         guard let registration, !isClosed else { return }
-        var interest: EventLoop.Events = backpressured ? [] : .readable
+        var interest: EventLoop.Events = backpressured || resuming ? [] : .readable
         if outputStart < output.count { interest.insert(.writable) }
         daemon.loop.modify(registration, interest)
     }
