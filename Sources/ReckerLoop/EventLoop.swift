@@ -50,8 +50,8 @@ package final class EventLoop: @unchecked Sendable {
     private var soon: [() -> Void] = []
     private var nextPassWork: [() -> Void] = []
     private let inbox = Mutex<(jobs: [@Sendable () -> Void], stopping: Bool)>(([], false))
-    /// The thread inside `run`, while one is.
-    private let owner = Mutex<pthread_t?>(nil)
+    /// The thread inside `run` while one is (`pthread_t` is an integer here), else 0.
+    private let owner = Atomic<UInt>(0)
     private var events = [recker_event](repeating: recker_event(), count: 256)
     /// The monotonic time (ns) at the start of the current pass: one clock read per pass.
     package private(set) var now: UInt64 = MonotonicClock.nanoseconds()
@@ -164,8 +164,7 @@ package final class EventLoop: @unchecked Sendable {
 
     /// Whether the caller is the loop's own thread.
     package var isCurrent: Bool {
-        guard let t = owner.withLock({ $0 }) else { return false }
-        return pthread_equal(t, pthread_self()) != 0
+        owner.load(ordering: .acquiring) == UInt(pthread_self())
     }
 
     /// Makes `run` return after the pass under way; callable from any thread.
@@ -183,8 +182,8 @@ package final class EventLoop: @unchecked Sendable {
 
     /// Turns the loop on the calling thread until `stop`.
     package func run() {
-        owner.withLock { $0 = pthread_self() }
-        defer { owner.withLock { $0 = nil } }
+        owner.store(UInt(pthread_self()), ordering: .releasing)
+        defer { owner.store(0, ordering: .releasing) }
         while true {
             endPass()
             let carried = nextPassWork
