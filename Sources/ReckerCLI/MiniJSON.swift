@@ -1,3 +1,5 @@
+import ReckerProtocol
+
 /// Just enough JSON for `recker batch` input lines and output, without Foundation (which
 /// would cost `recker` milliseconds of start-up).
 enum MiniJSON {
@@ -42,26 +44,7 @@ enum MiniJSON {
     }
 
     /// A JSON string literal for `s`.
-    static func quote(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 {
-                    let hex = String(u.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(u)
-                }
-            }
-        }
-        return out + "\""
-    }
+    static func quote(_ s: String) -> String { JSONText.quoted(s) }
 
     private struct Parser {
         let bytes: [UInt8]

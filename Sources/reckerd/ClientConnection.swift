@@ -26,6 +26,9 @@ final class ClientConnection {
     private var closing = false
     private var handshakeTimer: EventLoop.TimerID?
     private var partialTimer: EventLoop.TimerID?
+    /// Set while the connection lingers after a connection error (`lingerAndClose`).
+    private var lingerTimer: EventLoop.TimerID?
+    static let lingerNs: UInt64 = 1_000_000_000
     /// Counted among its user's connections (not when refused for having too many).
     var registered = false
 
@@ -79,6 +82,7 @@ final class ClientConnection {
 
     private func ready(_ events: EventLoop.Events) {
         guard !isClosed else { return }
+        if lingerTimer != nil { return discardUntilEOF() }
         if events.contains(.writable) { flush() }
         if !isClosed && !backpressured && !resuming && !events.isDisjoint(with: [.readable, .hangup, .readHangup, .error]) { readFrames() }
     }
@@ -208,7 +212,7 @@ final class ClientConnection {
                 write(.error(stream: 0, error))
                 closing = true
                 flush()
-                closeNow()
+                lingerAndClose()
             }
         }
         if machine.state == .open, let t = handshakeTimer {
@@ -313,10 +317,40 @@ final class ClientConnection {
 
     // MARK: - closing
 
+    /// After a connection error: the ERROR frame has gone out, so the write side is shut
+    /// and what the client still sends is read and dropped until it closes, for up to a
+    /// second (nginx's lingering close). Its HELLO written just after a refusal at the door
+    /// then does not fail with EPIPE before it has read why. Its requests end at once.
+    private func lingerAndClose() {
+        guard !isClosed, lingerTimer == nil else { return }
+        guard outputStart == output.count else { return closeNow() }
+        sink.markGone()
+        for action in machine.closed() {
+            if case .cancel(let id) = action { daemon.engine.cancel(id) }
+        }
+        if let t = handshakeTimer { daemon.loop.cancel(t) }
+        if let t = partialTimer { daemon.loop.cancel(t) }
+        handshakeTimer = nil
+        partialTimer = nil
+        shutdown(fd, Int32(SHUT_WR))
+        let loop = daemon.loop
+        lingerTimer = loop.schedule(at: loop.now &+ Self.lingerNs) { [weak self] in self?.closeNow() }
+        if let registration { loop.modify(registration, .readable) }
+    }
+
+    private func discardUntilEOF() {
+        let (n, err) = SystemError.retrying {
+            daemon.scratch.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        }
+        if n == 0 || (n < 0 && err != EAGAIN && err != EWOULDBLOCK) { closeNow() }
+    }
+
     /// Closes the socket at once and cancels whatever the client still had in flight.
     func closeNow() {
         guard !isClosed else { return }
         isClosed = true
+        if let t = lingerTimer { daemon.loop.cancel(t) }
+        lingerTimer = nil
         sink.markGone()
         if let t = handshakeTimer { daemon.loop.cancel(t) }
         if let t = partialTimer { daemon.loop.cancel(t) }

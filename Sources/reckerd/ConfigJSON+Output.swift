@@ -1,3 +1,5 @@
+import ReckerProtocol
+
 extension ConfigJSON {
     /// A value made by the daemon rather than read from a file (it has no position).
     init(_ kind: Kind) { self.init(kind: kind, at: ConfigPosition(line: 0, column: 0)) }
@@ -46,21 +48,5 @@ extension ConfigJSON {
     }
 
     /// A JSON string literal for `s`.
-    static func quoted(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case "\u{00}" ..< "\u{20}":
-                let hex = String(u.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(u)
-            }
-        }
-        return out + "\""
-    }
+    static func quoted(_ s: String) -> String { JSONText.quoted(s) }
 }

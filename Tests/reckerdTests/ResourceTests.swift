@@ -353,6 +353,27 @@ final class ResourceTests: XCTestCase {
         XCTAssertThrowsError(try ReckerConnection(socketPath: daemon.socketPath)) { e in
             XCTAssertEqual((e as? ReckerError)?.code, .tooManyClients, "\(e)")
         }
+        // A client slow to say HELLO after the refusal: its write still goes through (the
+        // daemon lingers), and it reads why instead of a broken pipe.
+        for _ in 0 ..< 3 {
+            let late = try UnixSocket(connectingTo: daemon.socketPath)
+            usleep(200_000)
+            XCTAssertNoThrow(try late.write(try Message.hello(.init()).encoded), "the refusal came before the HELLO")
+            var reader = FrameReader()
+            var buffer: [UInt8] = []
+            var tv = timeval(tv_sec: 3, tv_usec: 0)
+            setsockopt(late.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+            while try late.read(into: &buffer) > 0 {
+                reader.append(buffer)
+                buffer.removeAll()
+            }
+            guard let frame = try reader.next(), case .error(0, let e) = try Message(frame: frame) else {
+                XCTFail("no ERROR frame before the close")
+                continue
+            }
+            XCTAssertEqual(e.code, .tooManyClients)
+            late.close()
+        }
         let other = try TestEnvironment.run("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups",
                                                               TestEnvironment.binDir.appendingPathComponent("recker").path,
                                                               "--socket", daemon.socketPath, "-sS", server.url("/delay/1")])
