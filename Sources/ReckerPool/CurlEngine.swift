@@ -27,6 +27,8 @@ package final class CurlEngine: @unchecked Sendable {
     /// commands that arrive while the engine is at work wait here for it to finish.
     private var depth = 0
     private var later: [Command] = []
+    /// Transfers holding body bytes taken in the current call into libcurl.
+    private var bodyPending: [Transfer] = []
     /// Whether anything happened since the pool's timers last ran, and when they must run
     /// next regardless.
     private var poolChanged = false
@@ -239,6 +241,7 @@ package final class CurlEngine: @unchecked Sendable {
         if depth == 1 {
             var rounds = 0
             repeat {
+                deliverTakenBodies()
                 drainMessages()
                 while !deferred.isEmpty {
                     let actions = deferred
@@ -399,6 +402,17 @@ package final class CurlEngine: @unchecked Sendable {
         }
     }
 
+    /// A transfer took body bytes in this call into libcurl; they go to its sink when the
+    /// call returns (`deliverTakenBodies`).
+    func bodyTaken(_ t: Transfer) { bodyPending.append(t) }
+
+    private func deliverTakenBodies() {
+        guard !bodyPending.isEmpty else { return }
+        let taken = bodyPending
+        bodyPending.removeAll(keepingCapacity: true)
+        for t in taken { t.deliverBody() }
+    }
+
     /// Carries out what the pool decided.
     func execute(_ actions: [PoolStateMachine.Action]) {
         for action in actions {
@@ -529,6 +543,7 @@ package final class CurlEngine: @unchecked Sendable {
         transfers[t.id] = nil
         waiting[t.id] = nil
         if error == nil { t.sendHeadIfNeeded() }
+        t.deliverBody()
         let domain = t.request.target.domain
         let total = MonotonicClock.micros(since: t.request.arrival)
         // Counted before the sink hears of it, so stats never lag an answer a client saw.

@@ -146,6 +146,8 @@ final class Transfer {
     /// and the bytes cannot go to the spill file instead.
     func onBody(_ data: UnsafeBufferPointer<UInt8>) -> Int {
         if outstanding >= responseBuffer || (spill?.pending ?? 0) > 0 {
+            // What was taken before goes first; the spill file holds only what follows it.
+            deliverBody()
             guard engine.spill(self, data) else {
                 recvPaused = true
                 return Int(CURL_WRITEFUNC_PAUSE)
@@ -156,9 +158,26 @@ final class Transfer {
         outstanding += data.count
         bodyBytes += UInt64(data.count)
         engine.count(request.target.domain) { $0.bytesIn += data.count }
-        sink.transferBody(id, Array(data))
+        if pendingBody.isEmpty { engine.bodyTaken(self) }
+        pendingBody.append(contentsOf: data)
+        if pendingBody.count >= Self.deliverAt { deliverBody() }
         return data.count
     }
+
+    /// Hands the sink the body bytes taken since the last delivery. libcurl calls the write
+    /// callback once per chunk of a chunked response: an upstream sending 1-byte chunks
+    /// would otherwise cost a frame, an allocation and a queue entry per byte.
+    func deliverBody() {
+        guard !pendingBody.isEmpty else { return }
+        let chunk = pendingBody
+        pendingBody = []
+        sink.transferBody(id, chunk)
+    }
+
+    /// Body bytes taken from libcurl and not yet handed to the sink: delivered when the
+    /// engine's call into libcurl returns, before the end, or at this size.
+    var pendingBody: [UInt8] = []
+    static let deliverAt = 64 * 1024
 
     /// Takes over the request body state of `old`, which is being started over: the body
     /// from its first byte, and the client's window as far as it was already widened.

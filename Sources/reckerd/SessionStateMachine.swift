@@ -65,6 +65,8 @@ struct SessionStateMachine {
     let peer: PeerCredentials?
 
     static let maxStatsInProgress = 4
+    /// Queued response pieces smaller than this take the next piece in.
+    static let joinBelow = 16 * 1024
 
     init(client: ClientID, peer: PeerCredentials?) {
         self.client = client
@@ -247,8 +249,14 @@ struct SessionStateMachine {
     }
 
     mutating func responseBody(_ transfer: TransferID, _ chunk: [UInt8], config: DaemonConfig) -> [Action] {
-        guard let id = byTransfer[transfer] else { return [] }
-        streams[id]?.queued.append(chunk)
+        guard let id = byTransfer[transfer], streams[id] != nil else { return [] }
+        // Small pieces join the last one queued, so a response arriving in tiny pieces costs
+        // few queue entries (each is sent from its start, or from queuedOffset if first).
+        if let last = streams[id]!.queued.indices.last, streams[id]!.queued[last].count < Self.joinBelow {
+            streams[id]!.queued[last].append(contentsOf: chunk)
+        } else {
+            streams[id]!.queued.append(chunk)
+        }
         var actions: [Action] = []
         pump(id, config: config, &actions)
         return actions
@@ -340,7 +348,8 @@ struct SessionStateMachine {
 
     /// Sends a stream's queued body within its window, then its end.
     private mutating func pump(_ id: UInt32, config: DaemonConfig, _ actions: inout [Action]) {
-        guard writable, var s = streams[id] else { return }
+        // Taken out of the dictionary while it changes, so its queue is not copied.
+        guard writable, var s = streams.removeValue(forKey: id) else { return }
         let maxData = config.maxFrame - Frame.headerSize
         var sent = 0
         while s.sendWindow > 0, let chunk = s.queued.first {

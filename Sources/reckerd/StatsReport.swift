@@ -2,7 +2,7 @@ import ReckerPool
 
 /// The stats document in its three forms: JSON (schema 1, docs/PROTOCOL.md §2.12),
 /// Prometheus text format, and a table for people.
-struct StatsReport {
+struct StatsReport: Sendable {
     let stats: PoolStats
     let uptime: Double
     let clients: Int
@@ -15,7 +15,7 @@ struct StatsReport {
     }
 
     /// STATS_REQUEST format byte values.
-    enum Format: UInt8 {
+    enum Format: UInt8, Sendable {
         case json = 0
         case prometheus = 1
         case table = 2

@@ -119,9 +119,7 @@ enum Reckerd {
                 let n = bytes.withUnsafeMutableBytes { read(signalPipe[0], $0.baseAddress, $0.count) }
                 for sig in bytes.prefix(max(0, n)) {
                     if Int32(sig) == SIGHUP {
-                        Systemd.notify("RELOADING=1")
-                        daemon.reload()
-                        Systemd.notify("READY=1")
+                        daemon.requestReload { Systemd.notify($0) }
                     } else {
                         stop()
                     }

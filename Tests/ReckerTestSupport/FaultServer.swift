@@ -161,6 +161,14 @@ public final class FaultServer: @unchecked Sendable {
                         let (h, ctx) = loopBound.value
                         h.respond(ctx, head: head, body: "ok")
                     }
+                } else if path.hasPrefix("/chunks/"), let n = Int(path.dropFirst(8)), n >= 0, n <= 10_000_000 {
+                    // n chunks of one byte each ("x"), chunked transfer encoding.
+                    var headers = HTTPHeaders([("Content-Type", "text/plain")])
+                    headers.add(name: "Transfer-Encoding", value: "chunked")
+                    context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .ok, headers: headers))), promise: nil)
+                    let one = ByteBuffer(string: "x")
+                    for _ in 0 ..< n { context.write(wrapOutboundOut(.body(.byteBuffer(one))), promise: nil) }
+                    context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
                 } else if path == "/digest" {
                     respond(context, head: head, body: "\(head.method.rawValue) \(length) \(String(hash, radix: 16))")
                 } else if path == "/set-cookie" {

@@ -88,4 +88,38 @@ final class BodyTests: XCTestCase {
         XCTAssertEqual(got?.code, .timeout, "\(String(describing: got))")
         XCTAssertTrue(got?.message.contains("limits.bodyTimeout") == true)
     }
+
+    /// A response in 1-byte chunks (streaming APIs send small ones) reaches the client whole
+    /// in few frames: the pieces are joined per read, not framed one by one, so such a
+    /// response cannot hold the loop (one frame per byte cost seconds and ~47 bytes of
+    /// memory per byte queued).
+    func testTinyChunksAreJoined() throws {
+        let server = try FaultServer()
+        let daemon = try DaemonProcess()
+        let c = try ReckerConnection(socketPath: daemon.socketPath)
+        try c.send(.requestHead(stream: 1, RequestHead(url: server.url("/chunks/100000")), endRequest: true))
+        var frames = 0, bytes = 0, unacked = 0
+        loop: while true {
+            switch try c.receive() {
+            case .responseBody(_, let data):
+                frames += 1
+                bytes += data.count
+                XCTAssertTrue(data.allSatisfy { $0 == UInt8(ascii: "x") })
+                unacked += data.count
+                if unacked >= 64 * 1024 {
+                    try c.send(.windowUpdate(stream: 1, increment: UInt32(unacked)))
+                    unacked = 0
+                }
+            case .responseEnd(_, let end):
+                XCTAssertEqual(end.bodyBytes, 100_000)
+                break loop
+            case .error(_, let e): throw e
+            default: continue
+            }
+        }
+        XCTAssertEqual(bytes, 100_000)
+        print("100,000 one-byte chunks arrived in \(frames) frames")
+        XCTAssertLessThan(frames, 1_000, "one frame per chunk, or close to it")
+    }
+
 }
