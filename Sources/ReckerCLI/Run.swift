@@ -37,6 +37,8 @@ enum ExitCode {
     static let redirects: Int32 = 47
     static let send: Int32 = 55
     static let recv: Int32 = 56
+    /// The body ended before the length the upstream announced (curl's CURLE_PARTIAL_FILE).
+    static let partialFile: Int32 = 18
     static let daemonUnavailable: Int32 = 70
     static let daemonProtocol: Int32 = 71
     static let daemonRefused: Int32 = 72
@@ -53,7 +55,7 @@ enum ExitCode {
         case .tlsFailed: tls
         case .tooManyRedirects: redirects
         case .upstreamSendFailed: send
-        case .upstreamRecvFailed: recv
+        case .upstreamRecvFailed: e.detail == 18 ? partialFile : recv
         case .upstreamProtocol, .upstreamFailed: upstreamProtocol
         case .shuttingDown, .queueFull, .tooManyInFlight, .accessDenied, .localResources, .destinationDenied, .tooManyClients: daemonRefused
         default: daemonProtocol

@@ -1,4 +1,3 @@
-import Dispatch
 import Glibc
 import Logging
 import ReckerLoop
@@ -135,7 +134,9 @@ final class Daemon {
         let formats = Set(waiting.map(\.0))
         let loop = self.loop
         let me = LoopBound((daemon: self, waiting: waiting))
-        DispatchQueue.global().async {
+        // A thread of its own per rendering (one at a time), not libdispatch's pool, whose
+        // manager would keep descriptors open for good after the first use.
+        EventLoop.spawn(name: "reckerd-stats") {
             var documents: [StatsReport.Format: [UInt8]] = [:]
             for f in formats { documents[f] = report.render(f) }
             let rendered = documents
