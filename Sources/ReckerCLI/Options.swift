@@ -247,7 +247,12 @@ struct Options {
                     guard v.contains("=") else {
                         throw UsageError("option -b \(v): recker reads no cookie files; give the cookies themselves: -b 'NAME=VALUE; NAME2=VALUE2'")
                     }
-                    o.headers.append((name: "Cookie", value: v))
+                    // Several -b join into one Cookie header, as curl sends them (RFC 6265 5.4).
+                    if let i = o.headers.firstIndex(where: { $0.name == "Cookie" }) {
+                        o.headers[i].value += "; " + v
+                    } else {
+                        o.headers.append((name: "Cookie", value: v))
+                    }
                 case "--output": o.output = v
                 case "--remote-name": remoteName = true
                 case "--output-dir": o.outputDir = v

@@ -107,10 +107,11 @@ final class CLIGrammarTests: XCTestCase {
         XCTAssertTrue(j.text.hasPrefix("POST /j\n"), j.text)
         XCTAssertTrue(j.text.contains("Content-Type: application/json\n") && j.text.contains("Accept: application/json\n"), j.text)
         XCTAssertTrue(j.text.hasSuffix("\n\n{\"a\":1}"), "--json pieces are joined as they are: \(j.text)")
-        let u = try daemon.recker(["-sS", "-u", "alice:s3cr:t", "-e", "http://from/", "-b", "a=1; b=2", "-H", "X-Empty;",
+        let u = try daemon.recker(["-sS", "-u", "alice:s3cr:t", "-e", "http://from/", "-b", "a=1", "-b", "b=2", "-H", "X-Empty;",
                                    "-H", "User-Agent:", echo.url("/u")])
         XCTAssertTrue(u.text.contains("Authorization: Basic \(Data("alice:s3cr:t".utf8).base64EncodedString())\n"), u.text)
         XCTAssertTrue(u.text.contains("Referer: http://from/\n") && u.text.contains("Cookie: a=1; b=2\n"), u.text)
+        XCTAssertEqual(u.text.components(separatedBy: "Cookie:").count, 2, "one Cookie header for two -b, as curl: \(u.text)")
         XCTAssertTrue(u.text.contains("X-Empty: \n"), u.text)
         XCTAssertFalse(u.text.contains("User-Agent"), u.text)
     }
