@@ -137,13 +137,7 @@ final class ClientConnection {
             inputStart = p + Int(length)
             run(machine.receive(frame, config: config, draining: daemon.isDraining, now: daemon.loop.now))
         }
-        if inputStart == input.count {
-            input.removeAll(keepingCapacity: input.capacity <= 2 * Self.readSize)
-            inputStart = 0
-        } else if inputStart > Self.readSize {
-            input.removeFirst(inputStart)
-            inputStart = 0
-        }
+        Self.compact(&input, &inputStart, keepCapacityUpTo: 2 * Self.readSize, after: Self.readSize)
         notePartialFrame()
     }
 
@@ -290,13 +284,7 @@ final class ClientConnection {
             return
         }
         outputStart += n
-        if outputStart == output.count {
-            output.removeAll(keepingCapacity: output.capacity <= 4 * Self.readSize)
-            outputStart = 0
-        } else if outputStart > Self.lowWater {
-            output.removeFirst(outputStart)
-            outputStart = 0
-        }
+        Self.compact(&output, &outputStart, keepCapacityUpTo: 4 * Self.readSize, after: Self.lowWater)
         if backpressured && output.count - outputStart < Self.lowWater {
             backpressured = false
             updateInterest()
@@ -305,6 +293,18 @@ final class ClientConnection {
             if !isClosed { decode() }
         } else {
             updateInterest()
+        }
+    }
+
+    /// Drops the consumed front of a buffer (`start` bytes): all of it once consumed, keeping
+    /// an allocation up to `keepCapacityUpTo`; else once more than `after` bytes are consumed.
+    private static func compact(_ buffer: inout [UInt8], _ start: inout Int, keepCapacityUpTo: Int, after: Int) {
+        if start == buffer.count {
+            buffer.removeAll(keepingCapacity: buffer.capacity <= keepCapacityUpTo)
+            start = 0
+        } else if start > after {
+            buffer.removeFirst(start)
+            start = 0
         }
     }
 
