@@ -154,7 +154,15 @@ enum ConfigLoader {
         if let v = try r.int(limits, "spillTotalMax", path: p, min: 0, max: Int.max) { c.pool.maxSpillTotalBytes = v }
         if let v = try r.int(limits, "bodyTimeout", path: p, min: 100) { c.pool.bodyTimeoutMs = v }
         if let v = try r.int(limits, "maxClientsPerUser", path: p, min: 1) { c.maxClientsPerUser = v }
-        if let v = try r.string(limits, "spillDirectory", path: p) { c.pool.spillDirectory = v }
+        if let v = try r.string(limits, "spillDirectory", path: p) {
+            // Checked now, not found out per response (spilling would silently stay off).
+            var st = stat()
+            guard stat(v, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR, access(v, W_OK) == 0 else {
+                throw r.fail("limits.spillDirectory", at: limits["spillDirectory"]!.at,
+                             "must be a directory reckerd can write to; \(v) is not")
+            }
+            c.pool.spillDirectory = v
+        }
         if let v = try r.int(limits, "maxHeaders", path: p, min: 1, max: 65535) { c.pool.headerLimits.count = v }
         if let v = try r.int(limits, "maxHeaderBytes", path: p, min: 1024, max: 16 << 20) { c.pool.headerLimits.bytes = v }
         // A response head within the header limits must fit one frame: 4 bytes of lengths

@@ -52,6 +52,8 @@ final class ConfigTests: XCTestCase {
             ("{ \"drainTimeout\": 99999999999999999999999 }", [":1:19:", "drainTimeout must be a whole number"]),
             ("{\n\"agent\":\n  { \"connections\": \"many\" } }", [":3:20:", "agent.connections must be a whole number"]),
             ("{ \"logLevel\": \"\\q\" }", [":1:17:", "unknown escape"]),
+            ("{ \"limits\": { \"spillDirectory\": \"/nonexistent-reckerd-spill\" } }", [":1:33:", "limits.spillDirectory must be a directory"]),
+            ("{ \"limits\": { \"spillDirectory\": \"/etc/hostname\" } }", [":1:33:", "/etc/hostname is not"]),
         ]
         for (i, (json, expected)) in cases.enumerated() {
             assertRefused(try check(Data(json.utf8), in: dir, name: "bad\(i).json"), mentioning: ["bad\(i).json"] + expected, json.prefix(60).description)
