@@ -28,7 +28,7 @@ final class Listener {
     /// daemon refuses to start rather than serve where another user could listen instead.
     static func defaultPath() throws -> String {
         for path in SocketPaths.candidates() {
-            let dir = directory(of: path)
+            let dir = SocketPaths.directory(of: path)
             var st = stat()
             if lstat(dir, &st) == 0 {
                 // Root's directory that this user cannot write (/run/reckerd for a user's
@@ -38,19 +38,13 @@ final class Listener {
                 if access(dir, W_OK) == 0 { return path }
                 continue
             }
-            let parent = directory(of: dir)
+            let parent = SocketPaths.directory(of: dir)
             if access(parent, W_OK) == 0 && mkdir(dir, dir.hasPrefix("/tmp/") ? 0o700 : 0o755) == 0 {
                 try trust(path)
                 return path
             }
         }
         throw ConfigError(description: "no writable directory for the socket among \(SocketPaths.candidates().joined(separator: ", ")); pass --socket PATH")
-    }
-
-    /// The directory part of a path ("." for a bare name, "/" for one at the root).
-    static func directory(of path: String) -> String {
-        guard let slash = path.lastIndex(of: "/") else { return "." }
-        return slash == path.startIndex ? "/" : String(path[..<slash])
     }
 
     /// Refuses a socket directory another user could write to.
@@ -66,7 +60,7 @@ final class Listener {
         try trust(path)
         var st = stat()
         guard lstat(path, &st) == 0 else {
-            let dir = directory(of: path)
+            let dir = SocketPaths.directory(of: path)
             guard access(dir, W_OK) == 0 else {
                 throw ConfigError(description: "cannot create the socket \(path): directory \(dir) is not writable")
             }

@@ -15,6 +15,26 @@ public enum TestEnvironment {
     }
 
     /// A fresh temporary directory, world-readable (nginx workers run unprivileged).
+    /// A Unix stream socket bound to `path` (listening when `backlog` is given); the caller
+    /// closes it. -1 when socket() or bind() fails.
+    public static func bindUnixSocket(_ path: String, listen backlog: Int32? = nil) -> Int32 {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: Array(path.utf8))
+            raw[path.utf8.count] = 0
+        }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard fd >= 0, bound == 0, backlog.map({ listen(fd, $0) == 0 }) ?? true else {
+            if fd >= 0 { close(fd) }
+            return -1
+        }
+        return fd
+    }
+
     public static func makeTempDir(_ name: String) throws -> URL {
         let dir = URL(fileURLWithPath: NSTemporaryDirectory())
             .appendingPathComponent("reckerd-test-\(name)-\(getpid())-\(UInt32.random(in: 0 ... .max))")

@@ -11,20 +11,9 @@ final class CLIHandshakeTests: XCTestCase {
         let dir = try TestEnvironment.makeTempDir("handshake")
         chmod(dir.path, 0o700)
         let path = dir.appendingPathComponent("d.sock").path
-        let listener = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        let listener = TestEnvironment.bindUnixSocket(path, listen: 4)
+        XCTAssertGreaterThanOrEqual(listener, 0)
         defer { close(listener) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            let bytes = Array(path.utf8)
-            raw.copyBytes(from: bytes)
-            raw[bytes.count] = 0
-        }
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        XCTAssertEqual(bound, 0)
-        XCTAssertEqual(listen(listener, 4), 0)
 
         let process = Process()
         process.executableURL = TestEnvironment.binDir.appendingPathComponent("recker")

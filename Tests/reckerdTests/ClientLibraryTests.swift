@@ -190,16 +190,8 @@ final class ClientLibraryTests: XCTestCase {
 
     /// A Unix socket that accepts connections into its backlog and never answers.
     static func listenWithoutAnswering(_ path: String) throws -> Int32 {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        var addr = sockaddr_un()
-        addr.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &addr.sun_path) { raw in
-            raw.copyBytes(from: Array(path.utf8) + [0])
-        }
-        let bound = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard fd >= 0, bound == 0, listen(fd, 64) == 0 else {
+        let fd = TestEnvironment.bindUnixSocket(path, listen: 64)
+        guard fd >= 0 else {
             throw NSError(domain: "ClientLibraryTests", code: Int(errno))
         }
         return fd

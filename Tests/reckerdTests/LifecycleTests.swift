@@ -60,13 +60,8 @@ final class LifecycleTests: XCTestCase {
         // A socket file nobody listens on, as a crashed daemon leaves it.
         let dir = try TestEnvironment.makeTempDir("stale")
         let stale = dir.appendingPathComponent("stale.sock").path
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        var addr = sockaddr_un()
-        addr.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &addr.sun_path) { raw in
-            raw.copyBytes(from: Array(stale.utf8))
-        }
-        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        let fd = TestEnvironment.bindUnixSocket(stale)
+        XCTAssertGreaterThanOrEqual(fd, 0)
         close(fd)
         XCTAssertTrue(FileManager.default.fileExists(atPath: stale))
         let second = try DaemonProcess(socketPath: stale)
