@@ -116,7 +116,7 @@ extension CurlEngine {
         if let e = record.endpoints { connectionsByEndpoints[e] = nil }
         if !record.retired {
             openConnections -= 1
-            pool.connectionClosed(record.id)
+            deferred += pool.connectionClosed(record.id)
         }
     }
 
@@ -137,7 +137,7 @@ extension CurlEngine {
         if let e = record.endpoints { connectionsByEndpoints[e] = nil }
         if !record.retired {
             openConnections -= 1
-            pool.connectionClosed(record.id)
+            deferred += pool.connectionClosed(record.id)
         }
         if let reason { warn("connection \(record.id) to \(record.domain) forgotten: \(reason)") }
     }
@@ -196,7 +196,7 @@ extension CurlEngine {
         t.startedOnReuse = record.requests > 0
         connections[record.fd]?.requests += 1
         t.connection = record.id
-        pool.connectionInUse(record.id)
+        deferred += pool.connectionInUse(record.id)
         return CURL_PREREQFUNC_OK
     }
 
@@ -242,7 +242,7 @@ extension CurlEngine {
     /// proven to still name the connection's socket.
     func closeConnection(_ id: ConnectionID) {
         guard let fd = connectionFDs[id], let record = connections[fd], !record.retired else {
-            pool.connectionClosed(id)
+            deferred += pool.connectionClosed(id)
             return
         }
         guard SocketIdentity.of(fd) == record.identity, let dead = SocketIdentity.of(deadSocket) else {
@@ -255,7 +255,7 @@ extension CurlEngine {
         connections[fd]?.retired = true
         connections[fd]?.identity = dead
         openConnections -= 1
-        pool.connectionClosed(id)
+        deferred += pool.connectionClosed(id)
     }
 
     /// The response's HTTP version tells the pool whether this domain multiplexes.

@@ -56,6 +56,8 @@ package struct PoolStateMachine {
     /// The pool and client of each request, running or waiting.
     private var transferPool: [TransferID: (key: String, client: ClientID)] = [:]
     private var connections: [ConnectionID: Connection] = [:]
+    /// Per pool key; an entry goes when both counts are 0.
+    private var connectionCounts: [String: ConnectionCounts] = [:]
     /// Warm targets by domain, and how many warm-up requests are under way for each.
     private var warmByDomain: [String: WarmTarget] = [:]
     private var warming: [String: Int] = [:]
@@ -75,8 +77,29 @@ package struct PoolStateMachine {
         options.agent(forDomain: target.domain, host: target.host)
     }
 
-    private func capacity(_ p: Pool) -> Int {
+    /// How many of the pool's requests may run now. Over HTTP/1 one per connection. Over
+    /// HTTP/2, a full stream set on every connection that is set up, one request on each
+    /// connection being opened (the one that opens it), and one more request — to open a
+    /// new connection — only while none is being opened: libcurl 7.88 does not wait for a
+    /// connection it is still opening once the host is known to multiplex, so every request
+    /// past the open streams would otherwise open a connection of its own (a burst of 256
+    /// opened 64 where 3 do).
+    private func capacity(_ p: Pool, key: String) -> Int {
+        guard p.multiplexed && options.http2Enabled else { return p.limits.connections }
+        let c = connectionCounts[key] ?? ConnectionCounts()
+        let mayOpen = c.opening == 0 && c.ready < p.limits.connections ? 1 : 0
+        return options.http2MaxConcurrentStreams * c.ready + c.opening + mayOpen
+    }
+
+    /// The most requests the pool may ever run at once.
+    private func fullCapacity(_ p: Pool) -> Int {
         p.limits.connections * (p.multiplexed && options.http2Enabled ? options.http2MaxConcurrentStreams : 1)
+    }
+
+    /// A pool's connections being opened (no request has started on them yet) and set up.
+    struct ConnectionCounts {
+        var opening = 0
+        var ready = 0
     }
 
     // MARK: - requests
@@ -95,11 +118,14 @@ package struct PoolStateMachine {
         transferPool[id] = (key, client)
         pool.lastUsed = now
         defer { pools[key] = pool }
-        if pool.running.count < capacity(pool) && pool.queue.isEmpty {
+        if pool.running.count < capacity(pool, key: key) && pool.queue.isEmpty {
             pool.run(id, client: client)
             return [.start(id)]
         }
-        guard pool.queue.count < pool.limits.maxQueue else {
+        // Requests held only while HTTP/2 connections are set up do not count against
+        // `maxQueue`: it bounds those waiting for room the pool does not have.
+        let waitingForRoom = pool.running.count + pool.queue.count - fullCapacity(pool)
+        guard waitingForRoom < pool.limits.maxQueue else {
             transferPool[id] = nil
             return [.fail(id, .queueFull)]
         }
@@ -116,7 +142,7 @@ package struct PoolStateMachine {
         } else {
             _ = pool.queue.remove(id, client: client)
         }
-        let actions = admit(&pool)
+        let actions = admit(&pool, key: key)
         pools[key] = pool
         return actions
     }
@@ -127,14 +153,15 @@ package struct PoolStateMachine {
         let key = options.poolKey(forDomain: domain)
         guard pools[key].map({ $0.multiplexed != multiplexed }) == true, var pool = pools.removeValue(forKey: key) else { return [] }
         pool.multiplexed = multiplexed
-        let actions = admit(&pool)
+        let actions = admit(&pool, key: key)
         pools[key] = pool
         return actions
     }
 
-    private func admit(_ pool: inout Pool) -> [Action] {
+    private func admit(_ pool: inout Pool, key: String) -> [Action] {
         var actions: [Action] = []
-        while pool.running.count < capacity(pool), let next = pool.queue.popNext(fewestRunning: pool.runningPerClient) {
+        let room = capacity(pool, key: key)
+        while pool.running.count < room, let next = pool.queue.popNext(fewestRunning: pool.runningPerClient) {
             pool.run(next.id, client: next.client)
             actions.append(.start(next.id))
         }
@@ -144,14 +171,30 @@ package struct PoolStateMachine {
     // MARK: - connections
 
     package mutating func connectionOpened(_ id: ConnectionID, target: RequestValidator.Target, now: UInt64) {
-        connections[id] = Connection(pool: options.poolKey(forDomain: target.domain), domain: target.domain,
-                                     limits: limits(target), openedAt: now, idleSince: now)
+        let key = options.poolKey(forDomain: target.domain)
+        connections[id] = Connection(pool: key, domain: target.domain, limits: limits(target), openedAt: now, idleSince: now)
+        connectionCounts[key, default: ConnectionCounts()].opening += 1
     }
 
-    /// A request starts on this connection (new, reused, or another HTTP/2 stream).
-    package mutating func connectionInUse(_ id: ConnectionID) {
-        connections[id]?.active += 1
-        connections[id]?.served += 1
+    /// A request starts on this connection (new, reused, or another HTTP/2 stream). The
+    /// first one shows the connection is set up: its pool may have room for more.
+    package mutating func connectionInUse(_ id: ConnectionID) -> [Action] {
+        guard var c = connections[id] else { return [] }
+        c.active += 1
+        c.served += 1
+        connections[id] = c
+        guard c.served == 1 else { return [] }
+        connectionCounts[c.pool, default: ConnectionCounts()].opening -= 1
+        connectionCounts[c.pool, default: ConnectionCounts()].ready += 1
+        return admit(pool: c.pool)
+    }
+
+    /// Starts what the pool at `key` now has room for.
+    private mutating func admit(pool key: String) -> [Action] {
+        guard var pool = pools.removeValue(forKey: key) else { return [] }
+        let actions = admit(&pool, key: key)
+        pools[key] = pool
+        return actions
     }
 
     /// A request no longer uses this connection. A retiring connection that falls idle is
@@ -166,8 +209,12 @@ package struct PoolStateMachine {
 
     /// The connection is gone (closed by libcurl, the upstream, or a `.close` action). A
     /// warm domain that falls below its `minIdle` gets a new one on the next `tick`.
-    package mutating func connectionClosed(_ id: ConnectionID) {
-        connections[id] = nil
+    package mutating func connectionClosed(_ id: ConnectionID) -> [Action] {
+        guard let c = connections.removeValue(forKey: id) else { return [] }
+        var counts = connectionCounts[c.pool] ?? ConnectionCounts()
+        if c.served > 0 { counts.ready -= 1 } else { counts.opening -= 1 }
+        connectionCounts[c.pool] = counts.opening <= 0 && counts.ready <= 0 ? nil : counts
+        return admit(pool: c.pool)
     }
 
     /// A warm-up request for `domain` ended.
@@ -204,7 +251,7 @@ package struct PoolStateMachine {
         for key in pools.keys.sorted() {
             var pool = pools[key]!
             pool.limits = new.perDomainPooling ? new.agent(forDomain: key, host: pool.host) : new.agent
-            actions += admit(&pool)
+            actions += admit(&pool, key: key)
             pools[key] = pool
         }
         for id in connections.keys.sorted() {

@@ -72,6 +72,10 @@ final class PoolStateMachineTests: XCTestCase {
     func testMultiplexingRaisesTheRoom() {
         var m = machine { $0.http2MaxConcurrentStreams = 4 }
         for id in UInt64(1) ... 5 { _ = m.requestArrived(id, target: a, now: 0) }
+        m.connectionOpened(1, target: a, now: 0)
+        m.connectionOpened(2, target: a, now: 0)
+        XCTAssertEqual(m.connectionInUse(1), [])
+        XCTAssertEqual(m.connectionInUse(2), [], "HTTP/1.1 until the upstream says otherwise: room for 2")
         XCTAssertEqual(m.learnedProtocol(domain: a.domain, multiplexed: true), [.start(3), .start(4), .start(5)])
         for id in UInt64(6) ... 8 { XCTAssertEqual(m.requestArrived(id, target: a, now: 0), [.start(id)]) }
         XCTAssertEqual(m.requestArrived(9, target: a, now: 0), [], "2 connections x 4 streams = 8")
@@ -79,8 +83,15 @@ final class PoolStateMachineTests: XCTestCase {
 
     func testHTTPSIsTakenToMultiplexUntilItAnswersHTTP1() {
         var m = machine { $0.http2MaxConcurrentStreams = 4 }
-        for id in UInt64(1) ... 8 { XCTAssertEqual(m.requestArrived(id, target: secure, now: 0), [.start(id)]) }
-        XCTAssertEqual(m.requestArrived(9, target: secure, now: 0), [])
+        XCTAssertEqual(m.requestArrived(1, target: secure, now: 0), [.start(1)])
+        for id in UInt64(2) ... 9 {
+            XCTAssertEqual(m.requestArrived(id, target: secure, now: 0), [], "the rest wait for the first connection")
+        }
+        m.connectionOpened(1, target: secure, now: 0)
+        XCTAssertEqual(m.connectionInUse(1), [.start(2), .start(3), .start(4), .start(5)],
+                       "3 more streams on it, and one request to open the second connection")
+        m.connectionOpened(2, target: secure, now: 0)
+        XCTAssertEqual(m.connectionInUse(2), [.start(6), .start(7), .start(8)], "2 connections x 4 streams = 8")
         XCTAssertEqual(m.learnedProtocol(domain: secure.domain, multiplexed: false), [])
         for id in UInt64(1) ... 6 { XCTAssertEqual(m.requestEnded(id), [], "HTTP/1.1: room for 2 only") }
         XCTAssertEqual(m.requestEnded(7), [.start(9)])
@@ -90,20 +101,68 @@ final class PoolStateMachineTests: XCTestCase {
         XCTAssertEqual(off.requestArrived(3, target: secure, now: 0), [], "h2 off: connections alone")
     }
 
+    /// libcurl opens a connection for every request that finds the open ones full, even
+    /// while one it is opening would take it: the pool lets one connection open at a time.
+    func testAnHTTP2BurstOpensOnlyTheConnectionsItNeeds() {
+        var m = machine {
+            $0.agent.connections = 64
+            $0.agent.maxQueue = 1000
+            $0.http2MaxConcurrentStreams = 100
+        }
+        var started: [TransferID] = []
+        func take(_ actions: [PoolStateMachine.Action]) {
+            for case .start(let id) in actions { started.append(id) }
+        }
+        for id in TransferID(1) ... 256 { take(m.requestArrived(id, target: secure, now: 0)) }
+        XCTAssertEqual(started, [1])
+        var opened: [ConnectionID] = []
+        // As libcurl does: each started request takes a free stream on a set-up connection,
+        // or opens one when there is none.
+        var streams: [ConnectionID: Int] = [:]
+        var placed = 0
+        while placed < started.count, opened.count <= 64 {
+            let id = started[placed]
+            placed += 1
+            if let free = opened.first(where: { streams[$0, default: 0] < 100 }) {
+                streams[free, default: 0] += 1
+                take(m.connectionInUse(free))
+            } else {
+                let c = ConnectionID(opened.count + 1)
+                opened.append(c)
+                m.connectionOpened(c, target: secure, now: 0)
+                streams[c] = 1
+                take(m.connectionInUse(c))
+            }
+            _ = id
+        }
+        XCTAssertEqual(started.count, 256, "every request started")
+        XCTAssertEqual(opened.count, 3, "256 requests need 3 connections of 100 streams")
+        XCTAssertEqual(m.queued(domain: secure.domain), 0)
+    }
+
+    func testAConnectionThatFailsToOpenLetsAnotherOpen() {
+        var m = machine { $0.http2MaxConcurrentStreams = 4 }
+        XCTAssertEqual(m.requestArrived(1, target: secure, now: 0), [.start(1)])
+        XCTAssertEqual(m.requestArrived(2, target: secure, now: 0), [])
+        m.connectionOpened(1, target: secure, now: 0)
+        XCTAssertEqual(m.connectionClosed(1), [], "its request still counts until it ends")
+        XCTAssertEqual(m.requestEnded(1), [.start(2)], "the next request may open a connection")
+    }
+
     func testIdleConnectionsExpireAndBusyOnesDoNot() {
         var m = machine()
         m.connectionOpened(1, target: a, now: 0)
         m.connectionOpened(2, target: a, now: 0)
-        m.connectionInUse(1)
-        m.connectionInUse(2)
+        _ = m.connectionInUse(1)
+        _ = m.connectionInUse(2)
         _ = m.connectionReleased(1, now: 100 * ms)
         XCTAssertEqual(m.connectionStates()[a.domain]?.idle, 1)
         XCTAssertEqual(m.connectionStates()[a.domain]?.busy, 1)
         XCTAssertEqual(m.tick(now: 200 * ms).next, 600 * ms)
         XCTAssertEqual(m.tick(now: 599 * ms).actions, [])
         XCTAssertEqual(m.tick(now: 600 * ms).actions, [.close(1)], "idle 500 ms: closed; the busy one stays")
-        m.connectionClosed(1)
-        m.connectionInUse(2)
+        _ = m.connectionClosed(1)
+        _ = m.connectionInUse(2)
         _ = m.connectionReleased(2, now: 700 * ms)
         _ = m.connectionReleased(2, now: 800 * ms)
         XCTAssertEqual(m.tick(now: 1299 * ms).actions, [], "released at 800 ms")
@@ -113,7 +172,7 @@ final class PoolStateMachineTests: XCTestCase {
     func testLifetimeRetiresIdleConnections() {
         var m = machine { $0.agent.keepAliveTimeoutMs = 1_000_000 }
         m.connectionOpened(1, target: a, now: 0)
-        m.connectionInUse(1)
+        _ = m.connectionInUse(1)
         XCTAssertEqual(m.tick(now: 11_000 * ms).actions, [], "a busy connection is never cut (libcurl retires it after its request)")
         _ = m.connectionReleased(1, now: 11_000 * ms)
         XCTAssertEqual(m.tick(now: 11_000 * ms).actions, [.close(1)])
@@ -125,17 +184,17 @@ final class PoolStateMachineTests: XCTestCase {
         XCTAssertEqual(m.tick(now: 0).actions, [.warm(target), .warm(target)])
         XCTAssertEqual(m.tick(now: 1).actions, [], "warm-ups under way count")
         m.connectionOpened(1, target: a, now: 1)
-        m.connectionInUse(1)
+        _ = m.connectionInUse(1)
         m.warmUpEnded(domain: a.domain, succeeded: true, now: 2)
         _ = m.connectionReleased(1, now: 2)
         m.connectionOpened(2, target: a, now: 1)
-        m.connectionInUse(2)
+        _ = m.connectionInUse(2)
         m.warmUpEnded(domain: a.domain, succeeded: true, now: 2)
         _ = m.connectionReleased(2, now: 2)
         let idle = m.tick(now: 5_000 * ms)
         XCTAssertEqual(idle.actions, [], "warm connections outlive keepAliveTimeout")
         XCTAssertEqual(idle.next, 1 + 10_000 * ms, "and set no idle deadline: the next is their lifetime")
-        m.connectionClosed(1)
+        _ = m.connectionClosed(1)
         XCTAssertEqual(m.tick(now: 5_001 * ms).actions, [.warm(target)], "a lost warm connection is replaced")
     }
 
@@ -180,18 +239,18 @@ final class PoolStateMachineTests: XCTestCase {
                     open.append(nextConnection)
                     nextConnection += 1
                 case 3 where !open.isEmpty:
-                    m.connectionInUse(open.randomElement(using: &rng)!)
+                    _ = m.connectionInUse(open.randomElement(using: &rng)!)
                 case 4 where !open.isEmpty:
                     _ = m.connectionReleased(open.randomElement(using: &rng)!, now: now)
                 case 5 where !open.isEmpty:
                     let id = open.remove(at: Int.random(in: 0 ..< open.count, using: &rng))
-                    m.connectionClosed(id)
+                    _ = m.connectionClosed(id)
                 default:
                     m.warmUpEnded(domain: a.domain, succeeded: Bool.random(using: &rng), now: now)
                 }
                 let tick = m.tick(now: now)
                 for case .close(let id) in tick.actions {
-                    m.connectionClosed(id)
+                    _ = m.connectionClosed(id)
                     open.removeAll { $0 == id }
                 }
                 guard let next = tick.next else { continue }
@@ -214,7 +273,7 @@ final class PoolStateMachineTests: XCTestCase {
         _ = m.requestEnded(2)
         m.forgetPools(unusedSince: 10 * ms, except: m.activeDomains())
         XCTAssertEqual(m.poolCount, 1, "b still has a connection")
-        m.connectionClosed(1)
+        _ = m.connectionClosed(1)
         m.forgetPools(unusedSince: 0, except: m.activeDomains())
         XCTAssertEqual(m.poolCount, 1, "used at the cutoff itself: kept")
         m.forgetPools(unusedSince: 10 * ms, except: m.activeDomains())
