@@ -357,4 +357,34 @@ final class RobustnessTests: XCTestCase {
         XCTAssertGreaterThan(took, 9)
         XCTAssertLessThan(took, 13)
     }
+
+    /// After a connection error the daemon lingers (write side shut, late bytes dropped) so
+    /// the client can read why; a client that then neither reads nor closes must not keep
+    /// the descriptor: it is closed when the linger (1 s) is up.
+    func testALingeringConnectionClosesWhenItsClientNeverDoes() throws {
+        let daemon = try DaemonProcess()
+        let baseline = TestEnvironment.fdCount(pid: daemon.pid)
+        var held: [UnixSocket] = []
+        for _ in 0 ..< 20 {
+            let s = try UnixSocket(connectingTo: daemon.socketPath)
+            try s.write(try hello() + [0, 0, 0, 1, 0x7F])
+            held.append(s)
+        }
+        let started = Date()
+        var count = TestEnvironment.fdCount(pid: daemon.pid)
+        while count > baseline, Date().timeIntervalSince(started) < 10 {
+            Thread.sleep(forTimeInterval: 0.05)
+            count = TestEnvironment.fdCount(pid: daemon.pid)
+        }
+        let took = Date().timeIntervalSince(started)
+        XCTAssertEqual(count, baseline, "the daemon still holds \(count - baseline) of the 20 connections")
+        XCTAssertLessThan(took, 4, "closed after the 1 s linger, not later")
+        // The clients kept their sockets open all along; the daemon's end is closed.
+        for s in held {
+            let frames = try framesUntilClose(s, seconds: 2)
+            guard case .error(0, let e)? = frames.last else { return XCTFail("expected a connection ERROR, got \(frames)") }
+            XCTAssertEqual(e.code, .malformedFrame, e.message)
+        }
+        XCTAssertTrue(daemon.process.isRunning)
+    }
 }
