@@ -749,23 +749,26 @@ package final class CurlEngine: @unchecked Sendable {
         var queued: [String: Int] = [:]
         for (request, _) in waiting.values { queued[request.target.domain, default: 0] += 1 }
         let open = pool.connectionStates()
-        func fill(_ c: DomainCounters, running: Int, queued: Int, idle: Int, busy: Int) -> DomainStats {
+        func fill(_ c: inout DomainCounters, running: Int, queued: Int, idle: Int, busy: Int) -> DomainStats {
             var s = c.stats
             s.requestsInFlight = running
             s.requestsQueued = queued
             s.connectionsIdle = idle
             s.connectionsBusy = busy
             s.connectionsOpen = idle + busy
-            s.latency = c.latency.quantiles
-            s.queueTime = c.queueTime.quantiles
+            s.latency = c.latency.quantiles()
+            s.queueTime = c.queueTime.quantiles()
             return s
         }
         var snap = PoolStats()
-        for (domain, c) in counters {
+        snap.domains.reserveCapacity(counters.count)
+        for index in counters.indices {
+            let domain = counters.keys[index]
             let o = open[domain] ?? (0, 0)
-            snap.domains[domain] = fill(c, running: running[domain] ?? 0, queued: queued[domain] ?? 0, idle: o.idle, busy: o.busy)
+            snap.domains[domain] = fill(&counters.values[index], running: running[domain] ?? 0, queued: queued[domain] ?? 0,
+                                        idle: o.idle, busy: o.busy)
         }
-        snap.total = fill(totals, running: running.values.reduce(0, +), queued: queued.values.reduce(0, +),
+        snap.total = fill(&totals, running: running.values.reduce(0, +), queued: queued.values.reduce(0, +),
                           idle: open.values.map(\.idle).reduce(0, +), busy: open.values.map(\.busy).reduce(0, +))
         return snap
     }

@@ -194,6 +194,69 @@ final class ResourceTests: XCTestCase {
         XCTAssertTrue(daemon.process.isRunning)
     }
 
+    /// Four clients asking for the Prometheus document of 1,000 domains (about 1 MB each) as
+    /// fast as they can read it: a bystander's GETs are answered in normal time, since
+    /// documents are rendered off the loop and requests that arrive together share one.
+    func testStatsFloodOverAThousandDomainsDelaysNoOne() async throws {
+        let nginx = try Nginx(files: Fixtures.files)
+        let daemon = try DaemonProcess(config: Fixtures.config(nginx))
+        let port = TestEnvironment.freePort()
+        let client = ReckerClient(socketPath: daemon.socketPath)
+        defer { client.close() }
+        let made = await client.batch((0 ..< 999).map { ReckerRequest(url: "http://127.0.\($0 / 250).\($0 % 250 + 1):\(port)/") },
+                                      concurrency: 50)
+        XCTAssertEqual(made.stats.failed, 999, "nobody listens")
+        let document = try daemon.recker(["stats", "--prometheus"]).text
+        XCTAssertGreaterThanOrEqual(document.split(separator: "\n").filter { $0.hasPrefix("reckerd_requests_total{") }.count, 999)
+
+        let stop = Atomic<Bool>(false)
+        let answered = Atomic<Int>(0)
+        let path = daemon.socketPath
+        for _ in 0 ..< 4 {
+            Thread {
+                guard let flood = try? ReckerConnection(socketPath: path) else { return }
+                defer { flood.close() }
+                let deadline = Date().addingTimeInterval(30)
+                var stream: UInt32 = 1
+                while !stop.load(ordering: .relaxed) && Date() < deadline {
+                    do {
+                        try flood.send((0 ..< 4).map { i in Message.statsRequest(stream: stream + 2 * UInt32(i), format: 1) })
+                        stream += 8
+                        var ended = 0
+                        while ended < 4 {
+                            switch try flood.receive() {
+                            case .statsResponse(_, _, let more): if !more { ended += 1; answered.add(1, ordering: .relaxed) }
+                            case .error: ended += 1
+                            default: continue
+                            }
+                        }
+                    } catch { return }
+                }
+            }.start()
+        }
+        defer { stop.store(true, ordering: .relaxed) }
+        let other = try ReckerConnection(socketPath: daemon.socketPath)
+        usleep(300_000)
+        var slowest = 0.0
+        for stream in UInt32(1) ... 20 {
+            let started = Date()
+            try other.send(.requestHead(stream: stream * 2 + 1, RequestHead(url: nginx.url("/hello.txt")), endRequest: true))
+            loop: while true {
+                switch try other.receive() {
+                case .responseEnd: break loop
+                case .error(_, let e): throw e
+                default: continue
+                }
+            }
+            slowest = max(slowest, Date().timeIntervalSince(started))
+        }
+        stop.store(true, ordering: .relaxed)
+        print("the slowest of 20 GETs during 4 floods of 1,000-domain Prometheus documents: \(Int(slowest * 1_000_000)) us, \(answered.load(ordering: .relaxed)) documents served meanwhile")
+        XCTAssertGreaterThan(answered.load(ordering: .relaxed), 4, "the floods were answered")
+        XCTAssertLessThan(slowest, 0.15)
+        XCTAssertTrue(daemon.process.isRunning)
+    }
+
     /// Clients that flood cheap frames and read every answer (PINGs: each costs a PONG) take
     /// turns with the others: a bystander's GETs are not held behind their backlogs.
     func testPingFloodDelaysNoOne() throws {
