@@ -49,7 +49,12 @@ extension CurlEngine {
         if let noProxy = options.noProxy { e.set(CURLOPT_NOPROXY, noProxy) }
         e.set(CURLOPT_PROTOCOLS_STR, "http,https")
         e.set(CURLOPT_REDIR_PROTOCOLS_STR, "http,https")
-        if let total = head.options.totalTimeoutMs { e.set(CURLOPT_TIMEOUT_MS, Int(total)) }
+        // What is left of total_timeout after the queue; the engine's own timer is exact,
+        // libcurl's is the backstop.
+        if let total = head.options.totalTimeoutMs, total > 0 {
+            let waited = MonotonicClock.nanoseconds() &- t.request.arrival
+            e.set(CURLOPT_TIMEOUT_MS, max(1, Int(total) - Int(waited / 1_000_000)))
+        }
         if let n = head.options.followRedirects, n > 0 {
             e.set(CURLOPT_FOLLOWLOCATION, 1)
             e.set(CURLOPT_MAXREDIRS, Int(n))

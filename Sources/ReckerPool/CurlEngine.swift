@@ -50,6 +50,11 @@ package final class CurlEngine: @unchecked Sendable {
     /// Request body that arrived while its request waited for a connection.
     private var waitingBody: [TransferID: [(chunk: [UInt8], end: Bool)]] = [:]
     private var transfers: [TransferID: Transfer] = [:]
+    /// The loop timer of each request with a `total_timeout`, waiting or running: libcurl's
+    /// own takes no account of the queue, and loses a deadline less than 40 ms away when a
+    /// socket event comes first (7.88 treats timers that close as passed), so a 1 ms limit
+    /// fired after 200 ms.
+    private var totalTimers: [TransferID: EventLoop.TimerID] = [:]
     /// Responses done upstream whose spilled rest their clients are still reading, and the
     /// bytes in all spill files together.
     private var draining: [TransferID: Transfer] = [:]
@@ -325,6 +330,11 @@ package final class CurlEngine: @unchecked Sendable {
             }
             count(request.target.domain) { $0.requestsTotal += 1 }
             waiting[id] = (request, sink)
+            if let ms = request.head.options.totalTimeoutMs, ms > 0 {
+                totalTimers[id] = loop.schedule(at: request.arrival &+ UInt64(ms) * 1_000_000) { [unowned self] in
+                    engineWork { totalTimeoutPassed(id, ms: ms) }
+                }
+            }
             execute(pool.requestArrived(id, target: request.target, client: request.client, now: MonotonicClock.nanoseconds()))
             if waiting[id] != nil { spillPausedResponses(toFree: request.target.domain) }
         case .body(let id, let chunk, let end):
@@ -439,14 +449,31 @@ package final class CurlEngine: @unchecked Sendable {
         }
     }
 
+    /// A request's `total_timeout` is up: it fails with TIMEOUT, waiting or running.
+    private func totalTimeoutPassed(_ id: TransferID, ms: UInt32) {
+        totalTimers[id] = nil
+        if let t = transfers[id] {
+            finish(t, error: ReckerError(.timeout, "the request took longer than its total_timeout of \(ms) ms",
+                                         mayHaveReachedUpstream: true, retrySafe: RequestValidator.isSafeMethod(t.request.head.method)))
+        } else if let (request, sink) = waiting[id] {
+            failWaiting(id, request, sink, ReckerError(.timeout, "the request waited for a connection longer than its total_timeout of \(ms) ms",
+                                                       mayHaveReachedUpstream: false, retrySafe: true))
+        }
+    }
+
+    private func stopTotalTimer(_ id: TransferID) {
+        if let timer = totalTimers.removeValue(forKey: id) { loop.cancel(timer) }
+    }
+
     /// Answers a request that never reached libcurl.
     private func failWaiting(_ id: TransferID, _ request: EngineRequest, _ sink: any TransferSink, _ error: ReckerError,
                              endInPool: Bool = true) {
+        stopTotalTimer(id)
         waiting[id] = nil
         waitingBody[id] = nil
         count(request.target.domain) { s in
             s.errorsTotal += 1
-            if error.code == .queueTimeout { s.timeouts += 1 }
+            if error.code == .queueTimeout || error.code == .timeout { s.timeouts += 1 }
         }
         if endInPool { execute(pool.requestEnded(id)) }
         inFlightCount.wrappingAdd(-1, ordering: .relaxed)
@@ -540,6 +567,7 @@ package final class CurlEngine: @unchecked Sendable {
     private func finish(_ t: Transfer, error: ReckerError?) {
         guard !t.finished else { return }
         t.finished = true
+        stopTotalTimer(t.id)
         transfers[t.id] = nil
         waiting[t.id] = nil
         if error == nil { t.sendHeadIfNeeded() }

@@ -77,6 +77,50 @@ final class PoolTests: XCTestCase {
         XCTAssertEqual(s["timeouts"] as? Int, 2)
     }
 
+    /// `total_timeout` bounds the whole request, queue time included (PROTOCOL.md 2.3), to
+    /// the millisecond: libcurl alone counted only from the start upstream, and lost limits
+    /// under 40 ms (a 1 ms limit fired after 200 ms).
+    func testTotalTimeoutCountsTheQueueAndIsKeptToTheMillisecond() async throws {
+        let server = try FaultServer()
+        let daemon = try DaemonProcess(config: #"{ "agent": { "connections": 1 } }"#)
+        let client = ReckerClient(socketPath: daemon.socketPath)
+        defer { client.close() }
+        for ms in [UInt32(1), 2, 5, 20] {
+            let started = ContinuousClock.now
+            var options = RequestOptions()
+            options.totalTimeoutMs = ms
+            do {
+                _ = try await client.send(ReckerRequest(url: server.url("/delay/2000"), options: options))
+                XCTFail("\(ms) ms: answered")
+            } catch {
+                XCTAssertEqual(error.code, .timeout, "\(ms) ms: \(error)")
+            }
+            let took = ContinuousClock.now - started
+            XCTAssertLessThan(took, .milliseconds(Int(ms) + 100), "\(ms) ms limit fired after \(took)")
+        }
+        // One request holds the only connection for a second; the next, limited to 300 ms,
+        // fails in the queue at 300 ms and never reaches the upstream.
+        let before = server.received("GET", "/delay/1001")
+        async let holder = client.send(ReckerRequest(url: server.url("/delay/1000")))
+        try await Task.sleep(for: .milliseconds(100))
+        var options = RequestOptions()
+        options.totalTimeoutMs = 300
+        let started = ContinuousClock.now
+        do {
+            _ = try await client.send(ReckerRequest(url: server.url("/delay/1001"), options: options))
+            XCTFail("answered past its total_timeout")
+        } catch {
+            XCTAssertEqual(error.code, .timeout, "\(error)")
+            XCTAssertEqual(error.mayHaveReachedUpstream, false, "it was still waiting for the connection")
+        }
+        let took = ContinuousClock.now - started
+        XCTAssertLessThan(took, .milliseconds(700), "queue time counts: failed after \(took), not when the holder was done")
+        let held = try await holder
+        XCTAssertEqual(held.status, 200)
+        XCTAssertEqual(server.received("GET", "/delay/1001"), before, "the timed-out request never reached the upstream")
+        XCTAssertEqual(try daemon.stats()["timeouts"] as? Int, 5)
+    }
+
     func testQueueFull() async throws {
         let server = try FaultServer()
         let daemon = try DaemonProcess(config: #"{ "agent": { "connections": 1, "maxQueue": 1 } }"#)
