@@ -39,11 +39,12 @@ test: test-deps
 fuzz: test-deps
 	scripts/fuzz.sh $(FUZZ_SECONDS)
 
-# Benchmarks W1-W6 (bench/bench.py): writes docs/BENCHMARKS.md and docs/benchmarks.png; then
+# Benchmarks W1-W7 (bench/bench.py; W6 also measures the static build `make install` uses): writes docs/BENCHMARKS.md and docs/benchmarks.png; then
 # the soak (bench/soak.py: 1,000,000 requests) appends its section; then 10 minutes of fuzzing
 # the decoder and 5 minutes of random frames from many connections against a live daemon.
 bench: release
 	@scripts/install-deps.sh test hyperfine:hyperfine wrk:wrk python3-matplotlib
+	$(SWIFT) build -c release --static-swift-stdlib --scratch-path $(STATIC_BUILD) --product reckerd
 	/usr/bin/python3 bench/bench.py
 	/usr/bin/python3 bench/soak.py
 	scripts/fuzz.sh 600

@@ -127,14 +127,14 @@ http {{
         wait_unix(self.proxy_sock)
         os.chmod(self.proxy_sock, 0o666)
 
-    def daemon(self, name, extra=None):
+    def daemon(self, name, extra=None, binary=RECKERD):
         sock = os.path.join(self.dir, f"{name}.sock")
         config = {"tls": {"caFile": self.ca}, "logLevel": "error", "agent": {"connections": 64, "keepAliveTimeout": 120000}}
         config.update(extra or {})
         path = os.path.join(self.dir, f"{name}.json")
         with open(path, "w") as f:
             json.dump(config, f)
-        p = spawn([RECKERD, "--config", path, "--socket", sock])
+        p = spawn([binary, "--config", path, "--socket", sock])
         wait_unix(sock)
         return p, sock
 
@@ -356,13 +356,29 @@ def w5(s):
             f"{ours:.2f} ms (curl {h[1]['median'] * 1000:.2f} ms; /bin/true, the process floor here, {h[2]['median'] * 1000:.2f} ms)")
 
 
+def rss_anon_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1])
+    return 0
+
+
 def w6(s):
-    idle, warm = [], []
+    idle, warm, installed, installed_anon = [], [], [], []
+    static = os.path.join(ROOT, ".build-static", "release", "reckerd")
     targets = [{"url": f"http://127.0.0.1:{p}/n.txt", "minIdle": 10} for p in s.warm_ports]
     for i in range(RUNS):
         p, sock = s.daemon(f"w6-idle-{i}")
         time.sleep(1)
         idle.append(rss_kib(p.pid) / 1024)
+        p.terminate()
+        p.wait()
+        # The build `make install` puts in place: the Swift runtime linked in.
+        p, sock = s.daemon(f"w6-installed-{i}", binary=static)
+        time.sleep(1)
+        installed.append(rss_kib(p.pid) / 1024)
+        installed_anon.append(rss_anon_kib(p.pid) / 1024)
         p.terminate()
         p.wait()
         p, sock = s.daemon(f"w6-warm-{i}", {"warm": targets, "agent": {"connections": 10, "keepAliveTimeout": 120000}})
@@ -387,10 +403,14 @@ def w6(s):
     got = int(stream.stdout.read().strip() or 0)
     p.terminate()
     p.wait()
-    results["W6"] = {"idle MiB": summary(idle), "10 domains x 10 warm MiB": summary(warm),
+    results["W6"] = {"idle MiB": summary(idle), "idle MiB, installed build": summary(installed),
+                     "idle MiB, installed build, private (RssAnon)": summary(installed_anon),
+                     "10 domains x 10 warm MiB": summary(warm),
                      "streaming 1 GiB: before MiB": before, "streaming 1 GiB: peak MiB": peak,
                      "streaming bytes read": got}
     verdict("W6 idle RSS <= 24 MiB", statistics.median(idle) <= 24, f"{statistics.median(idle):.1f} MiB")
+    verdict("W6 idle RSS of the installed build <= 16 MiB", statistics.median(installed) <= 16,
+            f"{statistics.median(installed):.1f} MiB, of which {statistics.median(installed_anon):.1f} MiB private")
     verdict("W6 streaming growth <= 32 MiB", peak - before <= 32 and got == 1 << 30,
             f"{peak - before:.1f} MiB growth ({got} bytes delivered)")
 
@@ -474,7 +494,10 @@ def write_report(rtt, elapsed):
     lines += [f"| `{k}` | {fmt(v)} |" for k, v in results["W5"].items()]
     w6 = results["W6"]
     lines += ["", "## W6 memory (RSS, MiB)", "", "| state | MiB |", "|---|---|",
-              f"| idle | {fmt(w6['idle MiB'])} |", f"| 10 domains x 10 warm connections | {fmt(w6['10 domains x 10 warm MiB'])} |",
+              f"| idle | {fmt(w6['idle MiB'])} |",
+              f"| idle, the installed build (`make install`: Swift runtime linked in) | {fmt(w6['idle MiB, installed build'])} |",
+              f"| of which private (RssAnon; the rest is shared libraries' pages) | {fmt(w6['idle MiB, installed build, private (RssAnon)'])} |",
+              f"| 10 domains x 10 warm connections | {fmt(w6['10 domains x 10 warm MiB'])} |",
               f"| streaming 1 GiB to a 16 MB/s reader: before / peak (one run, about a minute) | "
               f"{w6['streaming 1 GiB: before MiB']:.1f} / {w6['streaming 1 GiB: peak MiB']:.1f} |", ""]
     with open(os.path.join(ROOT, "bench", "analysis.md")) as f:
