@@ -95,6 +95,7 @@ extension CurlEngine {
     /// libcurl opened a socket for `t`. Its domain is that of the URL being fetched now
     /// (`CURLINFO_EFFECTIVE_URL`), which differs from the request's own after a redirect.
     func socketOpened(_ fd: Int32, for t: Transfer) {
+        dropWatch(fd)
         let target = t.easy.string(CURLINFO_EFFECTIVE_URL).flatMap { try? RequestValidator.parse(url: $0) } ?? t.request.target
         if let stale = connections[fd] {
             forget(stale, because: "descriptor \(fd) was opened again without libcurl closing it through reckerd")
@@ -111,6 +112,7 @@ extension CurlEngine {
     }
 
     func socketClosed(_ fd: Int32) {
+        dropWatch(fd)
         guard let record = connections.removeValue(forKey: fd) else { return }
         connectionFDs[record.id] = nil
         if let e = record.endpoints { connectionsByEndpoints[e] = nil }

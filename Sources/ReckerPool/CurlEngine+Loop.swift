@@ -29,9 +29,14 @@ extension CurlEngine {
         case CURL_POLL_OUT: interest = .writable
         case CURL_POLL_INOUT: interest = [.readable, .writable]
         default:
-            if let r = curlSockets.removeValue(forKey: fd) { loop.unregister(r) }
+            // Parked, not unregistered: the next request on this connection usually wants
+            // what it last did, which then costs no epoll_ctl (a DEL and an ADD per request
+            // before). An event while parked unregisters it (`socketReady`); a close or a new
+            // socket under the number drops it (`dropWatch`).
+            if let r = curlSockets[fd], loop.isRegistered(r) { parkedSockets.insert(fd) } else { curlSockets[fd] = nil }
             return
         }
+        parkedSockets.remove(fd)
         if let r = curlSockets[fd], loop.isRegistered(r) {
             loop.modify(r, interest)
             return
@@ -56,6 +61,12 @@ extension CurlEngine {
     }
 
     private func socketReady(_ fd: Int32, _ events: EventLoop.Events) {
+        if parkedSockets.contains(fd) {
+            // libcurl does not watch it (an idle connection the upstream wrote to or closed):
+            // it finds out when it next looks at the connection.
+            dropWatch(fd)
+            return
+        }
         var mask: Int32 = 0
         if !events.isDisjoint(with: [.readable, .hangup, .readHangup]) { mask |= CURL_CSELECT_IN }
         if events.contains(.writable) { mask |= CURL_CSELECT_OUT }
@@ -68,6 +79,13 @@ extension CurlEngine {
             var running: Int32 = 0
             curl_multi_socket_action(multi.raw, fd, mask, &running)
         }
+    }
+
+    /// Stops watching `fd` for libcurl, parked or not: it is being closed, or a new socket
+    /// took its number.
+    func dropWatch(_ fd: Int32) {
+        parkedSockets.remove(fd)
+        if let r = curlSockets.removeValue(forKey: fd) { loop.unregister(r) }
     }
 
     /// The dead socket now stands where a watched one was: epoll must watch it instead.

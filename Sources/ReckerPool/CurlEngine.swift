@@ -22,6 +22,8 @@ package final class CurlEngine: @unchecked Sendable {
     private let ownsLoop: Bool
     /// libcurl's sockets as the loop watches them, and libcurl's timer.
     var curlSockets: [Int32: EventLoop.Registration] = [:]
+    /// Sockets libcurl no longer watches whose registration is kept (`watch`).
+    var parkedSockets: Set<Int32> = []
     var curlTimer: EventLoop.TimerID?
     /// Engine calls nest (a sink's reaction to an answer may cancel another request): the
     /// commands that arrive while the engine is at work wait here for it to finish.
@@ -314,6 +316,7 @@ package final class CurlEngine: @unchecked Sendable {
             curl_multi_cleanup(multi.raw)
             for r in curlSockets.values { loop.unregister(r) }
             curlSockets = [:]
+            parkedSockets = []
             close(deadSocket)
             exited.signal()
             if ownsLoop { loop.stop() }
