@@ -538,6 +538,13 @@ package final class CurlEngine: @unchecked Sendable {
                 finish(t, error: ReckerError(.upstreamProtocol, "the upstream's response head has a header line over libcurl's 100 KiB limit (libcurl: out of memory)",
                                              detail: result.rawValue, mayHaveReachedUpstream: true,
                                              retrySafe: RequestValidator.isSafeMethod(t.request.head.method)))
+            } else if result == CURLE_UNSUPPORTED_PROTOCOL,
+                      t.easy.string(CURLINFO_EFFECTIVE_URL)?.lowercased().hasPrefix("http") == true {
+                // libcurl 7.88's word for an answer without a status line (HTTP/0.9), which
+                // reckerd never accepts; a redirect to another scheme is UPSTREAM_FAILED below.
+                finish(t, error: ReckerError(.upstreamProtocol, "the upstream answered without an HTTP status line (HTTP/0.9), which reckerd does not accept",
+                                             detail: result.rawValue, mayHaveReachedUpstream: true,
+                                             retrySafe: RequestValidator.isSafeMethod(t.request.head.method)))
             } else if result == CURLE_SEND_FAIL_REWIND {
                 // The body was over the replay limit, so the resend could not go (PROTOCOL.md 5.1).
                 finish(t, error: ReckerError(
@@ -560,7 +567,14 @@ package final class CurlEngine: @unchecked Sendable {
                 let connected = t.connection != nil
                 let detail = String(decoding: t.errorBuffer.prefix { $0 != 0 }, as: UTF8.self)
                 let text = detail.isEmpty ? String(cString: curl_easy_strerror(result)) : detail
-                finish(t, error: .upstream(result, method: t.request.head.method, connected: connected, message: text))
+                var error = ReckerError.upstream(result, method: t.request.head.method, connected: connected, message: text)
+                // libcurl 7.88 reports heads past its 300 KiB limit (a flood of 1xx heads, say)
+                // as a receive error: the upstream broke the protocol, the network did not.
+                if result == CURLE_RECV_ERROR && !t.headSent && detail.hasPrefix("Too large response headers") {
+                    error.code = .upstreamProtocol
+                    error.message = "the upstream's response heads passed libcurl's 300 KiB limit (\(detail))"
+                }
+                finish(t, error: error)
             }
         }
     }

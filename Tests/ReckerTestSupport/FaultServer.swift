@@ -19,6 +19,8 @@ import NIOPosix
 /// - `/redirect/LOCATION` — answers 302 with `Location: LOCATION` (the rest of the path).
 /// - `/moved/CODE/LOCATION` — answers CODE (301, 302, 303, 307, 308) with `Location: LOCATION`.
 /// - `/huge-header/N` — answers with one header line whose value is N bytes.
+/// - `/http09` — answers `hello` with no status line or headers (HTTP/0.9), then closes.
+/// - `/continue-flood/N` — answers N `100 Continue` heads, then closes without a final one.
 /// - `/close-on-reuse...` — answers as `/digest` as a connection's first request; as a later request on
 ///   the same connection it reads the request whole and closes without a byte of answer
 ///   (what an upstream whose keep-alive timer fired as the request arrived looks like).
@@ -131,6 +133,14 @@ public final class FaultServer: @unchecked Sendable {
                 defer { served += 1 }
                 if path == "/hang" {
                     return
+                } else if path == "/http09" || path.hasPrefix("/continue-flood/") {
+                    let n = path == "/http09" ? 0 : min(Int(path.dropFirst(16)) ?? 0, 1_000_000)
+                    let raw = path == "/http09" ? "hello\n" : String(repeating: "HTTP/1.1 100 Continue\r\n\r\n", count: n)
+                    let channel = context.channel
+                    // Below the HTTP encoder, straight to the socket.
+                    channel.pipeline.context(handlerType: HTTPResponseEncoder.self).whenSuccess { encoder in
+                        encoder.writeAndFlush(NIOAny(ByteBuffer(string: raw))).whenComplete { _ in channel.close(promise: nil) }
+                    }
                 } else if path == "/late-extra" {
                     respond(context, head: head, body: "ok")
                     let channel = context.channel

@@ -387,4 +387,26 @@ final class RobustnessTests: XCTestCase {
         }
         XCTAssertTrue(daemon.process.isRunning)
     }
+
+    /// Upstreams that do not speak HTTP/1.1 as they should: the client hears
+    /// UPSTREAM_PROTOCOL, the daemon stays up, and the next request is answered.
+    func testAnswersThatAreNotHTTPAreUpstreamProtocolErrors() async throws {
+        let server = try FaultServer()
+        let daemon = try DaemonProcess()
+        let client = ReckerClient(socketPath: daemon.socketPath)
+        defer { client.close() }
+        for path in ["/http09", "/continue-flood/100000"] {
+            do {
+                let r = try await client.send(ReckerRequest(url: server.url(path)))
+                XCTFail("\(path): answered \(r.status)")
+            } catch {
+                print("\(path): \(error.code) \(error.message)")
+                XCTAssertEqual(error.code, .upstreamProtocol, "\(path): \(error)")
+                XCTAssertEqual(error.mayHaveReachedUpstream, true)
+            }
+        }
+        let ok = try await client.send(ReckerRequest(url: server.url("/digest")))
+        XCTAssertEqual(ok.status, 200)
+        XCTAssertTrue(daemon.process.isRunning)
+    }
 }
