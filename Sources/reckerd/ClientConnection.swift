@@ -194,7 +194,7 @@ final class ClientConnection {
             case .cancel(let id):
                 daemon.engine.cancel(id)
             case .stats(let stream, let format):
-                daemon.statsReport(format) { [weak self] document in
+                daemon.statsReport(format, for: .of(uid: machine.peer?.uid, daemonUID: daemon.uid)) { [weak self] document in
                     guard let self, !isClosed else { return }
                     run(machine.statsReady(stream: stream, document, config: daemon.config))
                 }

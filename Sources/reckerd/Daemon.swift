@@ -14,6 +14,8 @@ final class Daemon {
     /// a reload reads it again.
     let configSource: String?
     let startedAt = MonotonicClock.nanoseconds()
+    /// The uid the daemon runs as: its clients, like root, see every uid's counts in stats.
+    let uid = getuid()
     private(set) var config: DaemonConfig
     private var clients: [ObjectIdentifier: ClientConnection] = [:]
     private var perUser: [UInt32: Int] = [:]
@@ -116,12 +118,18 @@ final class Daemon {
     /// so it sees everything that happened before the request arrived; the documents are
     /// rendered on another thread (1,000 domains in Prometheus text take tens of ms), one
     /// rendering at a time, and requests that arrive meanwhile share the next snapshot.
-    func statsReport(_ format: StatsReport.Format, _ done: @escaping ([UInt8]) -> Void) {
+    func statsReport(_ format: StatsReport.Format, for viewer: StatsReport.Viewer, _ done: @escaping ([UInt8]) -> Void) {
         if pendingStats.isEmpty && !rendering { loop.soon { [unowned self] in answerStats() } }
-        pendingStats.append((format, done))
+        pendingStats.append((StatsKind(format: format, viewer: viewer), done))
     }
 
-    private var pendingStats: [(StatsReport.Format, ([UInt8]) -> Void)] = []
+    /// One document to render: a format, as one viewer sees it.
+    struct StatsKind: Hashable, Sendable {
+        var format: StatsReport.Format
+        var viewer: StatsReport.Viewer
+    }
+
+    private var pendingStats: [(StatsKind, ([UInt8]) -> Void)] = []
     private var rendering = false
 
     private func answerStats() {
@@ -131,18 +139,18 @@ final class Daemon {
         pendingStats = []
         let report = StatsReport(stats: engine.snapshotNow(), uptime: Double(MonotonicClock.nanoseconds() - startedAt) / 1e9,
                                  clients: clients.count, users: users)
-        let formats = Set(waiting.map(\.0))
+        let kinds = Set(waiting.map(\.0))
         let loop = self.loop
         let me = LoopBound((daemon: self, waiting: waiting))
         // A thread of its own per rendering (one at a time), not libdispatch's pool, whose
         // manager would keep descriptors open for good after the first use.
         EventLoop.spawn(name: "reckerd-stats") {
-            var documents: [StatsReport.Format: [UInt8]] = [:]
-            for f in formats { documents[f] = report.render(f) }
+            var documents: [StatsKind: [UInt8]] = [:]
+            for k in kinds { documents[k] = report.seen(by: k.viewer).render(k.format) }
             let rendered = documents
             loop.execute {
                 let (daemon, waiting) = me.value
-                for (format, done) in waiting { done(rendered[format] ?? []) }
+                for (kind, done) in waiting { done(rendered[kind] ?? []) }
                 daemon.rendering = false
                 daemon.answerStats()
             }

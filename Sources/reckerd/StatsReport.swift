@@ -21,6 +21,25 @@ struct StatsReport: Sendable {
         case table = 2
     }
 
+    /// Whose per-uid counts a stats request may see: every uid's (root and the daemon's
+    /// own user), or only the asker's own — one user's activity is not another's business.
+    enum Viewer: Hashable, Sendable {
+        case everyone
+        case only(UInt32?)
+
+        /// The viewer a client with this uid (nil: unknown credentials) is.
+        static func of(uid: UInt32?, daemonUID: UInt32) -> Viewer {
+            guard let uid else { return .only(nil) }
+            return uid == 0 || uid == daemonUID ? .everyone : .only(uid)
+        }
+    }
+
+    /// This report as `viewer` may see it.
+    func seen(by viewer: Viewer) -> StatsReport {
+        guard case .only(let uid) = viewer else { return self }
+        return StatsReport(stats: stats, uptime: uptime, clients: clients, users: users.filter { $0.key == uid })
+    }
+
     func render(_ format: Format) -> [UInt8] {
         switch format {
         case .json: json

@@ -168,4 +168,29 @@ final class LocalUsersTests: XCTestCase {
             XCTAssertTrue(r.stderr.contains("DESTINATION_DENIED"), "\(url): \(r.stderr)")
         }
     }
+
+    /// Per-uid counts in stats: each user sees only their own; root sees every uid.
+    func testStatsShowOneUserNothingOfAnother() throws {
+        let server = try FaultServer()
+        let daemon = try DaemonProcess()
+        chmod(daemon.socketPath, 0o666)
+        for uid: UInt32 in [4711, 4712] {
+            let r = try asUser(uid, recker, ["--socket", daemon.socketPath, "-sS", server.url("/delay/1")])
+            XCTAssertEqual(r.text, "ok", r.stderr)
+        }
+        func users(_ text: String) throws -> [String: Any] {
+            let doc = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]
+            return doc?["users"] as? [String: Any] ?? ["unreadable": text]
+        }
+        let seenBy4711 = try asUser(4711, recker, ["--socket", daemon.socketPath, "stats", "--json"])
+        XCTAssertEqual(try users(seenBy4711.text).keys.sorted(), ["4711"], seenBy4711.stderr)
+        let prometheus = try asUser(4712, recker, ["--socket", daemon.socketPath, "stats", "--prometheus"]).text
+        XCTAssertTrue(prometheus.contains(#"reckerd_user_requests_total{uid="4712"} 1"#), prometheus)
+        XCTAssertFalse(prometheus.contains(#"uid="4711""#), "4712 sees nothing of 4711")
+        let table = try asUser(4712, recker, ["--socket", daemon.socketPath, "stats"]).text
+        XCTAssertFalse(table.contains("4711"), table)
+        let seenByRoot = try daemon.recker(["stats", "--json"])
+        XCTAssertEqual(try users(seenByRoot.text).keys.sorted(), ["4711", "4712"], "root sees every uid")
+        XCTAssertEqual(try daemon.stats()["requests_total"] as? Int, 2, "totals count everyone for everyone")
+    }
 }
