@@ -476,7 +476,11 @@ package final class CurlEngine: @unchecked Sendable {
         waitingBody[id] = nil
         count(request.target.domain) { s in
             s.errorsTotal += 1
-            if error.code == .queueTimeout || error.code == .timeout { s.timeouts += 1 }
+            switch error.code {
+            case .connectFailed, .connectTimeout, .dnsFailed, .tlsFailed: s.connectFailures += 1
+            default: break
+            }
+            if [.queueTimeout, .timeout, .connectTimeout].contains(error.code) { s.timeouts += 1 }
         }
         if endInPool { execute(pool.requestEnded(id)) }
         inFlightCount.wrappingAdd(-1, ordering: .relaxed)
@@ -603,6 +607,14 @@ package final class CurlEngine: @unchecked Sendable {
             if error.code == .timeout || error.code == .connectTimeout { s.timeouts += 1 }
         }
         if error == nil { record(domain) { $0.latency.record(UInt64(total)) } }
+        if let error, [.dnsFailed, .connectFailed, .connectTimeout, .tlsFailed].contains(error.code) {
+            for id in pool.connectFailed(t.id) {
+                guard let (request, sink) = waiting[id] else { continue }
+                var shared = error
+                shared.message = "waited for a connection to \(request.target.domain) that could not be opened: \(error.message)"
+                failWaiting(id, request, sink, shared, endInPool: false)
+            }
+        }
         curl_multi_remove_handle(multi.raw, t.easy.raw)
         forgetSocketsClosedSilently(by: t)
         recycle(t.easy)

@@ -140,6 +140,24 @@ final class PoolStateMachineTests: XCTestCase {
         XCTAssertEqual(m.queued(domain: secure.domain), 0)
     }
 
+    func testRequestsWaitingForAnHTTP2ConnectionThatFailedFailWithIt() {
+        var m = machine { $0.http2MaxConcurrentStreams = 4 }
+        XCTAssertEqual(m.requestArrived(1, target: secure, now: 0), [.start(1)])
+        for id in TransferID(2) ... 4 { XCTAssertEqual(m.requestArrived(id, target: secure, now: 0), []) }
+        m.connectionOpened(1, target: secure, now: 0)
+        XCTAssertEqual(m.connectionClosed(1), [])
+        XCTAssertEqual(m.connectFailed(1), [2, 3, 4], "they waited for that connection")
+        XCTAssertEqual(m.requestEnded(1), [])
+        XCTAssertEqual(m.queued(domain: secure.domain), 0)
+        XCTAssertEqual(m.requestArrived(5, target: secure, now: 0), [.start(5)], "a later request tries again")
+
+        var h1 = machine()
+        XCTAssertEqual(h1.requestArrived(1, target: a, now: 0), [.start(1)])
+        XCTAssertEqual(h1.requestArrived(2, target: a, now: 0), [.start(2)])
+        XCTAssertEqual(h1.requestArrived(3, target: a, now: 0), [])
+        XCTAssertEqual(h1.connectFailed(1), [], "over HTTP/1 each request opens its own connection")
+    }
+
     func testAConnectionThatFailsToOpenLetsAnotherOpen() {
         var m = machine { $0.http2MaxConcurrentStreams = 4 }
         XCTAssertEqual(m.requestArrived(1, target: secure, now: 0), [.start(1)])

@@ -121,6 +121,25 @@ final class PoolTests: XCTestCase {
         XCTAssertEqual(try daemon.stats()["timeouts"] as? Int, 5)
     }
 
+    /// Requests that wait for an HTTP/2 connection being opened share its fate: when it
+    /// cannot be opened they fail with its error at once, instead of each trying in turn
+    /// (a TLS handshake with a plain-HTTP port fails; the upstream sees one connection).
+    func testRequestsWaitingForAConnectionThatFailsFailWithIt() async throws {
+        let server = try FaultServer()
+        let daemon = try DaemonProcess()
+        let client = ReckerClient(socketPath: daemon.socketPath)
+        defer { client.close() }
+        let url = "https://127.0.0.1:\(server.port)/digest"
+        let result = await client.batch(requests(20) { _ in url }, concurrency: 20)
+        XCTAssertEqual(result.stats.failed, 20)
+        XCTAssertEqual(Set(errorCodes(result)), [.tlsFailed])
+        XCTAssertTrue(TestEnvironment.eventually(3) { server.closedConnections == server.connections })
+        XCTAssertLessThanOrEqual(server.connections, 2, "one attempt for the burst, not one each in turn")
+        let s = try daemon.stats()
+        XCTAssertEqual(s["connect_failures"] as? Int, 20)
+        XCTAssertEqual(s["requests_queued"] as? Int, 0)
+    }
+
     func testQueueFull() async throws {
         let server = try FaultServer()
         let daemon = try DaemonProcess(config: #"{ "agent": { "connections": 1, "maxQueue": 1 } }"#)
