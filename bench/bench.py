@@ -159,6 +159,7 @@ def w1(s, sock):
         "fresh curl x100": f"for i in $(seq 100); do curl -s -o /dev/null --cacert {s.ca} {target}; done",
         "one curl, 100 URLs (in-process floor)": "curl -s --cacert " + s.ca + " " + " ".join([target] * 100) + " > /dev/null",
         "nginx proxy + curl --unix-socket x100": f"for i in $(seq 100); do curl -s -o /dev/null --unix-socket {s.proxy_sock} http://localhost/n.txt; done",
+        "100 /bin/true (starting 100 processes, no request)": "for i in $(seq 100); do /bin/true; done",
     }
     run([RECKER, "--socket", sock, "-s", "-o", "/dev/null", target])  # the pool is warm, as it is for a script
     timed(loops["nginx proxy + curl --unix-socket x100"])  # so is nginx's upstream keepalive
@@ -174,6 +175,10 @@ def w1(s, sock):
     proxy = r["nginx proxy + curl --unix-socket x100"]["median"] / ours
     verdict("W1 >= 3x faster than fresh curl", fresh >= 3, f"{fresh:.2f}x")
     verdict("W1 <= 1.10x the in-process floor", floor <= 1.10, f"{floor:.3f}x")
+    spawns = r["100 /bin/true (starting 100 processes, no request)"]["median"]
+    verdict("W1 <= 1.05x the in-process floor", floor <= 1.05,
+            f"{floor:.3f}x; starting 100 processes alone costs {spawns:.0f} ms here "
+            f"({spawns / r['one curl, 100 URLs (in-process floor)']['median'] * 100:.1f} % of the floor)")
     verdict("W1 faster than nginx proxy + curl", proxy > 1, f"{proxy:.2f}x")
 
 
