@@ -181,24 +181,47 @@ func run(_ o: Options, _ env: CLIEnvironment) -> Int32 {
     }
 
     var out = Output.stdout
-    // -o writes to a temporary file beside FILE, renamed over it only on success: a refused
-    // request, a -f error or a broken transfer leaves an existing FILE as it was.
+    // -o FILE: a regular file (or a new one) is written to a temporary file beside it,
+    // renamed over it only on success, so a refused request, a -f error or a broken transfer
+    // leaves an existing FILE as it was. Anything else (a device such as /dev/null, a FIFO,
+    // a symbolic link) is opened and written in place, as curl does: renaming over it would
+    // replace the device or the link with a regular file.
     var staged: (fd: Int32, temp: String, path: String)?
+    var direct: (fd: Int32, rewindable: Bool)?
     if let path = o.output, path != "-" {
-        var template = Array((path + ".recker-XXXXXX").utf8CString)
-        let fd = mkstemp(&template)
-        if fd >= 0 { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
-        guard fd >= 0 else {
-            if !o.silent || o.showError {
-                Output.stderr.write("recker: cannot write \(path): \(String(cString: strerror(errno)))\n")
+        var st = stat()
+        let exists = lstat(path, &st) == 0
+        if exists && (st.st_mode & S_IFMT) != S_IFREG {
+            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o666)
+            guard fd >= 0 else {
+                if !o.silent || o.showError {
+                    Output.stderr.write("recker: cannot write \(path): \(String(cString: strerror(errno)))\n")
+                }
+                return ExitCode.writeError
             }
-            return ExitCode.writeError
+            var target = stat()
+            let regular = fstat(fd, &target) == 0 && (target.st_mode & S_IFMT) == S_IFREG
+            let discards = (target.st_mode & S_IFMT) == S_IFCHR
+            direct = (fd, regular || discards)
+            out = Output(fd: fd)
+        } else {
+            var template = Array((path + ".recker-XXXXXX").utf8CString)
+            let fd = mkstemp(&template)
+            if fd >= 0 { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+            guard fd >= 0 else {
+                if !o.silent || o.showError {
+                    Output.stderr.write("recker: cannot write \(path): \(String(cString: strerror(errno)))\n")
+                }
+                return ExitCode.writeError
+            }
+            let mask = umask(0)
+            umask(mask)
+            fchmod(fd, 0o666 & ~mask)
+            let temp = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            staged = (fd, temp, path)
+            StagedOutput.removeOnSignal(temp)
+            out = Output(fd: fd)
         }
-        let mask = umask(0)
-        umask(mask)
-        fchmod(fd, 0o666 & ~mask)
-        staged = (fd, String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self), path)
-        out = Output(fd: fd)
     }
     var dump: Output?
     if let path = o.dumpHeader {
@@ -210,13 +233,23 @@ func run(_ o: Options, _ env: CLIEnvironment) -> Int32 {
                 if !o.silent || o.showError {
                     Output.stderr.write("recker: cannot write \(path) (-D): \(String(cString: strerror(errno)))\n")
                 }
-                if let staged { close(staged.fd); unlink(staged.temp) }
+                if let staged { close(staged.fd); unlink(staged.temp); StagedOutput.removeOnSignal(nil) }
+                if let direct { close(direct.fd) }
                 return ExitCode.writeError
             }
             dump = Output(fd: fd)
         }
     }
-    let rewind: (() -> Bool)? = staged.map { s in { ftruncate(s.fd, 0) == 0 && lseek(s.fd, 0, SEEK_SET) == 0 } }
+    let rewind: (() -> Bool)?
+    if let staged {
+        rewind = { ftruncate(staged.fd, 0) == 0 && lseek(staged.fd, 0, SEEK_SET) == 0 }
+    } else if let direct, direct.rewindable {
+        // A regular file behind a link is truncated; a character device (/dev/null) has
+        // nothing to take back.
+        rewind = { (ftruncate(direct.fd, 0) == 0 && lseek(direct.fd, 0, SEEK_SET) == 0) || errno == EINVAL }
+    } else {
+        rewind = nil
+    }
     var result = Transfer(o, env: env, socketPath: socketPath, connection: connection, out: out, dump: dump, rewind: rewind).run()
     if let dump, dump.fd != 1 { close(dump.fd) }
     if let staged {
@@ -227,7 +260,9 @@ func run(_ o: Options, _ env: CLIEnvironment) -> Int32 {
             result.errorMessage = "cannot write \(staged.path): \(reason)"
         }
         if result.exitCode != ExitCode.ok { unlink(staged.temp) }
+        StagedOutput.removeOnSignal(nil)
     }
+    if let direct { close(direct.fd) }
     if let w = o.writeOut {
         WriteOut(report: result, filename: o.output, pooled: !env.direct, referer: o.referer).write(w)
     }

@@ -30,6 +30,62 @@ final class CLIOutputTests: XCTestCase {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path), ["kept.txt"])
     }
 
+    /// `-o` onto what is not a regular file writes into it, as curl does: a device stays a
+    /// device (`-o /dev/null` as root used to replace the machine's /dev/null with a regular
+    /// file), a symbolic link stays a link and its target gets the body; a FIFO is written.
+    /// An interrupted transfer leaves no temporary file beside FILE.
+    func testOutputOntoDevicesLinksAndFIFOsWritesThrough() throws {
+        let nginx = try Nginx(files: Fixtures.files)
+        let server = try FaultServer()
+        let daemon = try DaemonProcess(config: Fixtures.config(nginx))
+        let dir = try TestEnvironment.makeTempDir("output-special")
+        let null = dir.appendingPathComponent("null").path
+        XCTAssertEqual(mknod(null, S_IFCHR | 0o666, dev_t(1 << 8 | 3)), 0, "mknod: \(errno)")  // major 1, minor 3: the null device
+        var r = try daemon.recker(["-sS", "-o", null, nginx.url("/hello.txt")])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        var st = stat()
+        XCTAssertEqual(lstat(null, &st), 0)
+        XCTAssertEqual(st.st_mode & S_IFMT, S_IFCHR, "still the null device")
+        r = try daemon.recker(["-sS", "--retry", "1", "--retry-delay", "0", "-o", null, "-w", "%{http_code}", nginx.url("/hello.txt")])
+        XCTAssertEqual(r.text, "200", r.stderr)
+
+        let target = dir.appendingPathComponent("target.txt").path
+        let link = dir.appendingPathComponent("link").path
+        XCTAssertEqual(symlink("target.txt", link), 0)
+        r = try daemon.recker(["-sS", "-o", link, nginx.url("/hello.txt")])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(lstat(link, &st), 0)
+        XCTAssertEqual(st.st_mode & S_IFMT, S_IFLNK, "the link is still a link")
+        XCTAssertEqual(try String(contentsOfFile: target, encoding: .utf8), "hello from nginx\n")
+
+        let fifo = dir.appendingPathComponent("fifo").path
+        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+        let reader = Process()
+        reader.executableURL = URL(fileURLWithPath: "/bin/cat")
+        reader.arguments = [fifo]
+        let pipe = Pipe()
+        reader.standardOutput = pipe
+        try reader.run()
+        r = try daemon.recker(["-sS", "-o", fifo, nginx.url("/hello.txt")])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        reader.waitUntilExit()
+        XCTAssertEqual(String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self), "hello from nginx\n")
+
+        // Interrupted while the answer is on its way: no FILE.recker-XXXXXX is left.
+        let file = dir.appendingPathComponent("slow.txt").path
+        let slow = Process()
+        slow.executableURL = TestEnvironment.binDir.appendingPathComponent("recker")
+        slow.arguments = ["--socket", daemon.socketPath, "-sS", "-o", file, server.url("/delay/3000")]
+        try slow.run()
+        XCTAssertTrue(TestEnvironment.eventually(3) {
+            ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []).contains { $0.hasPrefix("slow.txt.recker-") }
+        }, "the transfer is staged")
+        kill(slow.processIdentifier, SIGINT)
+        slow.waitUntilExit()
+        let left = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.contains(".recker-") }
+        XCTAssertEqual(left, [], "no temporary file left after SIGINT")
+    }
+
     /// A reader that leaves early (`| head -c 10`) makes recker exit 23, as curl does, not
     /// die of SIGPIPE.
     func testAClosedPipeIsExit23() throws {
