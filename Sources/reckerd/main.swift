@@ -104,6 +104,8 @@ enum Reckerd {
             fail("cannot listen on \(path ?? "the socket systemd passed"): \(error)")
         }
 
+        let fronts = startFronts(config: config, mainSocket: path, daemon: daemon, logger: logger)
+
         var stopping = false
         func stop() {
             guard !stopping else { return }
@@ -111,6 +113,7 @@ enum Reckerd {
             Systemd.notify("STOPPING=1")
             logger.info("stopping: no new connections; draining requests in flight")
             listener.close()
+            for front in fronts { front.close() }
             daemon.drainAndStop { loop.stop() }
         }
         do {
@@ -135,6 +138,38 @@ enum Reckerd {
         loop.run()
         logger.info("reckerd stopped")
         exit(0)
+    }
+
+    /// The HTTP front's listeners (its Unix socket, its loopback port) and the metrics
+    /// port, as the config asks. The front's socket defaults to `http.sock` beside the
+    /// daemon's own socket, in the same trusted directory (`/run/reckerd/http.sock` for
+    /// the system daemon, and under socket activation).
+    static func startFronts(config: DaemonConfig, mainSocket: String?, daemon: Daemon, logger: Logger) -> [Listener] {
+        var listeners: [Listener] = []
+        if config.http.enabled {
+            let dir = SocketPaths.directory(of: mainSocket ?? SocketPaths.system)
+            let path = config.http.socket ?? dir + "/http.sock"
+            do {
+                try Listener.claim(path)
+                listeners.append(try Listener.bind(path, daemon: daemon, kind: .httpUnix))
+            } catch {
+                fail("cannot listen on the HTTP front's socket \(path): \(error)")
+            }
+            logger.info("HTTP front listening", metadata: ["socket": "\(path)"])
+            if let address = config.http.listen {
+                do { listeners.append(try Listener.bind(address, daemon: daemon, kind: .httpTCP)) } catch {
+                    fail("cannot listen on http.listen \(address): \(error)")
+                }
+                logger.info("HTTP front listening", metadata: ["address": "\(address)"])
+            }
+        }
+        if let address = config.metricsListen {
+            do { listeners.append(try Listener.bind(address, daemon: daemon, kind: .metrics)) } catch {
+                fail("cannot listen on metrics.listen \(address): \(error)")
+            }
+            logger.info("metrics listening", metadata: ["address": "\(address)", "path": "/metrics"])
+        }
+        return listeners
     }
 }
 
