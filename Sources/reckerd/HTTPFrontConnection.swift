@@ -493,9 +493,8 @@ final class HTTPFrontConnection: DaemonClient {
         guard !isClosed, !closeWhenFlushed else { return }
         daemon.logger.info("refused HTTP request: \(refusal.status) \(refusal.code): \(refusal.message)")
         let began = exchange?.framing != nil
-        if let e = exchange, let t = e.transfer, !e.responseEnded { daemon.engine.cancel(t) }
         let method = exchange?.method ?? parser?.request.method ?? "GET"
-        exchange = nil
+        cancelExchange()
         if !began { output += HTTPProxyRules.errorResponse(refusal, close: true, method: method) }
         closeWhenFlushed = true
         wrote()
@@ -548,8 +547,7 @@ final class HTTPFrontConnection: DaemonClient {
     /// close), so it reads the answer instead of a reset.
     private func lingerAndClose() {
         guard !isClosed, lingerTimer == nil else { return }
-        if let e = exchange, let t = e.transfer, !e.responseEnded { daemon.engine.cancel(t) }
-        exchange = nil
+        cancelExchange()
         sink.markGone()
         if let t = timer { daemon.loop.cancel(t) }
         timer = nil
@@ -566,6 +564,14 @@ final class HTTPFrontConnection: DaemonClient {
         if n == 0 || (n < 0 && err != EAGAIN && err != EWOULDBLOCK) { closeNow() }
     }
 
+    /// Drops the exchange, cancelling its transfer if the engine still has it (the engine
+    /// may report the cancel at once: the exchange is gone by then, so it is ignored).
+    private func cancelExchange() {
+        guard let e = exchange else { return }
+        exchange = nil
+        if let t = e.transfer, !e.responseEnded { daemon.engine.cancel(t) }
+    }
+
     /// Closes the socket at once and cancels the request in flight, if any.
     func closeNow() {
         guard !isClosed else { return }
@@ -577,8 +583,7 @@ final class HTTPFrontConnection: DaemonClient {
         lingerTimer = nil
         if let registration { daemon.loop.unregister(registration) }
         Glibc.close(fd)
-        if let e = exchange, let t = e.transfer, !e.responseEnded { daemon.engine.cancel(t) }
-        exchange = nil
+        cancelExchange()
         daemon.clientDisconnected(self)
         sink.connection = nil
     }
