@@ -90,6 +90,9 @@ enum Reckerd {
 
         let daemon: Daemon
         do { daemon = try Daemon(config: config, configSource: source, logger: logger, loop: loop) } catch { fail("\(error)") }
+        // The fronts listen before the main socket does, so a client that finds the main
+        // socket answering finds them too.
+        let fronts = startFronts(config: config, mainSocket: path, daemon: daemon, logger: logger)
         let listener: Listener
         do {
             if let fd = inherited {
@@ -103,8 +106,6 @@ enum Reckerd {
         } catch {
             fail("cannot listen on \(path ?? "the socket systemd passed"): \(error)")
         }
-
-        let fronts = startFronts(config: config, mainSocket: path, daemon: daemon, logger: logger)
 
         var stopping = false
         func stop() {
