@@ -258,13 +258,14 @@ final class HTTPFrontConnection: DaemonClient {
         let buffer = config.pool.maxResponseBuffer
         exchange = Exchange(transfer: id, method: r.method, url: up.head.url, domain: up.target.domain, clientHTTP10: r.isHTTP10,
                             clientKeepAlive: r.keepAlive && !r.upgrade, hasBody: up.hasBody, reportEvery: max(1, buffer / 4))
+        rearm()
         engine.start(id, EngineRequest(head: up.head, target: up.target, arrival: daemon.loop.now, hasBody: up.hasBody,
                                        responseBuffer: buffer, client: client), sink: sink)
-        if up.expectContinue {
+        // The engine may have refused it from within the call (policy, queue full).
+        if up.expectContinue && exchange?.transfer == id && exchange?.framing == nil {
             output += "HTTP/1.1 100 Continue\r\n\r\n".utf8
             wrote()
         }
-        rearm()
     }
 
     /// `GET /metrics`: the stats in Prometheus text, rendered off the loop.
@@ -293,9 +294,12 @@ final class HTTPFrontConnection: DaemonClient {
         }
     }
 
+    /// Body pieces go to the engine, which may answer (or fail) from within the call: the
+    /// exchange is checked before each.
     private func forwardBody(_ pieces: [[UInt8]]) {
         guard !pieces.isEmpty, let t = exchange?.transfer else { return }
         for piece in pieces {
+            guard exchange?.transfer == t else { return }
             exchange!.bodyOutstanding += piece.count
             daemon.engine.sendBody(t, piece, end: false)
         }
@@ -313,8 +317,8 @@ final class HTTPFrontConnection: DaemonClient {
         }
         awaitingResponse = true
         exchange!.requestComplete = true
-        if exchange!.hasBody, let t = exchange!.transfer { daemon.engine.sendBody(t, [], end: true) }
         rearm()
+        if exchange!.hasBody, let t = exchange!.transfer { daemon.engine.sendBody(t, [], end: true) }
     }
 
     /// The response has gone out whole: the next request may be read, or the connection
@@ -404,7 +408,6 @@ final class HTTPFrontConnection: DaemonClient {
         }
         guard let e = exchange, e.responseEnded, e.queued.isEmpty, let framing = e.framing else { return }
         if framing == .chunked { output += "0\r\n\r\n".utf8 }
-        if e.unreported > 0 && !e.responseEnded, let t = e.transfer { daemon.engine.consumed(t, bytes: e.unreported) }
         wrote()
         exchangeDone(keepAlive: e.keepAliveAfter && e.requestComplete && framing != .close)
     }
@@ -424,13 +427,14 @@ final class HTTPFrontConnection: DaemonClient {
             output += chunk
         }
         // The engine holds at most `responseBuffer` bytes of a response and reads on as
-        // they are reported, a quarter at a time (as the binary front does).
+        // they are reported, a quarter at a time (as the binary front does). The report is
+        // the last thing done: the engine may deliver more of the response (or its end)
+        // from within the call.
         exchange!.unreported += chunk.count
-        if !e.responseEnded && exchange!.unreported >= e.reportEvery, let t = e.transfer {
-            daemon.engine.consumed(t, bytes: exchange!.unreported)
-            exchange!.unreported = 0
-        }
         wrote()
+        guard !e.responseEnded, let t = e.transfer, let n = exchange?.unreported, n >= e.reportEvery else { return }
+        exchange!.unreported = 0
+        daemon.engine.consumed(t, bytes: n)
     }
 
     private func wrote() {
@@ -473,7 +477,7 @@ final class HTTPFrontConnection: DaemonClient {
         if backpressured && output.count - outputStart < ClientConnection.lowWater {
             backpressured = false
             pump()
-            if !isClosed && exchange == nil || exchange?.requestComplete == false { scheduleProcess() }
+            if !isClosed { scheduleProcess() }
         }
         updateInterest()
     }

@@ -69,10 +69,11 @@ final class HTTPFrontClient {
         return (data, false)
     }
 
-    /// The responses' status codes in what was read ("HTTP/1.1 200" lines at line starts).
+    /// The responses' status codes in what was read ("HTTP/1.1 200" at line starts; a
+    /// text body ending in LF puts the next status line at a line start too).
     static func statuses(_ data: Data) -> [Int] {
         let text = String(decoding: data, as: UTF8.self)
-        return text.components(separatedBy: "\r\n").compactMap { line in
+        return text.components(separatedBy: "\n").compactMap { line in
             guard line.hasPrefix("HTTP/1.1 ") else { return nil }
             return Int(line.dropFirst(9).prefix(3))
         }
