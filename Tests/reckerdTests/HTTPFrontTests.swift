@@ -79,6 +79,30 @@ final class HTTPFrontTests: XCTestCase {
         XCTAssertEqual(daemon.stop(), 0)
     }
 
+    /// wrk through the TCP listener for two seconds: every response a 200, none failed,
+    /// and nginx saw them on no more connections than the pool allows.
+    func testWrkLoadThroughTheFront() throws {
+        guard let wrk = ["/usr/bin/wrk", "/usr/local/bin/wrk"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            print("skipping testWrkLoadThroughTheFront: wrk is not installed (apt-get install wrk)")
+            return
+        }
+        let nginx = try makeNginx()
+        let (daemon, _, port) = try startDaemon(nginx, extra: #""agent": { "connections": 4 }, "http2": { "enabled": false }"#)
+        let script = daemon.dir.appendingPathComponent("proxy.lua").path
+        try #"wrk.path = "\#(nginx.url("/hello.txt"))""#.write(toFile: script, atomically: true, encoding: .utf8)
+        let r = try TestEnvironment.run(wrk, ["-t", "2", "-c", "16", "-d", "2s", "-s", script, "http://127.0.0.1:\(port)"], timeout: 30)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertFalse(r.text.contains("Non-2xx"), r.text)
+        XCTAssertFalse(r.text.contains("Socket errors"), r.text)
+        let total = r.text.split(separator: "\n").first { $0.contains("requests in") }
+            .flatMap { Int($0.trimmingCharacters(in: .whitespaces).split(separator: " ")[0]) } ?? 0
+        XCTAssertGreaterThan(total, 0, r.text)
+        let log = nginx.waitForLog(count: total, seconds: 10)
+        XCTAssertGreaterThanOrEqual(log.count, total)
+        XCTAssertLessThanOrEqual(Set(log.map(\.connection)).count, 4, "within agent.connections")
+        XCTAssertEqual(daemon.stop(), 0)
+    }
+
     /// Three requests written at once come back in order, on one client connection.
     func testPipelinedRequestsAreAnsweredInOrder() throws {
         let nginx = try makeNginx()
