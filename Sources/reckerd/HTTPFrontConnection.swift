@@ -63,6 +63,7 @@ final class HTTPFrontConnection: DaemonClient {
     /// Why every request on this connection is refused (access, too many connections).
     private var refusal: HTTPRefusal?
     private var timer: EventLoop.TimerID?
+    private var timerAt: UInt64 = .max
     private var lastActivity: UInt64 = 0
     /// When the first byte of the current request head arrived (nil between requests).
     private var headBegan: UInt64?
@@ -519,21 +520,21 @@ final class HTTPFrontConnection: DaemonClient {
         return lastActivity &+ UInt64(config.http.idleTimeoutMs) * 1_000_000
     }
 
+    /// Makes sure a timer fires by the current deadline. A timer already due sooner is
+    /// left alone (it looks again when it fires), so most requests touch no timer at all.
     private func rearm() {
-        if let t = timer { daemon.loop.cancel(t) }
-        timer = nil
         guard !isClosed, let d = deadline else { return }
+        if timer != nil && timerAt <= d { return }
+        if let t = timer { daemon.loop.cancel(t) }
+        timerAt = d
         timer = daemon.loop.schedule(at: d) { [weak self] in self?.timerFired() }
     }
 
     private func timerFired() {
         timer = nil
+        timerAt = .max
         guard !isClosed, !closeWhenFlushed, lingerTimer == nil, let d = deadline else { return }
-        let now = daemon.loop.now
-        guard now >= d else {
-            timer = daemon.loop.schedule(at: d) { [weak self] in self?.timerFired() }
-            return
-        }
+        guard daemon.loop.now >= d else { return rearm() }
         let config = daemon.config
         if let e = exchange {
             if !e.requestComplete {
