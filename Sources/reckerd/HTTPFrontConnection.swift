@@ -247,6 +247,9 @@ final class HTTPFrontConnection: DaemonClient {
         if let refusal { return refuse(refusal) }
         if kind == .metrics { return metricsHead(r) }
         let config = daemon.config
+        guard config.http.enabled else {
+            return refuse(HTTPRefusal(503, "HTTP_FRONT_OFF", "the HTTP front is off in reckerd's config (http.enabled)"))
+        }
         guard !daemon.isDraining else {
             return refuse(HTTPRefusal(503, ReckerError.Code.shuttingDown.name, "reckerd is stopping and takes no new requests"))
         }

@@ -158,11 +158,11 @@ final class Listener {
     }
 
     /// Serves a socket that is already bound and listening (socket activation).
-    static func adopt(descriptor fd: Int32, daemon: Daemon) throws -> Listener {
+    static func adopt(descriptor fd: Int32, daemon: Daemon, kind: Kind = .binary) throws -> Listener {
         let flags = fcntl(fd, F_GETFL)
         _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)
         _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-        return try serve(fd, path: nil, daemon: daemon, kind: .binary)
+        return try serve(fd, path: nil, daemon: daemon, kind: kind)
     }
 
     private static func serve(_ fd: Int32, path: String?, daemon: Daemon, kind: Kind) throws -> Listener {

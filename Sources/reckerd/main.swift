@@ -76,7 +76,8 @@ enum Reckerd {
         LoggingSystem.bootstrap { label in DaemonLogHandler(label: label, journal: journal) }
         let logger = Logger(label: "reckerd")
 
-        let inherited = Systemd.inheritedSocket()
+        let passed = Systemd.inheritedSockets()
+        let inherited = passed.main
         var path: String?
         if inherited == nil {
             do {
@@ -92,7 +93,7 @@ enum Reckerd {
         do { daemon = try Daemon(config: config, configSource: source, logger: logger, loop: loop) } catch { fail("\(error)") }
         // The fronts listen before the main socket does, so a client that finds the main
         // socket answering finds them too.
-        let fronts = startFronts(config: config, mainSocket: path, daemon: daemon, logger: logger)
+        let fronts = startFronts(config: config, mainSocket: path, passedHTTP: passed.http, daemon: daemon, logger: logger)
         let listener: Listener
         do {
             if let fd = inherited {
@@ -144,10 +145,22 @@ enum Reckerd {
     /// The HTTP front's listeners (its Unix socket, its loopback port) and the metrics
     /// port, as the config asks. The front's socket defaults to `http.sock` beside the
     /// daemon's own socket, in the same trusted directory (`/run/reckerd/http.sock` for
-    /// the system daemon, and under socket activation).
-    static func startFronts(config: DaemonConfig, mainSocket: String?, daemon: Daemon, logger: Logger) -> [Listener] {
+    /// the system daemon). One systemd passed (named `http`) is served instead, even with
+    /// the front off, so its clients hear why (503) rather than wait on a socket no one reads.
+    static func startFronts(config: DaemonConfig, mainSocket: String?, passedHTTP: Int32?, daemon: Daemon, logger: Logger) -> [Listener] {
         var listeners: [Listener] = []
-        if config.http.enabled {
+        if let fd = passedHTTP {
+            do { listeners.append(try Listener.adopt(descriptor: fd, daemon: daemon, kind: .httpUnix)) } catch {
+                fail("cannot serve the HTTP front's socket systemd passed: \(error)")
+            }
+            if let named = config.http.socket {
+                logger.notice("socket activation: serving the HTTP front's socket systemd passed; http.socket \(named) is ignored")
+            }
+            if !config.http.enabled {
+                logger.warning("systemd passed the HTTP front's socket but http.enabled is false: its requests are answered 503")
+            }
+            logger.info("HTTP front listening", metadata: ["socket": "fd \(fd) from systemd"])
+        } else if config.http.enabled {
             let dir = SocketPaths.directory(of: mainSocket ?? SocketPaths.system)
             let path = config.http.socket ?? dir + "/http.sock"
             do {
@@ -157,6 +170,8 @@ enum Reckerd {
                 fail("cannot listen on the HTTP front's socket \(path): \(error)")
             }
             logger.info("HTTP front listening", metadata: ["socket": "\(path)"])
+        }
+        if config.http.enabled {
             if let address = config.http.listen {
                 do { listeners.append(try Listener.bind(address, daemon: daemon, kind: .httpTCP)) } catch {
                     fail("cannot listen on http.listen \(address): \(error)")

@@ -65,4 +65,46 @@ final class HTTPFrontAccessTests: XCTestCase {
         XCTAssertEqual(shipped.status, 0, shipped.stderr)
         XCTAssertTrue(shipped.text.contains("\"http\" : {\n    \"annotate\" : false,\n    \"enabled\" : false"), "the front is off by default: \(shipped.text)")
     }
+
+    /// Socket activation: systemd passes the daemon's socket and the front's (named
+    /// `http`, as deploy/systemd/reckerd-http.socket names it); the daemon serves both as
+    /// passed. With the front off in the config, the passed socket answers 503 saying so.
+    func testSocketActivationServesTheFrontsSocketByName() throws {
+        let nginx = try Nginx(files: Fixtures.files)
+        for enabled in [true, false] {
+            let dir = try TestEnvironment.makeTempDir("http-activate")
+            let main = dir.appendingPathComponent("main.sock").path
+            let http = dir.appendingPathComponent("front.sock").path
+            let config = dir.appendingPathComponent("c.json").path
+            try Fixtures.config(nginx, extra: #""http": { "enabled": \#(enabled) }"#).write(toFile: config, atomically: true, encoding: .utf8)
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/systemd-socket-activate")
+            p.arguments = ["-l", main, "-l", http, "--fdname=reckerd:http", reckerd, "--config", config,
+                           "--socket", dir.appendingPathComponent("ignored.sock").path]
+            p.standardError = FileHandle.nullDevice
+            p.standardOutput = FileHandle.nullDevice
+            try p.run()
+            defer { if p.isRunning { p.terminate(); p.waitUntilExit() } }
+            XCTAssertTrue(TestEnvironment.eventually(5) { FileManager.default.fileExists(atPath: http) })
+            // In-process client: Foundation's Process does not reap a second child while this one runs.
+            let c = try HTTPFrontClient(unix: http)
+            c.send("GET /hello.txt HTTP/1.1\r\nHost: 127.0.0.1:\(nginx.httpPort)\r\nConnection: close\r\n\r\n")
+            let (data, closed) = c.read(seconds: 10)
+            let text = String(decoding: data, as: UTF8.self)
+            XCTAssertTrue(closed, text)
+            if enabled {
+                XCTAssertEqual(HTTPFrontClient.statuses(data), [200], text)
+                XCTAssertTrue(text.hasSuffix("hello from nginx\n"), text)
+            } else {
+                XCTAssertEqual(HTTPFrontClient.statuses(data), [503], text)
+                XCTAssertTrue(text.contains("http.enabled"), text)
+            }
+            XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("ignored.sock").path))
+            XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("http.sock").path))
+            kill(p.processIdentifier, SIGTERM)
+            XCTAssertTrue(TestEnvironment.eventually(10) { !p.isRunning })
+            p.waitUntilExit()
+            XCTAssertEqual(p.terminationStatus, 0)
+        }
+    }
 }
