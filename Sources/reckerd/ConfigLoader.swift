@@ -165,6 +165,9 @@ enum ConfigLoader {
         if let v = try r.bool(http, "annotate", path: p) { c.http.annotate = v }
         if let v = try r.int(http, "headerTimeout", path: p, min: 100, max: 3_600_000) { c.http.headerTimeoutMs = v }
         if let v = try r.int(http, "idleTimeout", path: p, min: 100, max: 86_400_000) { c.http.idleTimeoutMs = v }
+        if let socket = c.http.socket, socket == c.socket {
+            throw r.fail("http.socket", at: http["socket"]!.at, "must differ from socket (\(socket)): the two speak different protocols")
+        }
         if c.http.listen != nil && (!c.allowUsers.isEmpty || !c.allowGroups.isEmpty) {
             throw r.fail("http.listen", at: http["listen"]!.at,
                          "cannot be used with allowUsers or allowGroups: any local user can connect to a TCP port, and its user is not known; use http.socket")

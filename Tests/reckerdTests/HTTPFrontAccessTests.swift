@@ -42,6 +42,7 @@ final class HTTPFrontAccessTests: XCTestCase {
             (#"{ "metrics": { "listen": "0.0.0.0:9464" } }"#, "metrics.listen must be a loopback address"),
             (#"{ "allowUsers": [0], "http": { "enabled": true, "listen": "127.0.0.1:8118" } }"#, "http.listen cannot be used with allowUsers"),
             (#"{ "http": { "enabled": true, "anotate": true } }"#, "did you mean http.annotate?"),
+            (#"{ "socket": "/tmp/r.sock", "http": { "enabled": true, "socket": "/tmp/r.sock" } }"#, "http.socket must differ from socket"),
             (#"{ "domains": { "a.example": { "originate": "http" } } }"#, "domains.a.example.originate must be \"https\""),
         ]
         for (i, (config, message)) in cases.enumerated() {
