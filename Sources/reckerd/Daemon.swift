@@ -48,18 +48,24 @@ final class Daemon {
     }
 
     private let clientCount: ClientCount
+    /// The per-user key TCP clients share for `limits.maxClientsPerUser`: `(uid_t)-1`, which
+    /// is no user's uid.
+    static let tcpPeers = UInt32.max
 
     // MARK: - clients
 
     /// Takes a freshly accepted client socket: reads its credentials, counts it for its
     /// user (refusing it past `limits.maxClientsPerUser`), and starts its session in the
     /// protocol its listener serves. TCP peers (the HTTP front's `listen`, `/metrics`) have
-    /// no credentials and are counted for no user.
+    /// no credentials: they are counted together as one user (`Daemon.tcpPeers`), so
+    /// local users reaching the daemon by TCP cannot take more descriptors than one may.
     func adopt(_ fd: Int32, _ kind: Listener.Kind) {
         let peer = kind.isUnix ? PeerCredentials.of(fd, groups: !config.allowGroups.isEmpty) : nil
+        let counted = kind.isUnix ? peer?.uid : Daemon.tcpPeers
         var refusal: ReckerError?
-        if let uid = peer?.uid, perUser[uid, default: 0] >= config.maxClientsPerUser {
-            refusal = ReckerError(.tooManyClients, "uid \(uid) has \(config.maxClientsPerUser) connections to reckerd already (limits.maxClientsPerUser)")
+        if let uid = counted, perUser[uid, default: 0] >= config.maxClientsPerUser {
+            let who = kind.isUnix ? "uid \(uid) has" : "TCP clients (any local user) have"
+            refusal = ReckerError(.tooManyClients, "\(who) \(config.maxClientsPerUser) connections to reckerd already (limits.maxClientsPerUser)")
         }
         let client = nextClient
         nextClient += 1
@@ -71,7 +77,7 @@ final class Daemon {
             connection = HTTPFrontConnection(fd: fd, daemon: self, kind: kind, peer: peer, client: client)
         }
         if refusal == nil {
-            if let uid = peer?.uid { perUser[uid, default: 0] += 1 }
+            if let uid = counted { perUser[uid, default: 0] += 1 }
             connection.registered = true
         }
         clients[ObjectIdentifier(connection)] = connection
@@ -86,7 +92,7 @@ final class Daemon {
     func clientDisconnected(_ connection: any DaemonClient) {
         guard clients.removeValue(forKey: ObjectIdentifier(connection)) != nil else { return }
         clientCount.value = clients.count
-        if connection.registered, let uid = connection.peer?.uid {
+        if connection.registered, let uid = connection.countedAs {
             perUser[uid, default: 1] -= 1
             if perUser[uid] == 0 { perUser[uid] = nil }
         }

@@ -42,6 +42,7 @@ final class HTTPFrontConnection: DaemonClient {
     let peer: PeerCredentials?
     let client: ClientID
     var registered = false
+    var countedAs: UInt32? { kind.isUnix ? peer?.uid : Daemon.tcpPeers }
     let sink = HTTPFrontSink()
     private let parser: HTTPRequestParser?
     private var scanner: HTTPHeadScanner

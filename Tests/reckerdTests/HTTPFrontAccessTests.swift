@@ -108,4 +108,27 @@ final class HTTPFrontAccessTests: XCTestCase {
             XCTAssertEqual(p.terminationStatus, 0)
         }
     }
+
+    /// TCP clients have no known user: together they count as one for
+    /// `limits.maxClientsPerUser`, so the port cannot take every descriptor.
+    func testTCPClientsTogetherCountAsOneUser() throws {
+        let nginx = try Nginx(files: Fixtures.files)
+        let port = TestEnvironment.freePort()
+        let daemon = try DaemonProcess(config: Fixtures.config(nginx, extra: #""http": { "enabled": true, "listen": "127.0.0.1:\#(port)" }, "limits": { "maxClientsPerUser": 2 }"#))
+        let request = "GET /hello.txt HTTP/1.1\r\nHost: 127.0.0.1:\(nginx.httpPort)\r\n\r\n"
+        let first = try HTTPFrontClient(port: port), second = try HTTPFrontClient(port: port)
+        for c in [first, second] {
+            c.send(request)
+            XCTAssertEqual(HTTPFrontClient.statuses(c.read(seconds: 5) { String(decoding: $0, as: UTF8.self).hasSuffix("nginx\n") }.data), [200])
+        }
+        let third = try HTTPFrontClient(port: port)
+        third.send(request)
+        let (data, closed) = third.read(seconds: 5)
+        XCTAssertEqual(HTTPFrontClient.statuses(data), [503], String(decoding: data, as: UTF8.self))
+        XCTAssertTrue(String(decoding: data, as: UTF8.self).contains("TOO_MANY_CLIENTS"))
+        XCTAssertTrue(closed)
+        // The main socket's user (root here) is counted apart.
+        XCTAssertEqual(try daemon.recker(["-sS", nginx.url("/hello.txt")]).text, "hello from nginx\n")
+        XCTAssertEqual(daemon.stop(), 0)
+    }
 }
