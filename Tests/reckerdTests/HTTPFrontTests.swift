@@ -120,6 +120,30 @@ final class HTTPFrontTests: XCTestCase {
         XCTAssertEqual(daemon.stop(), 0)
     }
 
+    /// Two pipelined requests, the first with a chunked body, sent one byte per write: every
+    /// boundary of the head scanner and the parser is crossed mid-token, and both are
+    /// answered, in order.
+    func testRequestsSentOneByteAtATime() throws {
+        let nginx = try makeNginx()
+        let server = try FaultServer()
+        let (daemon, sock, _) = try startDaemon(nginx)
+        let client = try HTTPFrontClient(unix: sock)
+        let text = "\r\nPOST /digest HTTP/1.1\r\nHost: 127.0.0.1:\(server.port)\r\nTransfer-Encoding: chunked\r\n\r\n"
+            + "5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n"
+            + "GET /n/7.txt HTTP/1.1\r\nHost: 127.0.0.1:\(nginx.httpPort)\r\n\r\n"
+        for b in text.utf8 {
+            client.send([b])
+            usleep(500)
+        }
+        let (data, _) = client.read(seconds: 10) { String(decoding: $0, as: UTF8.self).hasSuffix("item 7\n") }
+        let answer = String(decoding: data, as: UTF8.self)
+        XCTAssertEqual(HTTPFrontClient.statuses(data), [200, 200], answer)
+        let digest = "POST 11 \(String(FaultServer.fnv1a(Array("hello world".utf8)), radix: 16))"
+        XCTAssertTrue(answer.contains(digest), answer)
+        XCTAssertTrue(answer.hasSuffix("item 7\n"), answer)
+        XCTAssertEqual(daemon.stop(), 0)
+    }
+
     /// A chunked request body arrives whole upstream; a chunked upstream response reaches
     /// the client chunked, whole.
     func testChunkedBodiesBothWays() throws {
