@@ -66,6 +66,8 @@ final class HTTPFrontConnection: DaemonClient {
     private var timer: EventLoop.TimerID?
     private var timerAt: UInt64 = .max
     private var lastActivity: UInt64 = 0
+    /// When the client last took output (or output began to wait on it).
+    private var lastWrite: UInt64 = 0
     /// When the first byte of the current request head arrived (nil between requests).
     private var headBegan: UInt64?
     /// Whether a request head has been handled on this connection (before it, the header
@@ -332,6 +334,7 @@ final class HTTPFrontConnection: DaemonClient {
         exchange = nil
         guard keepAlive else {
             closeWhenFlushed = true
+            outputWaits()
             updateInterest()
             return
         }
@@ -386,6 +389,7 @@ final class HTTPFrontConnection: DaemonClient {
             // The head went out: only closing before the body's end tells the client.
             exchange = nil
             closeWhenFlushed = true
+            outputWaits()
             wrote()
             return
         }
@@ -449,6 +453,7 @@ final class HTTPFrontConnection: DaemonClient {
         }
         if !backpressured && output.count - outputStart > ClientConnection.highWater {
             backpressured = true
+            outputWaits()
             updateInterest()
         }
     }
@@ -470,6 +475,7 @@ final class HTTPFrontConnection: DaemonClient {
                 return
             }
             outputStart += n
+            if n > 0 { lastWrite = daemon.loop.now }
         }
         if outputStart == output.count {
             output.removeAll(keepingCapacity: output.capacity <= 256 * 1024)
@@ -506,22 +512,34 @@ final class HTTPFrontConnection: DaemonClient {
         cancelExchange()
         if !began { output += HTTPProxyRules.errorResponse(refusal, close: true, method: method) }
         closeWhenFlushed = true
+        outputWaits()
         wrote()
         updateInterest()
     }
 
-    /// When the connection's current wait runs out: the head's (`http.headerTimeout`, from
+    /// When the connection's current wait runs out: the client's reading, while output
+    /// waits on it (`http.idleTimeout` without progress); the head's (`http.headerTimeout`, from
     /// its first byte, or from connecting for the first request), the request body's
     /// between reads (`limits.bodyTimeout`), or idleness between requests
     /// (`http.idleTimeout`); nil while a response is awaited (the engine's timeouts hold).
     private var deadline: UInt64? {
         let config = daemon.config
+        if backpressured || closeWhenFlushed {
+            return lastWrite &+ UInt64(config.http.idleTimeoutMs) * 1_000_000
+        }
         if let e = exchange {
             return e.requestComplete ? nil : lastActivity &+ UInt64(config.pool.bodyTimeoutMs) * 1_000_000
         }
         if let began = headBegan { return began &+ UInt64(config.http.headerTimeoutMs) * 1_000_000 }
         if !servedOne { return lastActivity &+ UInt64(config.http.headerTimeoutMs) * 1_000_000 }
         return lastActivity &+ UInt64(config.http.idleTimeoutMs) * 1_000_000
+    }
+
+    /// Output now waits on the client (past the high mark, or the last bytes before a
+    /// close): if it reads nothing for `http.idleTimeout`, the connection is closed.
+    private func outputWaits() {
+        lastWrite = daemon.loop.now
+        rearm()
     }
 
     /// Makes sure a timer fires by the current deadline. A timer already due sooner is
@@ -537,10 +555,13 @@ final class HTTPFrontConnection: DaemonClient {
     private func timerFired() {
         timer = nil
         timerAt = .max
-        guard !isClosed, !closeWhenFlushed, lingerTimer == nil, let d = deadline else { return }
+        guard !isClosed, lingerTimer == nil, let d = deadline else { return }
         guard daemon.loop.now >= d else { return rearm() }
         let config = daemon.config
-        if let e = exchange {
+        if backpressured || closeWhenFlushed {
+            daemon.logger.info("closing an HTTP client that read nothing for \(config.http.idleTimeoutMs) ms (http.idleTimeout)")
+            closeNow()
+        } else if let e = exchange {
             if !e.requestComplete {
                 refuse(HTTPRefusal(408, ReckerError.Code.timeout.name, "no request body bytes for \(config.pool.bodyTimeoutMs) ms (limits.bodyTimeout)"))
             }

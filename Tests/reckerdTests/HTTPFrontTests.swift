@@ -268,6 +268,22 @@ final class HTTPFrontTests: XCTestCase {
         XCTAssertEqual(daemon.stop(), 0)
     }
 
+    /// A client that stops reading for `http.idleTimeout` while its response waits is
+    /// closed, and its request leaves nothing behind.
+    func testAClientThatStopsReadingIsClosedAfterTheIdleTimeout() throws {
+        let nginx = try makeNginx()
+        let (daemon, sock, _) = try startDaemon(nginx, http: #""idleTimeout": 500"#, extra: #""limits": { "responseBuffer": 65536 }"#)
+        let sleeper = try HTTPFrontClient(unix: sock)
+        sleeper.send("GET /size/8388608 HTTP/1.1\r\nHost: 127.0.0.1:\(nginx.httpPort)\r\n\r\n")
+        usleep(2_000_000)
+        let (data, closed) = sleeper.read(seconds: 20)
+        XCTAssertTrue(closed, "closed")
+        XCTAssertLessThan(data.count, 8 << 20, "before the whole response")
+        XCTAssertTrue(TestEnvironment.eventually(5) { (try? daemon.stats()["requests_in_flight"] as? Int) == 0 })
+        XCTAssertEqual(try curl(["--unix-socket", sock, nginx.url("/hello.txt")]).text, "hello from nginx\n")
+        XCTAssertEqual(daemon.stop(), 0)
+    }
+
     static func complete(_ data: Data) -> Bool {
         guard let split = data.range(of: Data("\r\n\r\n".utf8)) else { return false }
         return data.count - split.upperBound >= 8 << 20
