@@ -11,7 +11,8 @@ struct HTTPFrontConfig: Equatable {
     var annotate = false
     /// A request head must arrive whole this soon after its first byte (slowloris).
     var headerTimeoutMs = 10_000
-    /// A kept-alive connection with no request in progress is closed after this long.
+    /// A kept-alive connection with no request in progress is closed after this long, and
+    /// so is one whose client takes none of its waiting output for as long.
     var idleTimeoutMs = 60_000
 
     /// The section as `--check-config` prints it.
