@@ -74,7 +74,7 @@ final class Daemon {
         case .binary:
             connection = ClientConnection(fd: fd, daemon: self, peer: peer, client: client)
         case .httpUnix, .httpTCP, .metrics:
-            connection = HTTPFrontConnection(fd: fd, daemon: self, kind: kind, peer: peer, client: client)
+            connection = HTTPFrontConnection(fd: fd, daemon: self, kind: kind, peer: peer, client: client, refusal: refusal)
         }
         if refusal == nil {
             if let uid = counted { perUser[uid, default: 0] += 1 }
@@ -85,7 +85,7 @@ final class Daemon {
         if let c = connection as? ClientConnection {
             c.start(refusal: refusal)
         } else if let c = connection as? HTTPFrontConnection {
-            c.start(refusal: refusal)
+            c.start()
         }
     }
 
