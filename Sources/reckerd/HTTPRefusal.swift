@@ -3,7 +3,7 @@ import ReckerProtocol
 /// Why the HTTP front answers a request itself instead of sending it upstream: the status
 /// and a plain-text reason naming reckerd's error code. Every refusal closes the
 /// connection, since what follows on it (a body, a smuggled request) cannot be trusted.
-struct HTTPRefusal: Error, Equatable {
+struct HTTPRefusal: Error {
     var status: UInt16
     /// reckerd's error code name (`INVALID_URL`, `BAD_REQUEST`, …), also sent as `X-Reckerd-Error`.
     var code: String
@@ -21,9 +21,5 @@ struct HTTPRefusal: Error, Equatable {
     /// A request reckerd's own checks refused, with the status its code stands for.
     init(_ error: ReckerError) {
         self.init(HTTPProxyRules.status(for: error), error.code.name, error.message)
-    }
-
-    static func == (a: HTTPRefusal, b: HTTPRefusal) -> Bool {
-        a.status == b.status && a.code == b.code && a.message == b.message && a.headers == b.headers
     }
 }

@@ -16,7 +16,6 @@ final class HTTPRequestParser {
     private(set) var messageComplete = false
     /// Body pieces parsed since the last `takeBody`, de-chunked.
     private var body: [[UInt8]] = []
-    private(set) var bodyBytesPending = 0
 
     init?() {
         let callback: recker_http_callback = { context, event, at, length in
@@ -59,10 +58,7 @@ final class HTTPRequestParser {
     }
 
     func takeBody() -> [[UInt8]] {
-        defer {
-            body = []
-            bodyBytesPending = 0
-        }
+        defer { body = [] }
         return body
     }
 
@@ -98,7 +94,6 @@ final class HTTPRequestParser {
             recker_http_pause(raw, 1)
         case RECKER_HTTP_BODY.rawValue:
             body.append(Array(bytes))
-            bodyBytesPending += length
         case RECKER_HTTP_MESSAGE_COMPLETE.rawValue:
             messageComplete = true
             if let raw { recker_http_pause(raw, 1) }
