@@ -4,7 +4,9 @@
 absolute-form requests (as HTTP_PROXY clients send them) and nginx's proxy with
 origin-form ones; both proxies keep pooled HTTP/1.1 connections to one nginx upstream
 (1 worker) serving a 23-byte file. Requests/s from wrk; proxy CPU per request from
-/proc/PID/stat (user + system) of reckerd, or of the proxy nginx's one worker.
+/proc/PID/stat (user + system) of reckerd, or of the proxy nginx's one worker. The same
+daemon under `recker-load` (reckerd's own protocol over its Unix socket, one request in
+flight per connection, as wrk's) gives the engine's share, so the front's own cost shows.
 Prints a markdown table. BENCH_RUNS (default 3) runs of BENCH_SECONDS (default 4) each."""
 import json
 import os
@@ -20,6 +22,7 @@ from bench import cpu_seconds, summary  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RECKERD = os.path.join(ROOT, ".build", "release", "reckerd")
+LOAD = os.path.join(ROOT, ".build", "release", "recker-load")
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 SECONDS = int(os.environ.get("BENCH_SECONDS", "4"))
 CONNECTIONS = (64, 256)
@@ -62,8 +65,18 @@ def measure(url, pids, connections, script=None):
     return {"rps": summary([r[0] for r in rows]), "cpu us": summary([r[1] for r in rows]), "errors": sum(r[2] for r in rows)}
 
 
+def measure_binary(sock, target, pid, connections):
+    rows = []
+    for _ in range(RUNS):
+        before = cpu_seconds(pid)
+        r = json.loads(run([LOAD, "--socket", sock, "--url", target, "--connections", str(connections), "--seconds", str(SECONDS)]).stdout)
+        used = cpu_seconds(pid) - before
+        rows.append((r["rps"], used / max(1, r["requests"]) * 1e6, r["errors"]))
+    return {"rps": summary([r[0] for r in rows]), "cpu us": summary([r[1] for r in rows]), "errors": sum(r[2] for r in rows)}
+
+
 def main():
-    if not os.access(RECKERD, os.X_OK):
+    if not os.access(RECKERD, os.X_OK) or not os.access(LOAD, os.X_OK):
         sys.exit(f"no release build at {RECKERD}: run `swift build -c release` first")
     for tool in ("nginx", "wrk"):
         if not shutil.which(tool) and not os.path.exists(f"/usr/sbin/{tool}"):
@@ -98,18 +111,19 @@ def main():
         with open(script, "w") as f:
             f.write(f'wrk.path = "{target}"\n')
 
-        # Warm both pools.
+        # Warm the pools.
         wrk(f"http://127.0.0.1:{front_port}", 64, script)
         wrk(f"http://127.0.0.1:{proxy_port}/n.txt", 64)
         rows = []
         for c in CONNECTIONS:
             rows.append(("reckerd HTTP front (TCP listener)", c, measure(f"http://127.0.0.1:{front_port}", [daemon.pid], c, script)))
             rows.append(("nginx keep-alive proxy (1 worker)", c, measure(f"http://127.0.0.1:{proxy_port}/n.txt", workers, c)))
+            rows.append(("reckerd binary protocol (recker-load, Unix socket)", c, measure_binary(sock, target, daemon.pid, c)))
 
         nginx_version = subprocess.run(["nginx", "-v"], capture_output=True, text=True).stderr.strip().split("/")[-1]
         print(f"{os.cpu_count()} cores, {platform.platform()}, nginx {nginx_version}, wrk -t1 -d{SECONDS}s, "
               f"median of {RUNS} runs (min-max); upstream: nginx, 1 worker, 23-byte file, plain HTTP/1.1 on loopback.\n")
-        print("| proxy | wrk connections | requests/s | proxy CPU per request | errors |")
+        print("| proxy | client connections | requests/s | proxy CPU per request | errors |")
         print("|---|---|---|---|---|")
         for name, c, m in rows:
             r, u = m["rps"], m["cpu us"]
