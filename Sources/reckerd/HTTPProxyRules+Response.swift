@@ -26,7 +26,10 @@ extension HTTPProxyRules {
         let connectionNamed = Set(head.headers.filter { $0.name.lowercased() == "connection" }
             .flatMap { $0.value.split(separator: ",") }.map { $0.trimmingSpaces.lowercased() })
         let lengths = head.headers.filter { $0.name.lowercased() == "content-length" }.map(\.value)
-        let length: UInt64? = lengths.count == 1 ? UInt64(lengths[0]) : nil
+        // A Transfer-Encoding overrides a Content-Length (RFC 9112 §6.3): the body the
+        // engine delivers is the de-chunked one, whatever length was announced beside it.
+        let coded = head.headers.contains { $0.name.lowercased() == "transfer-encoding" }
+        let length: UInt64? = lengths.count == 1 && !coded ? UInt64(lengths[0]) : nil
         let noBody = method == "HEAD" || head.status < 200 || head.status == 204 || head.status == 304
         let framing: Framing = noBody ? .none : length.map(Framing.length) ?? (clientHTTP10 ? .close : .chunked)
         let keepAlive = clientKeepAlive && framing != .close

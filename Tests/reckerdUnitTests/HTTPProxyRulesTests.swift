@@ -95,6 +95,11 @@ final class HTTPProxyRulesTests: XCTestCase {
         XCTAssertTrue(text(unknown).contains("Transfer-Encoding: chunked\r\n"))
         XCTAssertTrue(text(unknown).contains("X-Reckerd-Reused: 1\r\nX-Reckerd-Connection: 7\r\nX-Reckerd-Queue-Ms: 1.234\r\n"))
 
+        let both = HTTPProxyRules.responseStart(head(200, [("Transfer-Encoding", "chunked"), ("Content-Length", "3")]), method: "GET",
+                                                clientHTTP10: false, clientKeepAlive: true, annotate: false)
+        XCTAssertEqual(both.framing, .chunked, "Transfer-Encoding overrides Content-Length")
+        XCTAssertFalse(text(both).contains("Content-Length"))
+
         let old = HTTPProxyRules.responseStart(head(200, []), method: "GET", clientHTTP10: true, clientKeepAlive: true, annotate: false)
         XCTAssertEqual(old.framing, .close)
         XCTAssertFalse(old.keepAlive)
