@@ -74,9 +74,9 @@ install: $(if $(filter $(STATIC_BUILD)/release,$(INSTALL_BIN)),static,deps)
 	  $(DESTDIR)$(PREFIX)/share/doc/reckerd $(DESTDIR)/usr/lib/sysusers.d
 	install -m 0755 $(INSTALL_BIN)/reckerd $(INSTALL_BIN)/recker $(INSTALL_BIN)/recker-direct $(DESTDIR)$(PREFIX)/bin/
 	[ -e $(DESTDIR)/etc/reckerd/reckerd.json ] || install -m 0644 config/reckerd.json $(DESTDIR)/etc/reckerd/reckerd.json
-	install -m 0644 deploy/systemd/reckerd.service deploy/systemd/reckerd.socket $(DESTDIR)/etc/systemd/system/
+	install -m 0644 deploy/systemd/reckerd.service deploy/systemd/reckerd.socket deploy/systemd/reckerd-http.socket $(DESTDIR)/etc/systemd/system/
 	install -m 0644 deploy/sysusers.d/reckerd.conf $(DESTDIR)/usr/lib/sysusers.d/reckerd.conf
-	install -m 0644 README.md docs/PROTOCOL.md $(DESTDIR)$(PREFIX)/share/doc/reckerd/
+	install -m 0644 README.md docs/PROTOCOL.md docs/HTTP-FRONT.md $(DESTDIR)$(PREFIX)/share/doc/reckerd/
 	@if [ -z "$(DESTDIR)" ]; then \
 	  if command -v systemd-sysusers >/dev/null 2>&1; then systemd-sysusers /usr/lib/sysusers.d/reckerd.conf; \
 	  else getent group reckerd >/dev/null || groupadd --system reckerd; fi; \
@@ -84,9 +84,10 @@ install: $(if $(filter $(STATIC_BUILD)/release,$(INSTALL_BIN)),static,deps)
 	fi
 
 uninstall:
-	-systemctl disable --now reckerd.socket reckerd.service 2>/dev/null
+	-systemctl disable --now reckerd-http.socket reckerd.socket reckerd.service 2>/dev/null
 	rm -f $(DESTDIR)$(PREFIX)/bin/reckerd $(DESTDIR)$(PREFIX)/bin/recker $(DESTDIR)$(PREFIX)/bin/recker-direct
-	rm -f $(DESTDIR)/etc/systemd/system/reckerd.service $(DESTDIR)/etc/systemd/system/reckerd.socket
+	rm -f $(DESTDIR)/etc/systemd/system/reckerd.service $(DESTDIR)/etc/systemd/system/reckerd.socket \
+	  $(DESTDIR)/etc/systemd/system/reckerd-http.socket
 	rm -f $(DESTDIR)/usr/lib/sysusers.d/reckerd.conf
 	rm -rf $(DESTDIR)$(PREFIX)/share/doc/reckerd
 	-systemctl daemon-reload 2>/dev/null

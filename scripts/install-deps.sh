@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages reckerd needs, when they are missing, and nothing else:
-#   scripts/install-deps.sh            what building needs (make build/run/install): libcurl and
-#                                      libsystemd headers
+#   scripts/install-deps.sh            what building needs (make build/run/install): libcurl,
+#                                      libsystemd and libhttp-parser headers
 #   scripts/install-deps.sh test [...] that, plus what the tests and benchmarks use (nginx,
 #                                      openssl, systemd and util-linux tools, the Prometheus
 #                                      parser), plus any extra PACKAGE or PACKAGE:COMMAND given
@@ -13,6 +13,8 @@ need=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 have_pkg libcurl4-openssl-dev || need+=(libcurl4-openssl-dev)
 have_pkg libsystemd-dev || need+=(libsystemd-dev)
+# The HTTP front's request parser (Node's http-parser 2.9, Sources/CReckerHTTP).
+have_pkg libhttp-parser-dev || need+=(libhttp-parser-dev)
 if [ "${1:-}" = test ]; then
   shift
   command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)

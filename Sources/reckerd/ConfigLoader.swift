@@ -66,6 +66,12 @@ enum ConfigLoader {
                 }
                 try r.keys(m.value, path + ".", section: "domains.HOST")
                 c.pool.domains[m.key.lowercased()] = try r.agent(m.value, path: path + ".", base: c.pool.agent)
+                if let scheme = try r.string(m.value, "originate", path: path + ".") {
+                    guard scheme == "https" else {
+                        throw r.fail(path + ".originate", at: m.value["originate"]!.at, "must be \"https\" (plain http stays http without it)")
+                    }
+                    c.originate.insert(m.key.lowercased())
+                }
             }
         }
         if let warm = r.member(root, "warm") {
@@ -98,6 +104,14 @@ enum ConfigLoader {
         if let tls = try r.object(root, "tls") {
             try r.keys(tls, "tls.", section: "tls")
             combinedBundle = try loadTLS(tls, r, into: &c)
+        }
+        if let http = try r.object(root, "http") {
+            try r.keys(http, "http.", section: "http")
+            try loadHTTP(http, r, into: &c)
+        }
+        if let metrics = try r.object(root, "metrics") {
+            try r.keys(metrics, "metrics.", section: "metrics")
+            c.metricsListen = try r.loopback(metrics, "listen", path: "metrics.")
         }
         if let limits = try r.object(root, "limits") {
             try r.keys(limits, "limits.", section: "limits")
@@ -139,6 +153,25 @@ enum ConfigLoader {
         }
         c.extraCaFiles = extraPaths.map(\.value)
         return ConfigTLS.combined(base!, extra)
+    }
+
+    /// The `http` section. A TCP listener cannot tell which local user connects, so it is
+    /// refused where `allowUsers`/`allowGroups` restrict who may use the daemon.
+    static func loadHTTP(_ http: ConfigJSON, _ r: ConfigReader, into c: inout DaemonConfig) throws(ConfigError) {
+        let p = "http."
+        if let v = try r.bool(http, "enabled", path: p) { c.http.enabled = v }
+        c.http.socket = try r.string(http, "socket", path: p)
+        c.http.listen = try r.loopback(http, "listen", path: p)
+        if let v = try r.bool(http, "annotate", path: p) { c.http.annotate = v }
+        if let v = try r.int(http, "headerTimeout", path: p, min: 100, max: 3_600_000) { c.http.headerTimeoutMs = v }
+        if let v = try r.int(http, "idleTimeout", path: p, min: 100, max: 86_400_000) { c.http.idleTimeoutMs = v }
+        if let socket = c.http.socket, socket == c.socket {
+            throw r.fail("http.socket", at: http["socket"]!.at, "must differ from socket (\(socket)): the two speak different protocols")
+        }
+        if c.http.listen != nil && (!c.allowUsers.isEmpty || !c.allowGroups.isEmpty) {
+            throw r.fail("http.listen", at: http["listen"]!.at,
+                         "cannot be used with allowUsers or allowGroups: any local user can connect to a TCP port, and its user is not known; use http.socket")
+        }
     }
 
     static func loadLimits(_ limits: ConfigJSON, _ r: ConfigReader, into c: inout DaemonConfig) throws(ConfigError) {

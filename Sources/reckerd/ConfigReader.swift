@@ -46,6 +46,15 @@ struct ConfigReader {
         return b
     }
 
+    /// A loopback `HOST:PORT` to listen on; anything else is refused with its position.
+    func loopback(_ o: ConfigJSON, _ key: String, path: String = "") throws(ConfigError) -> LoopbackAddress? {
+        guard let text = try string(o, key, path: path) else { return nil }
+        switch LoopbackAddress.parse(text) {
+        case .success(let address): return address
+        case .failure(let why): throw fail(path + key, at: o[key]!.at, why.message)
+        }
+    }
+
     func int(_ o: ConfigJSON, _ key: String, path: String = "", min: Int, max: Int = Int(Int32.max)) throws(ConfigError) -> Int? {
         guard let v = member(o, key) else { return nil }
         guard let i = Self.wholeNumber(v) else { throw fail(path + key, at: v.at, "must be a whole number") }

@@ -8,7 +8,7 @@ enum ConfigSchema {
     /// key found in several is suggested.
     static let sections: [(path: String, keys: [String])] = [
         ("", ["socket", "logLevel", "agent", "domains", "warm", "http2", "tls", "limits", "drainTimeout", "allowUsers",
-              "allowGroups", "upstreamProxy", "noProxy", "policy"]),
+              "allowGroups", "upstreamProxy", "noProxy", "policy", "http", "metrics"]),
         ("agent", agentKeys + ["perDomainPooling"]),
         ("http2", ["enabled", "maxConcurrentStreams"]),
         ("tls", ["caFile", "extraCaFile"]),
@@ -17,7 +17,9 @@ enum ConfigSchema {
                     "maxHeaderBytes", "bodyTimeout", "maxClientsPerUser"]),
         ("policy", ["denyLinkLocal", "denyPrivate", "denyLoopback"]),
         ("warm[]", ["url", "minIdle"]),
-        ("domains.HOST", agentKeys),
+        ("domains.HOST", agentKeys + ["originate"]),
+        ("http", ["enabled", "socket", "listen", "annotate", "headerTimeout", "idleTimeout"]),
+        ("metrics", ["listen"]),
     ]
 
     /// The keys of the section at `section` (as in `sections`).

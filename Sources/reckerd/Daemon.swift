@@ -17,14 +17,14 @@ final class Daemon {
     /// The uid the daemon runs as: its clients, like root, see every uid's counts in stats.
     let uid = getuid()
     private(set) var config: DaemonConfig
-    private var clients: [ObjectIdentifier: ClientConnection] = [:]
+    private var clients: [ObjectIdentifier: any DaemonClient] = [:]
     private var perUser: [UInt32: Int] = [:]
     private var users: [UInt32: StatsReport.UserCounts] = [:]
     private(set) var isDraining = false
     private var nextClient: ClientID = 1
     private var lastAcceptWarning: UInt64 = 0
     /// Connections with output to write at the end of this pass.
-    private var toFlush: [ClientConnection] = []
+    private var toFlush: [any DaemonClient] = []
     /// Where client reads land before they are appended to a connection's input.
     var scratch = [UInt8](repeating: 0, count: 64 * 1024)
     let heartbeat: Heartbeat
@@ -50,31 +50,51 @@ final class Daemon {
     }
 
     private let clientCount: ClientCount
+    /// The per-user key TCP clients share for `limits.maxClientsPerUser`: `(uid_t)-1`, which
+    /// is no user's uid.
+    static let tcpPeers = UInt32.max
 
     // MARK: - clients
 
     /// Takes a freshly accepted client socket: reads its credentials, counts it for its
-    /// user (refusing it past `limits.maxClientsPerUser`), and starts its session.
-    func adopt(_ fd: Int32) {
-        let peer = PeerCredentials.of(fd, groups: !config.allowGroups.isEmpty)
-        let connection = ClientConnection(fd: fd, daemon: self, peer: peer, client: nextClient)
-        nextClient += 1
+    /// user (refusing it past `limits.maxClientsPerUser`), and starts its session in the
+    /// protocol its listener serves. TCP peers (the HTTP front's `listen`, `/metrics`) have
+    /// no credentials: they are counted together as one user (`Daemon.tcpPeers`), so
+    /// local users reaching the daemon by TCP cannot take more descriptors than one may.
+    func adopt(_ fd: Int32, _ kind: Listener.Kind) {
+        let peer = kind.isUnix ? PeerCredentials.of(fd, groups: !config.allowGroups.isEmpty) : nil
+        let counted = kind.isUnix ? peer?.uid : Daemon.tcpPeers
         var refusal: ReckerError?
-        if let uid = peer?.uid, perUser[uid, default: 0] >= config.maxClientsPerUser {
-            refusal = ReckerError(.tooManyClients, "uid \(uid) has \(config.maxClientsPerUser) connections to reckerd already (limits.maxClientsPerUser)")
-        } else {
-            if let uid = peer?.uid { perUser[uid, default: 0] += 1 }
+        if let uid = counted, perUser[uid, default: 0] >= config.maxClientsPerUser {
+            let who = kind.isUnix ? "uid \(uid) has" : "TCP clients (any local user) have"
+            refusal = ReckerError(.tooManyClients, "\(who) \(config.maxClientsPerUser) connections to reckerd already (limits.maxClientsPerUser)")
+        }
+        let client = nextClient
+        nextClient += 1
+        let connection: any DaemonClient
+        switch kind {
+        case .binary:
+            connection = ClientConnection(fd: fd, daemon: self, peer: peer, client: client)
+        case .httpUnix, .httpTCP, .metrics:
+            connection = HTTPFrontConnection(fd: fd, daemon: self, kind: kind, peer: peer, client: client, refusal: refusal)
+        }
+        if refusal == nil {
+            if let uid = counted { perUser[uid, default: 0] += 1 }
             connection.registered = true
         }
         clients[ObjectIdentifier(connection)] = connection
         clientCount.value = clients.count
-        connection.start(refusal: refusal)
+        if let c = connection as? ClientConnection {
+            c.start(refusal: refusal)
+        } else if let c = connection as? HTTPFrontConnection {
+            c.start()
+        }
     }
 
-    func clientDisconnected(_ connection: ClientConnection) {
+    func clientDisconnected(_ connection: any DaemonClient) {
         guard clients.removeValue(forKey: ObjectIdentifier(connection)) != nil else { return }
         clientCount.value = clients.count
-        if connection.registered, let uid = connection.peer?.uid {
+        if connection.registered, let uid = connection.countedAs {
             perUser[uid, default: 1] -= 1
             if perUser[uid] == 0 { perUser[uid] = nil }
         }
@@ -82,7 +102,7 @@ final class Daemon {
 
     /// `connection` wrote: its output goes out at the end of this pass, with everything
     /// else it writes meanwhile.
-    func flushAtEndOfPass(_ connection: ClientConnection) {
+    func flushAtEndOfPass(_ connection: any DaemonClient) {
         if toFlush.isEmpty { loop.soon { [unowned self] in flushAll() } }
         toFlush.append(connection)
     }
@@ -197,6 +217,10 @@ final class Daemon {
         }
         if new.socket != old.socket {
             logger.warning("the socket path changes only on restart; still serving the old one")
+        }
+        if new.http.enabled != old.http.enabled || new.http.socket != old.http.socket || new.http.listen != old.http.listen
+            || new.metricsListen != old.metricsListen {
+            logger.warning("http.enabled, http.socket, http.listen and metrics.listen change only on restart; the listeners stay as they were")
         }
         config = new
         DaemonLogHandler.level.withLock { $0 = Logger.Level(rawValue: new.logLevel) ?? .info }

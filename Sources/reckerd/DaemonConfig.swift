@@ -21,6 +21,13 @@ struct DaemonConfig: Equatable {
     var caFile: String?
     /// CA bundles added to the system's (or to `tls.caFile`), as the config names them.
     var extraCaFiles: [String] = []
+    /// The HTTP/1.1 proxy front (`http`).
+    var http = HTTPFrontConfig()
+    /// Where `GET /metrics` is served (`metrics.listen`); nil: nowhere.
+    var metricsListen: LoopbackAddress?
+    /// Domains (`host` or `host:port`, lower-cased, as `domains` names them) whose plain
+    /// http requests from the HTTP front leave as https (`domains.HOST.originate`).
+    var originate: Set<String> = []
 
     /// The defaults. libcurl is named the system's CA bundle rather than left to find it, so
     /// it parses the bundle once for all connections (`ConfigTLS.systemBundlePath`).
@@ -49,10 +56,15 @@ struct DaemonConfig: Equatable {
                                ("maxConcurrentStreams", .int(pool.http2MaxConcurrentStreams))])),
             ("limits", .object(limits)),
             ("drainTimeout", .int(drainTimeoutMs)),
+            ("http", http.json),
             ("policy", .object([("denyLinkLocal", .bool(pool.denyLinkLocal)), ("denyPrivate", .bool(pool.denyPrivate)),
                                 ("denyLoopback", .bool(pool.denyLoopback))])),
         ]
-        if !pool.domains.isEmpty { doc.append(("domains", .object(pool.domains.map { ($0.key, .object(agent($0.value))) }))) }
+        if !pool.domains.isEmpty {
+            doc.append(("domains", .object(pool.domains.map { domain in
+                (domain.key, .object(agent(domain.value) + (originate.contains(domain.key) ? [("originate", .string("https"))] : [])))
+            })))
+        }
         if !pool.warm.isEmpty {
             doc.append(("warm", ConfigJSON(.array(pool.warm.map { .object([("url", .string($0.url)), ("minIdle", .int($0.minIdle))]) }))))
         }
@@ -61,6 +73,7 @@ struct DaemonConfig: Equatable {
         if !extraCaFiles.isEmpty { tls.append(("extraCaFile", ConfigJSON(.array(extraCaFiles.map { .string($0) })))) }
         if !tls.isEmpty { doc.append(("tls", .object(tls))) }
         if let socket { doc.append(("socket", .string(socket))) }
+        if let metricsListen { doc.append(("metrics", .object([("listen", .string(metricsListen.description))]))) }
         if let proxy = pool.upstreamProxy { doc.append(("upstreamProxy", .string(proxy))) }
         if let noProxy = pool.noProxy { doc.append(("noProxy", .string(noProxy))) }
         if !allowUsers.isEmpty { doc.append(("allowUsers", ConfigJSON(.array(allowUsers.map { .int(Int($0)) })))) }

@@ -3,10 +3,26 @@ import Glibc
 import ReckerLoop
 import ReckerProtocol
 
-/// Chooses, claims and serves the Unix socket: accepts clients on the loop and hands them
-/// to the daemon.
+/// Chooses, claims and serves a listening socket (the daemon's Unix socket, the HTTP
+/// front's Unix socket and loopback port, the metrics port): accepts clients on the loop
+/// and hands them to the daemon with the protocol they speak.
 final class Listener {
+    /// What the clients of a listener speak.
+    enum Kind: Equatable {
+        /// reckerd's own protocol (docs/PROTOCOL.md), on the Unix socket.
+        case binary
+        /// HTTP/1.1 proxy requests on the HTTP front's Unix socket (peer credentials apply).
+        case httpUnix
+        /// HTTP/1.1 proxy requests on the HTTP front's loopback TCP port.
+        case httpTCP
+        /// `GET /metrics` on the metrics port.
+        case metrics
+
+        var isUnix: Bool { self == .binary || self == .httpUnix }
+    }
+
     private let fd: Int32
+    let kind: Kind
     private var registration: EventLoop.Registration?
     private unowned let daemon: Daemon
     /// The socket file to remove on stop; nil for one systemd passed (systemd owns it).
@@ -14,8 +30,9 @@ final class Listener {
     /// Clients accepted per readiness, so a connection storm cannot hold the loop.
     private static let acceptBurst = 64
 
-    private init(fd: Int32, path: String?, daemon: Daemon) {
+    private init(fd: Int32, path: String?, daemon: Daemon, kind: Kind) {
         self.fd = fd
+        self.kind = kind
         self.path = path
         self.daemon = daemon
     }
@@ -81,7 +98,7 @@ final class Listener {
     // MARK: - listening
 
     /// Binds and listens on `path`; the socket file gets mode 0660.
-    static func bind(_ path: String, daemon: Daemon) throws -> Listener {
+    static func bind(_ path: String, daemon: Daemon, kind: Kind = .binary) throws -> Listener {
         let fd = try SystemError.check("socket") { socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
         do {
             var address = sockaddr_un()
@@ -105,19 +122,51 @@ final class Listener {
             Glibc.close(fd)
             throw error
         }
-        return try serve(fd, path: path, daemon: daemon)
+        return try serve(fd, path: path, daemon: daemon, kind: kind)
+    }
+
+    /// Binds and listens on a loopback TCP address (the HTTP front's `listen`, `metrics.listen`).
+    static func bind(_ address: LoopbackAddress, daemon: Daemon, kind: Kind) throws -> Listener {
+        let family = address.ipv6 ? AF_INET6 : AF_INET
+        let fd = try SystemError.check("socket") { socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
+        do {
+            var one: Int32 = 1
+            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+            if address.ipv6 {
+                var a = sockaddr_in6()
+                a.sin6_family = sa_family_t(AF_INET6)
+                a.sin6_port = address.port.bigEndian
+                _ = inet_pton(AF_INET6, address.host, &a.sin6_addr)
+                try SystemError.check("bind(\(address))") {
+                    withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) } }
+                }
+            } else {
+                var a = sockaddr_in()
+                a.sin_family = sa_family_t(AF_INET)
+                a.sin_port = address.port.bigEndian
+                _ = inet_pton(AF_INET, address.host, &a.sin_addr)
+                try SystemError.check("bind(\(address))") {
+                    withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+                }
+            }
+            try SystemError.check("listen") { listen(fd, 256) }
+        } catch {
+            Glibc.close(fd)
+            throw error
+        }
+        return try serve(fd, path: nil, daemon: daemon, kind: kind)
     }
 
     /// Serves a socket that is already bound and listening (socket activation).
-    static func adopt(descriptor fd: Int32, daemon: Daemon) throws -> Listener {
+    static func adopt(descriptor fd: Int32, daemon: Daemon, kind: Kind = .binary) throws -> Listener {
         let flags = fcntl(fd, F_GETFL)
         _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)
         _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-        return try serve(fd, path: nil, daemon: daemon)
+        return try serve(fd, path: nil, daemon: daemon, kind: kind)
     }
 
-    private static func serve(_ fd: Int32, path: String?, daemon: Daemon) throws -> Listener {
-        let listener = Listener(fd: fd, path: path, daemon: daemon)
+    private static func serve(_ fd: Int32, path: String?, daemon: Daemon, kind: Kind) throws -> Listener {
+        let listener = Listener(fd: fd, path: path, daemon: daemon, kind: kind)
         listener.registration = try daemon.loop.register(fd, .readable) { [unowned listener] _ in listener.accept() }
         return listener
     }
@@ -126,7 +175,7 @@ final class Listener {
         for _ in 0 ..< Self.acceptBurst {
             let client = recker_accept(fd)
             if client >= 0 {
-                daemon.adopt(client)
+                daemon.adopt(client, kind)
                 continue
             }
             let e = errno

@@ -30,10 +30,28 @@ enum Systemd {
     private static let queue = DispatchQueue(label: "reckerd.sd-notify")
     private static let sending = Mutex(false)
 
-    /// The listening socket systemd passed (socket activation), if any.
-    static func inheritedSocket() -> Int32? {
-        let n = sd_listen_fds(1)
-        return n >= 1 ? SD_LISTEN_FDS_START : nil
+    /// The listening sockets systemd passed (socket activation), by their names
+    /// (`FileDescriptorName=`): the one named `http` is the HTTP front's
+    /// (deploy/systemd/reckerd-http.socket), the first other one the daemon's own. Read once:
+    /// the LISTEN_* variables are cleared.
+    static func inheritedSockets() -> (main: Int32?, http: Int32?) {
+        var names: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?
+        let n = sd_listen_fds_with_names(1, &names)
+        guard n >= 1 else { return (nil, nil) }
+        var main: Int32?
+        var http: Int32?
+        for i in 0 ..< Int(n) {
+            let fd = SD_LISTEN_FDS_START + Int32(i)
+            let name = names?[i].map { String(cString: $0) } ?? ""
+            if name == "http" && http == nil {
+                http = fd
+            } else if main == nil {
+                main = fd
+            }
+            free(names?[i])
+        }
+        free(names)
+        return (main, http)
     }
 
     /// Seconds between WATCHDOG=1 pings (half the configured interval), or nil.

@@ -76,7 +76,8 @@ enum Reckerd {
         LoggingSystem.bootstrap { label in DaemonLogHandler(label: label, journal: journal) }
         let logger = Logger(label: "reckerd")
 
-        let inherited = Systemd.inheritedSocket()
+        let passed = Systemd.inheritedSockets()
+        let inherited = passed.main
         var path: String?
         if inherited == nil {
             do {
@@ -90,6 +91,9 @@ enum Reckerd {
 
         let daemon: Daemon
         do { daemon = try Daemon(config: config, configSource: source, logger: logger, loop: loop) } catch { fail("\(error)") }
+        // The fronts listen before the main socket does, so a client that finds the main
+        // socket answering finds them too.
+        let fronts = startFronts(config: config, mainSocket: path, passedHTTP: passed.http, daemon: daemon, logger: logger)
         let listener: Listener
         do {
             if let fd = inherited {
@@ -111,6 +115,7 @@ enum Reckerd {
             Systemd.notify("STOPPING=1")
             logger.info("stopping: no new connections; draining requests in flight")
             listener.close()
+            for front in fronts { front.close() }
             daemon.drainAndStop { loop.stop() }
         }
         do {
@@ -135,6 +140,52 @@ enum Reckerd {
         loop.run()
         logger.info("reckerd stopped")
         exit(0)
+    }
+
+    /// The HTTP front's listeners (its Unix socket, its loopback port) and the metrics
+    /// port, as the config asks. The front's socket defaults to `http.sock` beside the
+    /// daemon's own socket, in the same trusted directory (`/run/reckerd/http.sock` for
+    /// the system daemon). One systemd passed (named `http`) is served instead, even with
+    /// the front off, so its clients hear why (503) rather than wait on a socket no one reads.
+    static func startFronts(config: DaemonConfig, mainSocket: String?, passedHTTP: Int32?, daemon: Daemon, logger: Logger) -> [Listener] {
+        var listeners: [Listener] = []
+        if let fd = passedHTTP {
+            do { listeners.append(try Listener.adopt(descriptor: fd, daemon: daemon, kind: .httpUnix)) } catch {
+                fail("cannot serve the HTTP front's socket systemd passed: \(error)")
+            }
+            if let named = config.http.socket {
+                logger.notice("socket activation: serving the HTTP front's socket systemd passed; http.socket \(named) is ignored")
+            }
+            if !config.http.enabled {
+                logger.warning("systemd passed the HTTP front's socket but http.enabled is false: its requests are answered 503")
+            }
+            logger.info("HTTP front listening", metadata: ["socket": "fd \(fd) from systemd"])
+        } else if config.http.enabled {
+            let dir = SocketPaths.directory(of: mainSocket ?? SocketPaths.system)
+            let path = config.http.socket ?? dir + "/http.sock"
+            do {
+                try Listener.claim(path)
+                listeners.append(try Listener.bind(path, daemon: daemon, kind: .httpUnix))
+            } catch {
+                fail("cannot listen on the HTTP front's socket \(path): \(error)")
+            }
+            logger.info("HTTP front listening", metadata: ["socket": "\(path)"])
+        }
+        if config.http.enabled {
+            if let address = config.http.listen {
+                do { listeners.append(try Listener.bind(address, daemon: daemon, kind: .httpTCP)) } catch {
+                    fail("cannot listen on http.listen \(address): \(error)")
+                }
+                logger.info("HTTP front listening", metadata: ["address": "\(address)"])
+            }
+        }
+        if let address = config.metricsListen {
+            do { listeners.append(try Listener.bind(address, daemon: daemon, kind: .metrics)) } catch {
+                fail("cannot listen on metrics.listen \(address): \(error)")
+            }
+            logger.info("metrics listening", metadata: ["address": "\(address)", "path": "/metrics"])
+        }
+        return listeners
     }
 }
 

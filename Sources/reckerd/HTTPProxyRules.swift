@@ -1,0 +1,167 @@
+import ReckerProtocol
+
+/// What the HTTP front does with a request and its response, without a socket: which
+/// requests are refused and why, which headers are hop-by-hop, where a request goes
+/// (absolute-form, origin-form with `Host`, TLS origination), how a response is framed for
+/// the client. docs/HTTP-FRONT.md says the same in prose.
+enum HTTPProxyRules {
+    /// A request ready for the engine, and what the connection must do around it.
+    struct Upstream {
+        var head: RequestHead
+        var target: RequestValidator.Target
+        /// A body follows the head (chunked, or a `Content-Length` above 0).
+        var hasBody: Bool
+        /// The client waits for `100 Continue` before it sends the body.
+        var expectContinue: Bool
+    }
+
+    /// Hop-by-hop headers (RFC 9110 §7.6.1), never forwarded either way; `Connection` may
+    /// name more. `Proxy-*` headers are for this proxy, `Content-Length` and `Host` are
+    /// set anew by the engine from the body and the URL.
+    static let hopByHop: Set<String> = [
+        "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
+        "proxy-authorization", "proxy-authenticate",
+    ]
+
+    static let via = "1.1 reckerd"
+    static let methodsAllowed = "GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS, TRACE"
+
+    /// Checks a parsed request against the proxy's rules and turns it into the request the
+    /// engine sends. Refusals carry their status (400, 405, 417, 431, 505, 508, …).
+    static func upstream(_ r: HTTPParsedRequest, originate: Set<String>, limits: HeaderLimits) throws(HTTPRefusal) -> Upstream {
+        guard r.major == 1 && r.minor <= 1 else {
+            throw HTTPRefusal(505, "UNSUPPORTED_VERSION", "reckerd's HTTP front speaks HTTP/1.0 and HTTP/1.1")
+        }
+        if r.method == "CONNECT" {
+            throw HTTPRefusal(405, "INVALID_METHOD",
+                              "CONNECT opens a tunnel, which holds one upstream connection for one client and cannot share a pool; send the request itself (GET http://host/path, or an https:// URL in absolute form) and reckerd sends it on a pooled connection",
+                              headers: ["Allow: \(methodsAllowed)"])
+        }
+        do { try limits.check(r.headers, "the request") } catch { throw HTTPRefusal(error) }
+
+        // Framing (RFC 9112 §6.1, §6.3): libhttp-parser refuses most conflicts already;
+        // these hold whatever its leniency.
+        let lengths = r.values("content-length")
+        let codings = r.values("transfer-encoding")
+        if !codings.isEmpty && !lengths.isEmpty {
+            throw HTTPRefusal(400, "BAD_REQUEST", "both Transfer-Encoding and Content-Length: a request smuggling pattern (RFC 9112 §6.3)")
+        }
+        if lengths.count > 1 {
+            throw HTTPRefusal(400, "BAD_REQUEST", "more than one Content-Length (RFC 9112 §6.3)")
+        }
+        if let length = lengths.first, !length.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) || length.isEmpty {
+            throw HTTPRefusal(400, "BAD_REQUEST", "Content-Length is not a number")
+        }
+        if !codings.isEmpty {
+            guard codings.count == 1, codings[0].lowercased() == "chunked", r.chunked else {
+                throw HTTPRefusal(400, "BAD_REQUEST", "Transfer-Encoding must be exactly \"chunked\" (other codings are not accepted from clients)")
+            }
+        }
+        if r.values("via").contains(where: { $0.lowercased().contains("reckerd") }) {
+            throw HTTPRefusal(508, "LOOP_DETECTED", "the request has been through reckerd already (Via): it would loop")
+        }
+
+        var expectContinue = false
+        let expects = r.values("expect")
+        if !expects.isEmpty {
+            guard expects.count == 1, expects[0].lowercased() == "100-continue" else {
+                throw HTTPRefusal(417, "EXPECTATION_FAILED", "only Expect: 100-continue is understood")
+            }
+            expectContinue = !r.isHTTP10
+        }
+
+        let url = try resolve(r, originate: originate)
+
+        let connectionNamed = Set(r.values("connection").flatMap { $0.split(separator: ",") }
+            .map { $0.trimmingSpaces.lowercased() })
+        var headers: [(name: String, value: String)] = []
+        headers.reserveCapacity(r.headers.count + 1)
+        for h in r.headers {
+            let lower = h.name.lowercased()
+            if hopByHop.contains(lower) || connectionNamed.contains(lower) || lower.hasPrefix("proxy-")
+                || lower == "host" || lower == "content-length" || lower == "expect" {
+                continue
+            }
+            headers.append(h)
+        }
+        headers.append(("Via", via))
+
+        let hasBody = r.chunked || (r.contentLength ?? 0) > 0
+        let head = RequestHead(method: r.method, url: url, headers: headers, bodyLength: r.chunked ? nil : r.contentLength)
+        let target: RequestValidator.Target
+        do { target = try RequestValidator.validate(head, endRequest: !hasBody, limits: limits) } catch {
+            throw HTTPRefusal(error)
+        }
+        return Upstream(head: head, target: target, hasBody: hasBody, expectContinue: expectContinue && hasBody)
+    }
+
+    /// The absolute URL a request names: its absolute-form target, or `http://` + `Host`
+    /// + its origin-form target; http becomes https for a domain with `originate`.
+    static func resolve(_ r: HTTPParsedRequest, originate: Set<String>) throws(HTTPRefusal) -> String {
+        let hosts = r.values("host")
+        guard hosts.count <= 1 else { throw HTTPRefusal(400, "BAD_REQUEST", "more than one Host header (RFC 9112 §3.2)") }
+        var url: String
+        if r.target.hasPrefix("/") {
+            guard let host = hosts.first, !host.isEmpty else {
+                throw HTTPRefusal(400, "BAD_REQUEST", "an origin-form request (GET /path) needs a Host header naming the upstream")
+            }
+            guard host.utf8.allSatisfy(isAuthorityByte) else {
+                throw HTTPRefusal(400, "BAD_REQUEST", "the Host header is not a host[:port]")
+            }
+            url = "http://" + host + r.target
+        } else if r.target.lowercased().hasPrefix("http://") || r.target.lowercased().hasPrefix("https://") {
+            // RFC 9112 §3.2.2: the target's authority wins over Host, which is set anew.
+            url = r.target
+        } else {
+            throw HTTPRefusal(400, "INVALID_URL", "the request target must be an http:// or https:// URL (absolute-form) or a /path with Host")
+        }
+        if r.isHTTP10 == false && hosts.isEmpty {
+            throw HTTPRefusal(400, "BAD_REQUEST", "an HTTP/1.1 request must carry a Host header (RFC 9112 §3.2)")
+        }
+        let target: RequestValidator.Target
+        do { target = try RequestValidator.parse(url: url) } catch { throw HTTPRefusal(error) }
+        if !target.https && (originate.contains(target.domain) || originate.contains(target.host)) {
+            // "http" → "https": the host and an explicit port stay as the client gave them.
+            url = "https" + url.dropFirst(4)
+        }
+        return url
+    }
+
+    /// Bytes a `Host` value may hold: a reg-name, an IPv4 or bracketed IPv6 address, a port.
+    private static func isAuthorityByte(_ b: UInt8) -> Bool {
+        switch b {
+        case UInt8(ascii: "a") ... UInt8(ascii: "z"), UInt8(ascii: "A") ... UInt8(ascii: "Z"), UInt8(ascii: "0") ... UInt8(ascii: "9"):
+            return true
+        case UInt8(ascii: "."), UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "~"), UInt8(ascii: ":"),
+             UInt8(ascii: "["), UInt8(ascii: "]"), UInt8(ascii: "%"):
+            return true
+        default:
+            return false
+        }
+    }
+
+    /// The HTTP status a reckerd error stands for at the HTTP front.
+    static func status(for error: ReckerError) -> UInt16 {
+        switch error.code {
+        case .connectTimeout, .timeout, .queueTimeout: 504
+        case .dnsFailed, .connectFailed, .tlsFailed, .upstreamSendFailed, .upstreamRecvFailed, .upstreamProtocol,
+             .tooManyRedirects, .upstreamFailed: 502
+        case .queueFull, .shuttingDown, .localResources, .tooManyInFlight, .tooManyClients: 503
+        case .accessDenied, .destinationDenied: 403
+        case .headersTooLarge: 431
+        case .invalidMethod, .invalidURL, .invalidHeaderName, .invalidHeaderValue, .forbiddenHeader,
+             .unknownCriticalOption, .bodyLengthMismatch: 400
+        default: 500
+        }
+    }
+}
+
+extension Substring {
+    /// Without leading and trailing spaces and tabs.
+    var trimmingSpaces: Substring {
+        var s = self
+        while let f = s.first, f == " " || f == "\t" { s = s.dropFirst() }
+        while let l = s.last, l == " " || l == "\t" { s = s.dropLast() }
+        return s
+    }
+}

@@ -1,0 +1,372 @@
+import Logging
+import ReckerPool
+import ReckerProtocol
+
+/// The decisions of one HTTP front connection, without its socket or its parser: which
+/// request is served and how (`HTTPProxyRules`), what its response looks like on the wire,
+/// when the connection stays open for the next request or closes, how the engine is told of
+/// the client's progress, and when each wait times out. Parsed requests, engine events and
+/// the output's state go in; actions come out for `HTTPFrontConnection` to carry out.
+///
+/// Requests are served one at a time: after a complete request the parser waits
+/// (`acceptsInput` false) until its response has gone out, then `resumeParsing` lets it go
+/// on, so pipelined requests are answered in order. In every list of actions the engine
+/// calls come last: the engine may deliver events (its answer, a failure) from within a
+/// call, and those must find the machine already in its new state.
+struct HTTPSessionStateMachine {
+    enum Action: Equatable {
+        /// Bytes for the client.
+        case write([UInt8])
+        case start(TransferID, EngineRequest)
+        case sendBody(TransferID, [UInt8], end: Bool)
+        /// The client was written this many more bytes of a response: the engine may read on.
+        case consumed(TransferID, Int)
+        case cancel(TransferID)
+        /// Render the Prometheus document, then call `statsReady`.
+        case stats
+        /// A response head went out (for the per-user counts).
+        case responded(reused: Bool)
+        case log(Logger.Level, String)
+        /// The parser may go on to the next request.
+        case resumeParsing
+        /// A deadline may have come sooner: the timer is set again.
+        case rearm
+        /// Close once the output is written (a lingering close).
+        case closeWhenWritten
+        case closeNow
+
+        static func == (a: Action, b: Action) -> Bool {
+            switch (a, b) {
+            case (.write(let x), .write(let y)): x == y
+            case (.start(let x, _), .start(let y, _)): x == y
+            case (.sendBody(let x, let p, let e), .sendBody(let y, let q, let f)): x == y && p == q && e == f
+            case (.consumed(let x, let n), .consumed(let y, let m)): x == y && n == m
+            case (.cancel(let x), .cancel(let y)): x == y
+            case (.responded(let x), .responded(let y)): x == y
+            case (.log(let l, let s), .log(let m, let t)): l == m && s == t
+            case (.stats, .stats), (.resumeParsing, .resumeParsing), (.rearm, .rearm), (.closeWhenWritten, .closeWhenWritten),
+                 (.closeNow, .closeNow): true
+            default: false
+            }
+        }
+    }
+
+    /// What the connection serves.
+    enum Role { case proxy, metrics }
+
+    /// The request being served and its response's progress.
+    struct Exchange {
+        var transfer: TransferID?
+        var method: String
+        var url: String
+        var domain: String
+        var clientHTTP10: Bool
+        var clientKeepAlive: Bool
+        var hasBody: Bool
+        /// The whole request (its body included) has been read.
+        var requestComplete = false
+        /// Set once the response head has been written.
+        var framing: HTTPProxyRules.Framing?
+        var keepAliveAfter = false
+        /// Body pieces waiting while the client does not read.
+        var queued: [[UInt8]] = []
+        var responseEnded = false
+        /// Body bytes written but not yet reported to the engine, and how many make a report.
+        var unreported = 0
+        var reportEvery: Int
+        /// Request body bytes handed to the engine and not yet sent upstream.
+        var bodyOutstanding = 0
+    }
+
+    let role: Role
+    private(set) var exchange: Exchange?
+    /// A complete request waits for its response; the parser is paused meanwhile.
+    private(set) var awaitingResponse = false
+    /// A refusal or a last response went out: the connection closes once it is written.
+    private(set) var closing = false
+    /// False while the client's unread output is past the high mark.
+    private var writable = true
+    /// Why every request on this connection is refused (access, too many connections).
+    private let refusal: HTTPRefusal?
+    private var servedOne = false
+    private var headBegan: UInt64?
+    private var lastActivity: UInt64
+    private var lastWrite: UInt64 = 0
+
+    static let prometheusType = "text/plain; version=0.0.4; charset=utf-8"
+
+    init(role: Role, refusal: HTTPRefusal?, now: UInt64) {
+        self.role = role
+        self.refusal = refusal
+        lastActivity = now
+    }
+
+    /// Whether the parser may be fed: no request waits for its response, and no close is due.
+    var acceptsInput: Bool { !closing && !awaitingResponse }
+
+    /// Request body bytes the engine has not sent upstream yet (reading pauses past the window).
+    var bodyOutstanding: Int { exchange?.bodyOutstanding ?? 0 }
+
+    // MARK: - the client
+
+    /// Bytes arrived from the client.
+    mutating func bytesRead(now: UInt64) { lastActivity = now }
+
+    /// The first byte of a request head arrived: the header timeout runs from now.
+    mutating func headBegins(now: UInt64) -> [Action] {
+        headBegan = now
+        return [.rearm]
+    }
+
+    /// A request head, parsed; `transfer` is the id its engine request will have.
+    mutating func head(_ r: HTTPParsedRequest, transfer id: TransferID, config: DaemonConfig, draining: Bool, now: UInt64,
+                       client: ClientID) -> [Action] {
+        headBegan = nil
+        servedOne = true
+        if let refusal { return refuse(refusal, method: r.method, now: now) }
+        if role == .metrics { return metricsHead(r, now: now) }
+        guard config.http.enabled else {
+            return refuse(HTTPRefusal(503, "HTTP_FRONT_OFF", "the HTTP front is off in reckerd's config (http.enabled)"), method: r.method, now: now)
+        }
+        guard !draining else {
+            return refuse(HTTPRefusal(503, ReckerError.Code.shuttingDown.name, "reckerd is stopping and takes no new requests"), method: r.method, now: now)
+        }
+        let up: HTTPProxyRules.Upstream
+        do { up = try HTTPProxyRules.upstream(r, originate: config.originate, limits: config.pool.headerLimits) } catch {
+            return refuse(error, method: r.method, now: now)
+        }
+        let buffer = config.pool.maxResponseBuffer
+        exchange = Exchange(transfer: id, method: r.method, url: up.head.url, domain: up.target.domain, clientHTTP10: r.isHTTP10,
+                            clientKeepAlive: r.keepAlive && !r.upgrade, hasBody: up.hasBody, reportEvery: max(1, buffer / 4))
+        var actions: [Action] = [.rearm]
+        if up.expectContinue { actions.append(.write(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8))) }
+        actions.append(.start(id, EngineRequest(head: up.head, target: up.target, arrival: now, hasBody: up.hasBody,
+                                                responseBuffer: buffer, client: client)))
+        return actions
+    }
+
+    /// `GET /metrics`: the stats in Prometheus text.
+    private mutating func metricsHead(_ r: HTTPParsedRequest, now: UInt64) -> [Action] {
+        guard r.method == "GET" || r.method == "HEAD" else {
+            return refuse(HTTPRefusal(405, ReckerError.Code.invalidMethod.name, "only GET and HEAD are served here", headers: ["Allow: GET, HEAD"]),
+                          method: r.method, now: now)
+        }
+        guard !r.chunked && (r.contentLength ?? 0) == 0 else {
+            return refuse(HTTPRefusal(400, "BAD_REQUEST", "a metrics request has no body"), method: r.method, now: now)
+        }
+        let path = r.target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+        guard path == "/metrics" else {
+            return refuse(HTTPRefusal(404, "NOT_FOUND", "only /metrics is served here"), method: r.method, now: now)
+        }
+        exchange = Exchange(transfer: nil, method: r.method, url: r.target, domain: "", clientHTTP10: r.isHTTP10,
+                            clientKeepAlive: r.keepAlive, hasBody: false, reportEvery: 1)
+        return [.stats]
+    }
+
+    /// The Prometheus document is ready.
+    mutating func statsReady(_ document: [UInt8], draining: Bool, now: UInt64) -> [Action] {
+        guard let e = exchange, e.transfer == nil, e.framing == nil else { return [] }
+        let keepAlive = e.clientKeepAlive && !draining
+        exchange!.framing = .length(UInt64(document.count))
+        exchange!.responseEnded = true
+        return [.write(HTTPProxyRules.documentResponse(status: 200, contentType: Self.prometheusType, document, method: e.method, close: !keepAlive))]
+            + exchangeDone(keepAlive: keepAlive && e.requestComplete, now: now)
+    }
+
+    /// Body pieces of the request, de-chunked: one piece for the engine.
+    mutating func body(_ pieces: [[UInt8]]) -> [Action] {
+        guard !pieces.isEmpty, let t = exchange?.transfer, !exchange!.responseEnded else { return [] }
+        let data = pieces.count == 1 ? pieces[0] : Array(pieces.joined())
+        guard !data.isEmpty else { return [] }
+        exchange!.bodyOutstanding += data.count
+        return [.sendBody(t, data, end: false)]
+    }
+
+    /// The request is read whole: its body's end goes upstream, and the parser waits for
+    /// the response before it reads the next request.
+    mutating func requestComplete(now: UInt64) -> [Action] {
+        guard exchange != nil else { return [.resumeParsing] }
+        awaitingResponse = true
+        exchange!.requestComplete = true
+        var actions: [Action] = [.rearm]
+        if exchange!.hasBody, let t = exchange!.transfer { actions.append(.sendBody(t, [], end: true)) }
+        return actions
+    }
+
+    /// Answers with `refusal` and closes once it is written. A response already begun is
+    /// cut short instead (closing is then the only way to tell the client).
+    mutating func refuse(_ refusal: HTTPRefusal, method: String, now: UInt64) -> [Action] {
+        guard !closing else { return [] }
+        var actions: [Action] = [.log(.info, "refused HTTP request: \(refusal.status) \(refusal.code): \(refusal.message)")]
+        let began = exchange?.framing != nil
+        let method = exchange?.method ?? method
+        let inFlight = exchange.flatMap { $0.responseEnded ? nil : $0.transfer }
+        exchange = nil
+        if !began { actions.append(.write(HTTPProxyRules.errorResponse(refusal, close: true, method: method))) }
+        actions += close(now: now)
+        if let t = inFlight { actions.append(.cancel(t)) }
+        return actions
+    }
+
+    /// The connection closes once its output is written; the client has
+    /// `http.idleTimeout` from now to take it.
+    private mutating func close(now: UInt64) -> [Action] {
+        closing = true
+        lastWrite = now
+        return [.closeWhenWritten, .rearm]
+    }
+
+    /// The response has gone out whole: the next request may be read, or the connection
+    /// closes once the output is written.
+    private mutating func exchangeDone(keepAlive: Bool, now: UInt64) -> [Action] {
+        exchange = nil
+        guard keepAlive else { return close(now: now) }
+        lastActivity = now
+        var actions: [Action] = [.rearm]
+        if awaitingResponse {
+            awaitingResponse = false
+            actions.append(.resumeParsing)
+        }
+        return actions
+    }
+
+    // MARK: - engine events
+
+    mutating func responseHead(_ id: TransferID, _ head: ResponseHead, annotate: Bool, draining: Bool, debug: Bool) -> [Action] {
+        guard let e = exchange, e.transfer == id, e.framing == nil else { return [] }
+        let start = HTTPProxyRules.responseStart(head, method: e.method, clientHTTP10: e.clientHTTP10,
+                                                 clientKeepAlive: e.clientKeepAlive && !draining, annotate: annotate)
+        exchange!.framing = start.framing
+        exchange!.keepAliveAfter = start.keepAlive
+        var actions: [Action] = [.responded(reused: head.reused)]
+        if debug {
+            actions.append(.log(.debug, "http \(e.method) \(Redact.url(e.url)) \(head.status) request_id=\(id) domain=\(e.domain) connection_id=\(head.connectionID) reused=\(head.reused)"))
+        }
+        actions.append(.write(start.bytes))
+        return actions
+    }
+
+    mutating func responseBody(_ id: TransferID, _ chunk: [UInt8], now: UInt64) -> [Action] {
+        guard let e = exchange, e.transfer == id, e.framing != nil else { return [] }
+        exchange!.queued.append(chunk)
+        return e.queued.isEmpty && writable ? pump(now: now) : []
+    }
+
+    mutating func responseEnd(_ id: TransferID, now: UInt64) -> [Action] {
+        guard let e = exchange, e.transfer == id else { return [] }
+        exchange!.responseEnded = true
+        return pump(now: now)
+    }
+
+    mutating func failed(_ id: TransferID, _ error: ReckerError, draining: Bool, now: UInt64) -> [Action] {
+        guard let e = exchange, e.transfer == id else { return [] }
+        var actions: [Action] = []
+        if error.code != .cancelled {
+            actions.append(.log(.warning, "http \(e.method) \(Redact.url(e.url)) failed: \(error.code.name): \(error.message) request_id=\(id) domain=\(e.domain)"))
+        }
+        guard e.framing == nil else {
+            // The head went out: only closing before the body's end tells the client.
+            exchange = nil
+            return actions + close(now: now)
+        }
+        let keepAlive = e.requestComplete && e.clientKeepAlive && !draining
+        actions.append(.write(HTTPProxyRules.errorResponse(HTTPRefusal(error), close: !keepAlive, method: e.method)))
+        return actions + exchangeDone(keepAlive: keepAlive, now: now)
+    }
+
+    /// `bytes` of request body went upstream; true when reading may resume (the body in
+    /// the engine fell below `window`).
+    mutating func bodySent(_ id: TransferID, bytes: Int, window: Int) -> Bool {
+        guard exchange?.transfer == id else { return false }
+        let before = exchange!.bodyOutstanding
+        exchange!.bodyOutstanding = max(0, before - bytes)
+        return before >= window && exchange!.bodyOutstanding < window
+    }
+
+    // MARK: - the output
+
+    /// The client's unread output passed the high mark (false) or fell below the low one.
+    mutating func writabilityChanged(_ writable: Bool, now: UInt64) -> [Action] {
+        self.writable = writable
+        lastWrite = now
+        return writable ? pump(now: now) : [.rearm]
+    }
+
+    /// The client took output.
+    mutating func wrote(now: UInt64) { lastWrite = now }
+
+    /// Writes the queued body while the client reads, then the response's end. The
+    /// engine hears of the progress last, a quarter of the response buffer at a time (as
+    /// the binary front reports it).
+    private mutating func pump(now: UInt64) -> [Action] {
+        guard writable, var e = exchange, let framing = e.framing else { return [] }
+        var actions: [Action] = []
+        for chunk in e.queued where !chunk.isEmpty {
+            switch framing {
+            case .none:
+                break
+            case .chunked:
+                actions.append(.write(Array(String(chunk.count, radix: 16).utf8) + [0x0D, 0x0A] + chunk + [0x0D, 0x0A]))
+            case .length, .close:
+                actions.append(.write(chunk))
+            }
+            e.unreported += chunk.count
+        }
+        e.queued = []
+        if e.responseEnded {
+            if framing == .chunked { actions.append(.write(Array("0\r\n\r\n".utf8))) }
+            exchange = e
+            return actions + exchangeDone(keepAlive: e.keepAliveAfter && e.requestComplete && framing != .close, now: now)
+        }
+        var report: Int?
+        if e.unreported >= e.reportEvery {
+            report = e.unreported
+            e.unreported = 0
+        }
+        exchange = e
+        if let n = report, let t = e.transfer { actions.append(.consumed(t, n)) }
+        return actions
+    }
+
+    // MARK: - time
+
+    /// When the connection's current wait runs out: the client's reading, while output
+    /// waits on it (`http.idleTimeout` without progress); the head's (`http.headerTimeout`,
+    /// from its first byte, or from connecting for the first request); the request body's
+    /// between reads (`limits.bodyTimeout`); idleness between requests (`http.idleTimeout`).
+    /// nil while a response is awaited (the engine's timeouts hold).
+    func deadline(_ config: DaemonConfig) -> UInt64? {
+        if !writable || closing { return lastWrite &+ UInt64(config.http.idleTimeoutMs) * 1_000_000 }
+        if let e = exchange {
+            return e.requestComplete ? nil : lastActivity &+ UInt64(config.pool.bodyTimeoutMs) * 1_000_000
+        }
+        if let began = headBegan { return began &+ UInt64(config.http.headerTimeoutMs) * 1_000_000 }
+        if !servedOne { return lastActivity &+ UInt64(config.http.headerTimeoutMs) * 1_000_000 }
+        return lastActivity &+ UInt64(config.http.idleTimeoutMs) * 1_000_000
+    }
+
+    /// The deadline passed (the connection checked `now >= deadline`).
+    mutating func timedOut(_ config: DaemonConfig, headStarted: Bool, now: UInt64) -> [Action] {
+        if !writable || closing {
+            return [.log(.info, "closing an HTTP client that read nothing for \(config.http.idleTimeoutMs) ms (http.idleTimeout)"), .closeNow]
+        }
+        if let e = exchange {
+            guard !e.requestComplete else { return [] }
+            return refuse(HTTPRefusal(408, ReckerError.Code.timeout.name, "no request body bytes for \(config.pool.bodyTimeoutMs) ms (limits.bodyTimeout)"),
+                          method: e.method, now: now)
+        }
+        if headStarted {
+            return refuse(HTTPRefusal(408, ReckerError.Code.timeout.name, "the request head was not complete within \(config.http.headerTimeoutMs) ms (http.headerTimeout)"),
+                          method: "GET", now: now)
+        }
+        return [.closeNow]
+    }
+
+    /// The socket is closed: the request in flight, if any, is cancelled.
+    mutating func closed() -> [Action] {
+        closing = true
+        let inFlight = exchange.flatMap { $0.responseEnded ? nil : $0.transfer }
+        exchange = nil
+        return inFlight.map { [.cancel($0)] } ?? []
+    }
+}

@@ -1,0 +1,162 @@
+@testable import reckerd
+import ReckerProtocol
+import XCTest
+
+/// The HTTP front's rules without a socket: parsed requests in, upstream requests or
+/// refusals out; upstream heads in, client heads out.
+final class HTTPProxyRulesTests: XCTestCase {
+    func request(_ target: String, _ headers: [(String, String)], method: String = "GET", http10: Bool = false,
+                 chunked: Bool = false, length: UInt64? = nil) -> HTTPParsedRequest {
+        var r = HTTPParsedRequest()
+        r.method = method
+        r.target = target
+        r.minor = http10 ? 0 : 1
+        r.headers = headers.map { (name: $0.0, value: $0.1) }
+        r.chunked = chunked
+        r.contentLength = length
+        return r
+    }
+
+    func upstream(_ r: HTTPParsedRequest, originate: Set<String> = []) throws(HTTPRefusal) -> HTTPProxyRules.Upstream {
+        try HTTPProxyRules.upstream(r, originate: originate, limits: .standard)
+    }
+
+    func refusal(_ r: HTTPParsedRequest) -> HTTPRefusal? {
+        do { _ = try upstream(r); return nil } catch { return error }
+    }
+
+    func testOriginFormTakesTheHostAndAbsoluteFormItsOwnAuthority() throws {
+        XCTAssertEqual(try upstream(request("/a?b", [("Host", "api.example:8080")])).head.url, "http://api.example:8080/a?b")
+        let absolute = try upstream(request("http://api.example/x", [("Host", "other.example")]))
+        XCTAssertEqual(absolute.head.url, "http://api.example/x")
+        XCTAssertFalse(absolute.head.headers.contains { $0.name.lowercased() == "host" }, "the engine sets Host from the URL")
+        XCTAssertEqual(try upstream(request("http://api.example/x", [], http10: true)).head.url, "http://api.example/x")
+        XCTAssertEqual(refusal(request("/x", []))?.status, 400)
+        XCTAssertEqual(refusal(request("http://api.example/x", []))?.status, 400, "HTTP/1.1 needs Host")
+        XCTAssertEqual(refusal(request("/x", [("Host", "a.example/evil")]))?.status, 400)
+        XCTAssertEqual(refusal(request("/x", [("Host", "a.example@b.example")]))?.status, 400)
+        XCTAssertEqual(refusal(request("*", [("Host", "a.example")]))?.status, 400)
+        XCTAssertEqual(refusal(request("ftp://a.example/", [("Host", "a.example")]))?.status, 400)
+    }
+
+    func testOriginateTurnsHTTPIntoHTTPSForItsDomainsOnly() throws {
+        let set: Set<String> = ["api.example", "pinned.example:8080"]
+        XCTAssertEqual(try upstream(request("http://api.example/x", [("Host", "api.example")]), originate: set).head.url, "https://api.example/x")
+        XCTAssertEqual(try upstream(request("/x", [("Host", "pinned.example:8080")]), originate: set).head.url, "https://pinned.example:8080/x")
+        XCTAssertEqual(try upstream(request("/x", [("Host", "pinned.example:9090")]), originate: set).head.url, "http://pinned.example:9090/x")
+        XCTAssertEqual(try upstream(request("/x", [("Host", "other.example")]), originate: set).head.url, "http://other.example/x")
+        XCTAssertTrue(try upstream(request("/x", [("Host", "API.example")]), originate: set).target.https, "host names are case-insensitive")
+    }
+
+    func testHopByHopHeadersAreDroppedAndViaAdded() throws {
+        let up = try upstream(request("/x", [("Host", "a.example"), ("Connection", "keep-alive, X-Private"), ("X-Private", "1"),
+                                             ("Keep-Alive", "5"), ("Proxy-Authorization", "Basic x"), ("TE", "trailers"), ("Upgrade", "h2c"),
+                                             ("Proxy-Connection", "keep-alive"), ("Trailer", "X"), ("Expect", "100-continue"),
+                                             ("Accept", "*/*")], length: 3))
+        XCTAssertEqual(up.head.headers.map(\.name), ["Accept", "Via"])
+        XCTAssertEqual(up.head.headers.last?.value, "1.1 reckerd")
+        XCTAssertTrue(up.expectContinue)
+        XCTAssertEqual(up.head.bodyLength, 3)
+    }
+
+    func testFramingConflictsAndOddRequestsAreRefused() {
+        XCTAssertEqual(refusal(request("/x", [("Host", "a"), ("Content-Length", "3"), ("Transfer-Encoding", "chunked")], method: "POST", chunked: true))?.status, 400)
+        XCTAssertEqual(refusal(request("/x", [("Host", "a"), ("Transfer-Encoding", "gzip")], method: "POST"))?.status, 400)
+        XCTAssertEqual(refusal(request("/x", [("Host", "a"), ("Content-Length", "3"), ("Content-Length", "3")], method: "POST", length: 3))?.status, 400)
+        XCTAssertEqual(refusal(request("a:443", [("Host", "a:443")], method: "CONNECT"))?.status, 405)
+        XCTAssertEqual(refusal(request("a:443", [("Host", "a:443")], method: "CONNECT"))?.headers.first?.hasPrefix("Allow:"), true)
+        XCTAssertEqual(refusal(request("/x", [("Host", "a"), ("Expect", "something")]))?.status, 417)
+        XCTAssertEqual(refusal(request("/x", [("Host", "a"), ("Via", "1.1 reckerd")]))?.status, 508)
+        var h2 = request("/x", [("Host", "a")])
+        h2.major = 2
+        XCTAssertEqual(refusal(h2)?.status, 505)
+        let many = request("/x", [("Host", "a")] + (0 ..< 1000).map { ("X-\($0)", "v") })
+        XCTAssertEqual(refusal(many)?.status, 431)
+    }
+
+    func head(_ status: UInt16, _ headers: [(String, String)]) -> ResponseHead {
+        ResponseHead(status: status, httpVersion: 11, connectionID: 7, reused: true, queueMicros: 1234,
+                     headers: headers.map { (name: $0.0, value: $0.1) })
+    }
+
+    func text(_ start: HTTPProxyRules.ResponseStart) -> String { String(decoding: start.bytes, as: UTF8.self) }
+
+    func testResponsesAreFramedForTheClientWithoutHopByHopHeaders() {
+        let known = HTTPProxyRules.responseStart(head(200, [("Content-Length", "5"), ("Connection", "X-Up"), ("X-Up", "1"),
+                                                           ("Keep-Alive", "timeout=5"), ("Trailer", "X"), ("ETag", "\"e\"")]),
+                                                 method: "GET", clientHTTP10: false, clientKeepAlive: true, annotate: false)
+        XCTAssertEqual(known.framing, .length(5))
+        XCTAssertTrue(known.keepAlive)
+        XCTAssertEqual(text(known), "HTTP/1.1 200 OK\r\nETag: \"e\"\r\nContent-Length: 5\r\nVia: 1.1 reckerd\r\n\r\n")
+
+        let unknown = HTTPProxyRules.responseStart(head(200, [("Transfer-Encoding", "chunked")]), method: "GET", clientHTTP10: false,
+                                                   clientKeepAlive: true, annotate: true)
+        XCTAssertEqual(unknown.framing, .chunked)
+        XCTAssertEqual(text(unknown).components(separatedBy: "Transfer-Encoding").count, 2, "the upstream's dropped, the front's own once")
+        XCTAssertTrue(text(unknown).contains("X-Reckerd-Reused: 1\r\nX-Reckerd-Connection: 7\r\nX-Reckerd-Queue-Ms: 1.234\r\n"))
+
+        let both = HTTPProxyRules.responseStart(head(200, [("Transfer-Encoding", "chunked"), ("Content-Length", "3")]), method: "GET",
+                                                clientHTTP10: false, clientKeepAlive: true, annotate: false)
+        XCTAssertEqual(both.framing, .chunked, "Transfer-Encoding overrides Content-Length")
+        XCTAssertFalse(text(both).contains("Content-Length"))
+
+        let old = HTTPProxyRules.responseStart(head(200, []), method: "GET", clientHTTP10: true, clientKeepAlive: true, annotate: false)
+        XCTAssertEqual(old.framing, .close)
+        XCTAssertFalse(old.keepAlive)
+        XCTAssertTrue(text(old).hasSuffix("Connection: close\r\n\r\n"))
+
+        let headReq = HTTPProxyRules.responseStart(head(200, [("Content-Length", "99")]), method: "HEAD", clientHTTP10: false,
+                                                   clientKeepAlive: true, annotate: false)
+        XCTAssertEqual(headReq.framing, .none)
+        XCTAssertTrue(text(headReq).contains("Content-Length: 99\r\n"))
+        XCTAssertEqual(HTTPProxyRules.responseStart(head(204, []), method: "GET", clientHTTP10: false, clientKeepAlive: true, annotate: false).framing, .none)
+
+        let split = HTTPProxyRules.responseStart(head(200, [("X-Evil", "a\r\nSet-Cookie: b"), ("Content-Length", "1")]), method: "GET",
+                                                 clientHTTP10: false, clientKeepAlive: true, annotate: false)
+        XCTAssertFalse(text(split).contains("Set-Cookie"), "a value with a line break is dropped")
+    }
+
+    func testErrorsMapToStatuses() {
+        XCTAssertEqual(HTTPProxyRules.status(for: ReckerError(.connectFailed, "")), 502)
+        XCTAssertEqual(HTTPProxyRules.status(for: ReckerError(.tlsFailed, "")), 502)
+        XCTAssertEqual(HTTPProxyRules.status(for: ReckerError(.timeout, "")), 504)
+        XCTAssertEqual(HTTPProxyRules.status(for: ReckerError(.queueTimeout, "")), 504)
+        XCTAssertEqual(HTTPProxyRules.status(for: ReckerError(.destinationDenied, "")), 403)
+        XCTAssertEqual(HTTPProxyRules.status(for: ReckerError(.queueFull, "")), 503)
+        let body = String(decoding: HTTPProxyRules.errorResponse(HTTPRefusal(ReckerError(.connectFailed, "refused")), close: false), as: UTF8.self)
+        XCTAssertTrue(body.hasPrefix("HTTP/1.1 502 Bad Gateway\r\n"))
+        XCTAssertTrue(body.hasSuffix("\r\n\r\nreckerd: CONNECT_FAILED: refused\n"))
+        XCTAssertTrue(body.contains("X-Reckerd-Error: CONNECT_FAILED\r\n"))
+    }
+
+    func testTheHeadScannerRefusesBareLineEndsAndObsFold() {
+        func verdict(_ text: String) -> HTTPHeadScanner.Verdict {
+            var s = HTTPHeadScanner(limit: 1000)
+            for b in text.utf8 {
+                let v = s.scan(b)
+                if v != .more { return v }
+            }
+            return .more
+        }
+        XCTAssertEqual(verdict("GET / HTTP/1.1\r\nHost: a\r\n\r\n"), .endOfHead)
+        XCTAssertEqual(verdict("\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n"), .endOfHead, "an empty line before the request line is ignored")
+        XCTAssertEqual(verdict("GET / HTTP/1.1\nHost: a\r\n\r\n"), .bareLineEnd)
+        XCTAssertEqual(verdict("GET / HTTP/1.1\r\nHost: a\rX: 1\r\n\r\n"), .bareLineEnd)
+        XCTAssertEqual(verdict("GET / HTTP/1.1\r\nHost: a\r\n b\r\n\r\n"), .obsFold)
+        XCTAssertEqual(verdict("GET / HTTP/1.1\r\nHost: a\r\n\tb\r\n\r\n"), .obsFold)
+        XCTAssertEqual(verdict("GET / HTTP/1.1\r\nHost: a b\r\n\r\n"), .endOfHead, "spaces inside a line are the parser's business")
+        XCTAssertEqual(verdict("GET /" + String(repeating: "a", count: 1000) + " HTTP/1.1\r\n\r\n"), .tooLong)
+    }
+
+    func testLoopbackAddresses() {
+        func parse(_ s: String) -> LoopbackAddress? { try? LoopbackAddress.parse(s).get() }
+        XCTAssertEqual(parse("127.0.0.1:8118")?.description, "127.0.0.1:8118")
+        XCTAssertEqual(parse("127.1.2.3:1")?.port, 1)
+        XCTAssertEqual(parse("[::1]:9464")?.description, "[::1]:9464")
+        XCTAssertEqual(parse("[0:0:0:0:0:0:0:1]:9464")?.description, "[::1]:9464")
+        for bad in ["0.0.0.0:80", "[::]:80", "10.0.0.1:80", "localhost:80", "127.0.0.1", "127.0.0.1:0", "127.0.0.1:65536", "[::1]",
+                    "[::ffff:127.0.0.1]:80", "127.0.0.1:+80", ""] {
+            XCTAssertNil(parse(bad), bad)
+        }
+    }
+}
