@@ -107,7 +107,8 @@ final class HTTPFrontConnection: DaemonClient {
             case .cancel(let id):
                 daemon.engine.cancel(id)
             case .stats:
-                daemon.statsReport(.prometheus) { [weak self] document in
+                // The scrape endpoint the config turned on is for monitoring: every uid's counts.
+                daemon.statsReport(.prometheus, for: .everyone) { [weak self] document in
                     guard let self, !isClosed else { return }
                     run(machine.statsReady(document, draining: daemon.isDraining, now: daemon.loop.now))
                 }
