@@ -32,10 +32,11 @@ extension CurlEngine {
             e.set(CURLOPT_CAPATH, pointer: nil)
         }
         if options.http2Enabled {
+            // No CURLOPT_PIPEWAIT: the pool itself holds requests while an HTTP/2 connection
+            // is being opened (PoolStateMachine.capacity). libcurl's wait made the connects of
+            // an https domain known to be HTTP/1.1 one at a time (each request waited for the
+            // one before to connect or time out: 10 x connectTimeout for the tenth).
             e.set(CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_2TLS))
-            // Wait to multiplex on a connection being opened rather than open another; only
-            // https can turn out to be HTTP/2 (ALPN), so plain http never waits.
-            if t.request.target.https { e.set(CURLOPT_PIPEWAIT, 1) }
         } else {
             e.set(CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_1_1))
         }

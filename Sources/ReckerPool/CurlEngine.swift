@@ -607,8 +607,8 @@ package final class CurlEngine: @unchecked Sendable {
             if error.code == .timeout || error.code == .connectTimeout { s.timeouts += 1 }
         }
         if error == nil { record(domain) { $0.latency.record(UInt64(total)) } }
-        if let error, [.dnsFailed, .connectFailed, .connectTimeout, .tlsFailed].contains(error.code) {
-            for id in pool.connectFailed(t.id) {
+        if let error, [.dnsFailed, .connectTimeout].contains(error.code) {
+            for id in pool.connectTimedOut(t.id) {
                 guard let (request, sink) = waiting[id] else { continue }
                 var shared = error
                 shared.message = "waited for a connection to \(request.target.domain) that could not be opened: \(error.message)"

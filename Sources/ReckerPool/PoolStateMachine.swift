@@ -147,15 +147,16 @@ package struct PoolStateMachine {
         return actions
     }
 
-    /// The request `id` could not open its connection (DNS, TCP, TLS). Over HTTP/2 the
-    /// requests waiting in its pool were waiting for that connection when the pool has no
-    /// other set up: they are taken out of the queue and returned, to fail with the same
-    /// error now rather than each wait out a connect timeout of its own in turn. Requests
-    /// that arrive later try again.
-    package mutating func connectFailed(_ id: TransferID) -> [TransferID] {
+    /// The request `id` could not open its connection in time (connect timeout, or a name
+    /// that did not resolve). With no connection of its pool set up, the requests waiting in
+    /// the pool would each wait as long for the same answer, in turn: they are taken out of
+    /// the queue and returned, to fail with the same error now. Requests that arrive later
+    /// try again. (A refused or reset connect is quick to try again: the next waiting
+    /// request does, as it would on its own.)
+    package mutating func connectTimedOut(_ id: TransferID) -> [TransferID] {
         guard let (key, _) = transferPool[id], var pool = pools.removeValue(forKey: key) else { return [] }
         defer { pools[key] = pool }
-        guard pool.multiplexed && options.http2Enabled, (connectionCounts[key]?.ready ?? 0) == 0 else { return [] }
+        guard (connectionCounts[key]?.ready ?? 0) == 0 else { return [] }
         let waiting = pool.queue.remove { _ in true }
         for w in waiting { transferPool[w.id] = nil }
         return waiting.map(\.id).sorted()

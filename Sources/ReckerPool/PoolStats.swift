@@ -25,9 +25,11 @@ package struct DomainStats: Sendable, Equatable {
 
     package init() {}
 
-    /// Reuse ratio: 1 − connections created / requests.
+    /// Reuse ratio: 1 − connections created / requests that got a connection (those that
+    /// failed to connect are left out, so a domain nothing reached shows 0, not 99 %).
     package var reuseRatio: Double {
-        requestsTotal == 0 ? 0 : 1 - Double(connectionsCreated) / Double(requestsTotal)
+        let connected = requestsTotal - connectFailures
+        return connected <= 0 ? 0 : max(0, 1 - Double(connectionsCreated) / Double(connected))
     }
 }
 

@@ -140,13 +140,13 @@ final class PoolStateMachineTests: XCTestCase {
         XCTAssertEqual(m.queued(domain: secure.domain), 0)
     }
 
-    func testRequestsWaitingForAnHTTP2ConnectionThatFailedFailWithIt() {
+    func testRequestsWaitingForAConnectionThatTimedOutFailWithIt() {
         var m = machine { $0.http2MaxConcurrentStreams = 4 }
         XCTAssertEqual(m.requestArrived(1, target: secure, now: 0), [.start(1)])
         for id in TransferID(2) ... 4 { XCTAssertEqual(m.requestArrived(id, target: secure, now: 0), []) }
         m.connectionOpened(1, target: secure, now: 0)
         XCTAssertEqual(m.connectionClosed(1), [])
-        XCTAssertEqual(m.connectFailed(1), [2, 3, 4], "they waited for that connection")
+        XCTAssertEqual(m.connectTimedOut(1), [2, 3, 4], "they waited for that connection")
         XCTAssertEqual(m.requestEnded(1), [])
         XCTAssertEqual(m.queued(domain: secure.domain), 0)
         XCTAssertEqual(m.requestArrived(5, target: secure, now: 0), [.start(5)], "a later request tries again")
@@ -155,7 +155,15 @@ final class PoolStateMachineTests: XCTestCase {
         XCTAssertEqual(h1.requestArrived(1, target: a, now: 0), [.start(1)])
         XCTAssertEqual(h1.requestArrived(2, target: a, now: 0), [.start(2)])
         XCTAssertEqual(h1.requestArrived(3, target: a, now: 0), [])
-        XCTAssertEqual(h1.connectFailed(1), [], "over HTTP/1 each request opens its own connection")
+        XCTAssertEqual(h1.connectTimedOut(1), [3], "HTTP/1 too: the waiting one would time out as well")
+
+        var served = machine()
+        _ = served.requestArrived(1, target: a, now: 0)
+        served.connectionOpened(1, target: a, now: 0)
+        _ = served.connectionInUse(1)
+        _ = served.requestArrived(2, target: a, now: 0)
+        _ = served.requestArrived(3, target: a, now: 0)
+        XCTAssertEqual(served.connectTimedOut(2), [], "a pool with a connection set up keeps its queue")
     }
 
     func testAConnectionThatFailsToOpenLetsAnotherOpen() {
