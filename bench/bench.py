@@ -348,6 +348,28 @@ http {{ access_log off; keepalive_timeout 300s; keepalive_requests 10000000;
     master.terminate()
 
 
+def w8(s):
+    """Requests/s on one warm domain before and after clients have named 10,000 others (127.0.x.y
+    on a closed port: each fails at once but leaves its name in libcurl's DNS cache): what one
+    local user's junk costs everyone else."""
+    target = f"http://127.0.0.1:{s.plain}/n.txt"
+    p, sock = s.daemon("w8", {"limits": {"maxDomains": 20000}})
+    load = [LOAD, "--socket", sock, "--url", target, "--connections", "64", "--seconds", "3"]
+    run(load[:-1] + ["1"])
+    before = json.loads(run(load).stdout)["rps"]
+    closed = free_port()
+    path = os.path.join(s.dir, "w8-urls.txt")
+    with open(path, "w") as f:
+        f.write("".join(f"http://127.0.{i // 250}.{i % 250 + 1}:{closed}/\n" for i in range(10000)))
+    subprocess.run([RECKER, "--socket", sock, "batch", "-c", "50", path], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    after = json.loads(run(load).stdout)["rps"]
+    p.terminate()
+    p.wait()
+    results["W8"] = {"req/s before": before, "req/s after 10,000 domains": after}
+    verdict("W8 req/s after 10,000 other domains >= 0.8x before", after >= 0.8 * before,
+            f"{after:.0f} vs {before:.0f} ({after / before:.2f}x)")
+
+
 def w5(s):
     out = os.path.join(s.dir, "hyperfine.json")
     run(["hyperfine", "-N", "--warmup", "20", "--runs", "300", "--export-json", out, f"{RECKER} --help", "curl --version",
@@ -498,6 +520,13 @@ def write_report(rtt, elapsed):
     lines += ["## W5 start-up (ms, hyperfine -N, 300 runs)", "", "| command | median (min–max) |", "|---|---|"]
     lines += [f"| `{k}` | {fmt(v)} |" for k, v in results["W5"].items()]
     w6 = results["W6"]
+    w8 = results["W8"]
+    lines += ["", "## W8 many domains (requests/s on one warm domain, 64 clients, plain HTTP)", "",
+              "| | requests/s |", "|---|---|",
+              f"| before | {w8['req/s before']:.0f} |",
+              f"| after clients named 10,000 other domains (each failed at once) | {w8['req/s after 10,000 domains']:.0f} |",
+              "", "One run each. libcurl keeps a DNS cache entry per name for `limits.dnsCacheTimeout` and walks its "
+              "whole cache on every request; reckerd gives each domain a cache of its own.", ""]
     lines += ["", "## W6 memory (RSS, MiB)", "", "| state | MiB |", "|---|---|",
               f"| idle | {fmt(w6['idle MiB'])} |",
               f"| idle, the installed build (`make install`: Swift runtime linked in) | {fmt(w6['idle MiB, installed build'])} |",
@@ -526,6 +555,7 @@ def main():
         w4(s, sock)
         w6(s)
         w7(s)
+        w8(s)
         plot(os.path.join(ROOT, "docs", "benchmarks.png"))
         write_report(rtt, time.time() - started)
         print(json.dumps(results, indent=1, default=str))

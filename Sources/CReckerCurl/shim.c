@@ -12,6 +12,7 @@ CURLcode recker_easy_setopt_long(CURL *easy, CURLoption option, long value) { re
 CURLcode recker_easy_setopt_off(CURL *easy, CURLoption option, curl_off_t value) { return curl_easy_setopt(easy, option, value); }
 CURLcode recker_easy_setopt_string(CURL *easy, CURLoption option, const char *value) { return curl_easy_setopt(easy, option, value); }
 CURLcode recker_easy_setopt_pointer(CURL *easy, CURLoption option, void *value) { return curl_easy_setopt(easy, option, value); }
+CURLSHcode recker_share_dns(CURLSH *share) { return curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS); }
 CURLcode recker_easy_setopt_slist(CURL *easy, CURLoption option, struct curl_slist *value) { return curl_easy_setopt(easy, option, value); }
 CURLcode recker_easy_setopt_data_callback(CURL *easy, CURLoption option, recker_data_callback cb) { return curl_easy_setopt(easy, option, cb); }
 CURLcode recker_easy_setopt_opensocket(CURL *easy, recker_opensocket_callback cb) { return curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, cb); }

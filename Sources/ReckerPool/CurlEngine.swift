@@ -57,6 +57,7 @@ package final class CurlEngine: @unchecked Sendable {
     /// socket event comes first (7.88 treats timers that close as passed), so a 1 ms limit
     /// fired after 200 ms.
     private var totalTimers: [TransferID: EventLoop.TimerID] = [:]
+    let dnsShares = DNSShares()
     /// Responses done upstream whose spilled rest their clients are still reading, and the
     /// bytes in all spill files together.
     private var draining: [TransferID: Transfer] = [:]
@@ -281,6 +282,7 @@ package final class CurlEngine: @unchecked Sendable {
                 auditConnections()
                 forgetIdleDomains(now: now)
                 endStalledUploads(now: now)
+                dnsShares.sweep(unusedSince: now &- UInt64(options.dnsCacheTimeoutS) * 1_000_000_000)
             }
         }
         let due = poolTimer.map { now >= $0.deadline } ?? false
@@ -314,6 +316,7 @@ package final class CurlEngine: @unchecked Sendable {
             for easy in spareHandles { easy.cleanup() }
             spareHandles = []
             curl_multi_cleanup(multi.raw)
+            dnsShares.cleanupAll()
             for r in curlSockets.values { loop.unregister(r) }
             curlSockets = [:]
             parkedSockets = []
@@ -504,6 +507,7 @@ package final class CurlEngine: @unchecked Sendable {
             t.freshConnection = true
         }
         configure(t)
+        dnsShares.attach(easy, domain: request.target.domain, now: loop.now)
         transfers[id] = t
         t.startedAt = MonotonicClock.nanoseconds()
         let queued = (t.startedAt &- request.arrival) / 1000
@@ -617,7 +621,7 @@ package final class CurlEngine: @unchecked Sendable {
         }
         curl_multi_remove_handle(multi.raw, t.easy.raw)
         forgetSocketsClosedSilently(by: t)
-        recycle(t.easy)
+        recycle(t)
         if let list = t.headerList { curl_slist_free_all(list) }
         let now = MonotonicClock.nanoseconds()
         if let c = t.connection { execute(pool.connectionReleased(c, now: now)) }
@@ -641,7 +645,9 @@ package final class CurlEngine: @unchecked Sendable {
     /// defaults (`curl_easy_reset`: no option, header, method, credential or callback of
     /// this request survives; reckerd never turns on libcurl's cookie engine, so there are
     /// no cookies to keep), or frees it once enough are kept.
-    private func recycle(_ easy: EasyHandle) {
+    private func recycle(_ t: Transfer) {
+        let easy = t.easy
+        dnsShares.detach(easy, domain: t.request.target.domain)
         guard spareHandles.count < Self.maxSpareHandles, !stopping else { return easy.cleanup() }
         curl_easy_reset(easy.raw)
         spareHandles.append(easy)
@@ -676,7 +682,7 @@ package final class CurlEngine: @unchecked Sendable {
         t.finished = true
         curl_multi_remove_handle(multi.raw, t.easy.raw)
         forgetSocketsClosedSilently(by: t)
-        recycle(t.easy)
+        recycle(t)
         if let list = t.headerList { curl_slist_free_all(list) }
         if let c = t.connection { execute(pool.connectionReleased(c, now: MonotonicClock.nanoseconds())) }
         if let why = t.staleWarning { warn("\(why); closed, and request \(t.id) sent on a fresh connection instead") }

@@ -58,6 +58,8 @@ package struct PoolStateMachine {
     private var connections: [ConnectionID: Connection] = [:]
     /// Per pool key; an entry goes when both counts are 0.
     private var connectionCounts: [String: ConnectionCounts] = [:]
+    /// Pools whose queue may hold requests (each queued since `tick` last found it empty).
+    private var queuedPools: Set<String> = []
     /// Warm targets by domain, and how many warm-up requests are under way for each.
     private var warmByDomain: [String: WarmTarget] = [:]
     private var warming: [String: Int] = [:]
@@ -130,6 +132,7 @@ package struct PoolStateMachine {
             return [.fail(id, .queueFull)]
         }
         pool.queue.append(FairQueue.Waiting(id: id, client: client, since: now))
+        queuedPools.insert(key)
         return []
     }
 
@@ -298,18 +301,22 @@ package struct PoolStateMachine {
     /// time of the next thing due.
     package mutating func tick(now: UInt64) -> Tick {
         var tick = Tick()
-        for key in pools.keys {
-            var pool = pools[key]!
+        // Only pools that have queued since their queue was last seen empty: a daemon that
+        // has seen 10,000 domains must not visit them all every millisecond.
+        for key in queuedPools {
+            guard var pool = pools.removeValue(forKey: key) else {
+                queuedPools.remove(key)
+                continue
+            }
             let timeout = UInt64(pool.limits.queueTimeoutMs) * 1_000_000
-            let expired = pool.queue.remove { now >= $0.since + timeout }
-            if !expired.isEmpty {
-                for w in expired.sorted(by: { $0.id < $1.id }) {
+            if let oldest = pool.queue.oldest, now >= oldest + timeout {
+                for w in pool.queue.remove(where: { now >= $0.since + timeout }).sorted(by: { $0.id < $1.id }) {
                     transferPool[w.id] = nil
                     tick.actions.append(.fail(w.id, .queueTimeout))
                 }
-                pools[key] = pool
             }
-            if let oldest = pool.queue.oldest { tick.due(at: oldest + timeout) }
+            if let oldest = pool.queue.oldest { tick.due(at: oldest + timeout) } else { queuedPools.remove(key) }
+            pools[key] = pool
         }
         var open: [String: Int] = [:]
         for c in connections.values { open[c.domain, default: 0] += 1 }

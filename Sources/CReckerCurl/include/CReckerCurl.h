@@ -15,6 +15,8 @@ CURLcode recker_easy_setopt_long(CURL *easy, CURLoption option, long value);
 CURLcode recker_easy_setopt_off(CURL *easy, CURLoption option, curl_off_t value);
 CURLcode recker_easy_setopt_string(CURL *easy, CURLoption option, const char *value);
 CURLcode recker_easy_setopt_pointer(CURL *easy, CURLoption option, void *value);
+/// A share handle that holds a DNS cache (curl_share_setopt is variadic).
+CURLSHcode recker_share_dns(CURLSH *share);
 CURLcode recker_easy_setopt_slist(CURL *easy, CURLoption option, struct curl_slist *value);
 CURLcode recker_easy_setopt_data_callback(CURL *easy, CURLoption option, recker_data_callback cb);
 CURLcode recker_easy_setopt_opensocket(CURL *easy, recker_opensocket_callback cb);
