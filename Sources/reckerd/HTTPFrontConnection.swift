@@ -260,7 +260,7 @@ final class HTTPFrontConnection: DaemonClient {
 
     func engineHead(_ id: TransferID, _ head: ResponseHead) {
         run(machine.responseHead(id, head, annotate: daemon.config.http.annotate, draining: daemon.isDraining,
-                                 debug: daemon.logger.logLevel <= .debug))
+                                 debug: daemon.logger.logLevel <= .debug, now: daemon.loop.now))
     }
 
     func engineBody(_ id: TransferID, _ chunk: [UInt8]) { run(machine.responseBody(id, chunk, now: daemon.loop.now)) }

@@ -39,8 +39,13 @@ extension HTTPProxyRules {
         for h in head.headers {
             let lower = h.name.lowercased()
             if hopByHop.contains(lower) || connectionNamed.contains(lower) || lower == "content-length" { continue }
-            // A line end or NUL in a name or value would let an upstream split the response.
-            guard !h.name.utf8.contains(where: isLineBreaking), !h.value.utf8.contains(where: isLineBreaking) else { continue }
+            // Only a name that is a token (RFC 9110 §5.1) is passed on: "Transfer-Encoding "
+            // with a space before its colon would slip past the hop-by-hop names above, and
+            // an empty or spaced name breaks the client's parsing of the rest of the head.
+            // A line end or NUL in a value would let an upstream split the response.
+            guard !h.name.isEmpty, h.name.utf8.allSatisfy(isTokenByte), !h.value.utf8.contains(where: isLineBreaking) else { continue }
+            // reckerd's own headers are reckerd's to say (X-Reckerd-Error, the annotations).
+            if lower.hasPrefix("x-reckerd-") { continue }
             out += h.name.utf8
             out += ": ".utf8
             out += h.value.utf8
@@ -94,6 +99,16 @@ extension HTTPProxyRules {
     }
 
     private static func isLineBreaking(_ b: UInt8) -> Bool { b == 0x0D || b == 0x0A || b == 0 }
+
+    /// tchar (RFC 9110 §5.6.2).
+    static func isTokenByte(_ b: UInt8) -> Bool {
+        switch b {
+        case UInt8(ascii: "a") ... UInt8(ascii: "z"), UInt8(ascii: "A") ... UInt8(ascii: "Z"), UInt8(ascii: "0") ... UInt8(ascii: "9"):
+            return true
+        default:
+            return Array("!#$%&'*+-.^_`|~".utf8).contains(b)
+        }
+    }
 
     /// "0.123" for 123 µs.
     static func milliseconds(_ micros: UInt32) -> String {

@@ -120,7 +120,11 @@ enum HTTPProxyRules {
         }
         let target: RequestValidator.Target
         do { target = try RequestValidator.parse(url: url) } catch { throw HTTPRefusal(error) }
-        if !target.https && (originate.contains(target.domain) || originate.contains(target.host)) {
+        // A name with its root dot ("api.example.com.") is the same name: without this, the
+        // spelling would leave in plain http what the config says must go out over TLS.
+        let bare = target.host.hasSuffix(".") ? String(target.host.dropLast()) : target.host
+        let bareDomain = target.domain.hasPrefix("[") ? target.domain : "\(bare):\(target.domain.split(separator: ":").last ?? "")"
+        if !target.https && [target.domain, target.host, bare, bareDomain].contains(where: originate.contains) {
             // "http" → "https": the host and an explicit port stay as the client gave them.
             url = "https" + url.dropFirst(4)
         }

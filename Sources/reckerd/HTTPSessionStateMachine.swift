@@ -232,8 +232,16 @@ struct HTTPSessionStateMachine {
 
     // MARK: - engine events
 
-    mutating func responseHead(_ id: TransferID, _ head: ResponseHead, annotate: Bool, draining: Bool, debug: Bool) -> [Action] {
+    mutating func responseHead(_ id: TransferID, _ head: ResponseHead, annotate: Bool, draining: Bool, debug: Bool,
+                               now: UInt64 = 0) -> [Action] {
         guard let e = exchange, e.transfer == id, e.framing == nil else { return [] }
+        guard head.status >= 200 else {
+            // A 1xx as the final answer (101 Switching Protocols without an Upgrade asked
+            // for): passed on, the client would take what follows for another protocol.
+            let error = ReckerError(.upstreamProtocol, "the upstream's final answer was \(head.status), an interim status; reckerd asked for no protocol switch",
+                                    mayHaveReachedUpstream: true, retrySafe: false)
+            return failed(id, error, draining: draining, now: now) + [.cancel(id)]
+        }
         let start = HTTPProxyRules.responseStart(head, method: e.method, clientHTTP10: e.clientHTTP10,
                                                  clientKeepAlive: e.clientKeepAlive && !draining, annotate: annotate)
         exchange!.framing = start.framing

@@ -46,6 +46,23 @@ final class HTTPProxyRulesTests: XCTestCase {
         XCTAssertEqual(try upstream(request("/x", [("Host", "pinned.example:9090")]), originate: set).head.url, "http://pinned.example:9090/x")
         XCTAssertEqual(try upstream(request("/x", [("Host", "other.example")]), originate: set).head.url, "http://other.example/x")
         XCTAssertTrue(try upstream(request("/x", [("Host", "API.example")]), originate: set).target.https, "host names are case-insensitive")
+        XCTAssertEqual(try upstream(request("http://api.example./x", [("Host", "api.example.")]), originate: set).head.url,
+                       "https://api.example./x", "the name with its root dot is the same name: no plain http")
+        XCTAssertTrue(try upstream(request("/x", [("Host", "pinned.example.:8080")]), originate: set).target.https)
+    }
+
+    /// An upstream's header names that are not tokens never reach the client: with a space
+    /// before the colon a hop-by-hop name would slip past its filter. Nor do headers that
+    /// pretend to be reckerd's own.
+    func testUpstreamHeaderNamesThatAreNotTokensAreDropped() {
+        let start = HTTPProxyRules.responseStart(head(200, [("Transfer-Encoding ", "chunked"), ("Connection ", "close"), ("", "empty"),
+                                                            ("Bad Name", "v"), ("X-Reckerd-Error", "FAKE"), ("X-Good", "1")]),
+                                                 method: "GET", clientHTTP10: false, clientKeepAlive: true, annotate: false)
+        let out = text(start)
+        XCTAssertTrue(out.contains("X-Good: 1\r\n"), out)
+        XCTAssertEqual(out.components(separatedBy: "Transfer-Encoding").count, 2, "only the front's own: \(out)")
+        for gone in ["Connection ", "empty", "Bad Name", "FAKE"] { XCTAssertFalse(out.contains(gone), "\(gone) in \(out)") }
+        XCTAssertTrue(start.keepAlive)
     }
 
     func testHopByHopHeadersAreDroppedAndViaAdded() throws {

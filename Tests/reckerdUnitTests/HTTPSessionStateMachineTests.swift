@@ -32,6 +32,18 @@ final class HTTPSessionStateMachineTests: XCTestCase {
         ResponseHead(status: status, httpVersion: 11, connectionID: 3, reused: false, headers: headers.map { (name: $0.0, value: $0.1) })
     }
 
+    /// An interim status as the final answer (101 with no Upgrade asked for) is not passed
+    /// on: the client gets a 502 and the transfer is cancelled.
+    func testAnInterimStatusAsTheFinalAnswerIsA502() {
+        var m = HTTPSessionStateMachine(role: .proxy, refusal: nil, now: 0)
+        _ = m.head(request(), transfer: 7, config: config, draining: false, now: 1, client: 1)
+        _ = m.requestComplete(now: 2)
+        let actions = m.responseHead(7, head(101, [("Upgrade", "evil")]), annotate: false, draining: false, debug: false, now: 3)
+        XCTAssertTrue(text(actions).hasPrefix("HTTP/1.1 502 "), text(actions))
+        XCTAssertFalse(text(actions).contains("evil"))
+        XCTAssertEqual(actions.last, .cancel(7), "the engine call comes last")
+    }
+
     /// GET, its response with a length, the next request: the parser waits between.
     func testAKeptAliveRequestAndItsResponse() {
         var m = HTTPSessionStateMachine(role: .proxy, refusal: nil, now: 0)
