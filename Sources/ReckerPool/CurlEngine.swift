@@ -655,8 +655,14 @@ package final class CurlEngine: @unchecked Sendable {
 
     /// Fails the requests whose clients have sent no body for `bodyTimeoutMs` while their
     /// upstream connection waits for it: a slow sender must not hold a connection for good.
+    /// Likewise a client that has taken none of its response for as long while the upstream
+    /// connection waits on it (paused: the spill file was off or full).
     private func endStalledUploads(now: UInt64) {
         let limit = UInt64(options.bodyTimeoutMs) * 1_000_000
+        for t in Array(transfers.values) where t.recvPaused && !t.finished && now &- t.recvPausedSince >= limit {
+            finish(t, error: ReckerError(.timeout, "the client read none of the response for \(options.bodyTimeoutMs) ms (limits.bodyTimeout); its upstream connection is freed",
+                                         mayHaveReachedUpstream: true, retrySafe: RequestValidator.isSafeMethod(t.request.head.method)))
+        }
         for t in Array(transfers.values) where t.sendPaused && now &- t.sendPausedSince >= limit {
             finish(t, error: ReckerError(.timeout, "the client sent no request body for \(options.bodyTimeoutMs) ms (limits.bodyTimeout)",
                                          mayHaveReachedUpstream: true, retrySafe: RequestValidator.isSafeMethod(t.request.head.method)))

@@ -50,7 +50,11 @@ final class Transfer {
     /// most that may be (the request's own limit, or the engine's when it started).
     var outstanding = 0
     let responseBuffer: Int
-    var recvPaused = false
+    var recvPaused = false {
+        didSet { if recvPaused && !oldValue { recvPausedSince = MonotonicClock.nanoseconds() } }
+    }
+    /// When reading from the upstream last paused because the client read nothing more.
+    var recvPausedSince: UInt64 = 0
     var bodyBytes: UInt64 = 0
     /// The connection this request went out on, once libcurl has picked it.
     var connection: ConnectionID?

@@ -446,6 +446,24 @@ final class ResourceTests: XCTestCase {
         for c in held { c.close() }
     }
 
+    /// A client that reads none of its response, with spilling off, holds its upstream
+    /// connection for `limits.bodyTimeout` at most: then its request fails and the only
+    /// connection of the domain serves the one waiting behind it.
+    func testAClientThatReadsNothingLetsGoOfItsConnection() throws {
+        let nginx = try Nginx(files: Fixtures.files)
+        let daemon = try DaemonProcess(config: Fixtures.config(nginx, extra: #""agent": { "connections": 1 }, "limits": { "spillMax": 0, "bodyTimeout": 1000 }"#))
+        let stuck = try ReckerConnection(socketPath: daemon.socketPath)
+        defer { stuck.close() }
+        try stuck.send(.requestHead(stream: 1, RequestHead(url: nginx.url("/size/8388608")), endRequest: true))
+        usleep(300_000)
+        let started = Date()
+        let bystander = try daemon.recker(["-sS", "-m", "15", nginx.url("/hello.txt")])
+        let waited = Date().timeIntervalSince(started)
+        XCTAssertEqual(bystander.text, "hello from nginx\n", bystander.stderr)
+        XCTAssertLessThan(waited, 8, "served once the reader that reads nothing was let go (bodyTimeout 1 s)")
+        XCTAssertEqual(try daemon.stats()["timeouts"] as? Int, 1)
+    }
+
     /// A client that sends PINGs and stats requests without ever reading the answers is
     /// stopped by backpressure: the daemon stops reading it, its memory stays bounded, and
     /// other clients are served meanwhile.
