@@ -35,7 +35,9 @@ package struct EngineRequest: Sendable {
     /// that changes the limit cannot leave the two sides waiting on each other. nil: the
     /// engine's `maxResponseBuffer` when the request starts.
     package var responseBuffer: Int?
-    /// The client connection it came from: waiting requests are served by client in turn.
+    /// Whose turn it is: requests waiting in a pool are served by this key in turn. The
+    /// daemon gives the client's uid, so a user with 200 connections gets no more turns
+    /// than one with one (`TurnKey`).
     package var client: ClientID
 
     package init(head: RequestHead, target: RequestValidator.Target, arrival: UInt64, hasBody: Bool,

@@ -217,7 +217,8 @@ struct SessionStateMachine {
             return
         }
         let buffer = config.pool.maxResponseBuffer
-        let request = EngineRequest(head: head, target: target, arrival: now, hasBody: !end, responseBuffer: buffer, client: client)
+        let request = EngineRequest(head: head, target: target, arrival: now, hasBody: !end, responseBuffer: buffer,
+                                    client: TurnKey.of(uid: peer?.uid, connection: client))
         streams[id] = Stream(transfer: nil, method: head.method, sendWindow: config.streamWindow, receiveWindow: config.streamWindow,
                              requestEnded: end, url: head.url, domain: target.domain, reportEvery: max(1, buffer / 4))
         actions.append(.start(stream: id, request))

@@ -193,4 +193,24 @@ final class LocalUsersTests: XCTestCase {
         XCTAssertEqual(try users(seenByRoot.text).keys.sorted(), ["4711", "4712"], "root sees every uid")
         XCTAssertEqual(try daemon.stats()["requests_total"] as? Int, 2, "totals count everyone for everyone")
     }
+
+    /// Waiting requests take turns by user, not by connection: one user's 20 connections
+    /// with a request each do not put another user 20 turns back.
+    func testManyConnectionsOfOneUserGetNoMoreTurnsThanOne() throws {
+        let server = try FaultServer()
+        let daemon = try DaemonProcess(config: #"{ "agent": { "connections": 1 } }"#)
+        chmod(daemon.socketPath, 0o666)
+        let many = try (0 ..< 20).map { _ in try ReckerConnection(socketPath: daemon.socketPath) }
+        defer { for c in many { c.close() } }
+        for c in many {
+            try c.send(.requestHead(stream: 1, RequestHead(url: server.url("/delay/300")), endRequest: true))
+        }
+        usleep(200_000)
+        let started = Date()
+        let other = try asUser(4713, recker, ["--socket", daemon.socketPath, "-sS", server.url("/delay/1")])
+        let waited = Date().timeIntervalSince(started)
+        XCTAssertEqual(other.text, "ok", other.stderr)
+        // By connection it would wait for the 19 still queued: 5.7 s at 300 ms each.
+        XCTAssertLessThan(waited, 2.5, "the other user waited \(waited) s")
+    }
 }
