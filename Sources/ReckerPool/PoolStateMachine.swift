@@ -318,23 +318,39 @@ package struct PoolStateMachine {
             if let oldest = pool.queue.oldest { tick.due(at: oldest + timeout) } else { queuedPools.remove(key) }
             pools[key] = pool
         }
+        // Open connections are counted, and idle ones taken in id order, only for warm
+        // domains, where which ones stay depends on the count; the rest are decided each
+        // on its own, with no sorting of every connection every millisecond.
         var open: [String: Int] = [:]
-        for c in connections.values { open[c.domain, default: 0] += 1 }
-        for (id, c) in connections.sorted(by: { $0.key < $1.key }) where c.active == 0 {
+        var warmIdle: [ConnectionID] = []
+        var closing: [ConnectionID] = []
+        for (id, c) in connections {
+            guard warmByDomain[c.domain] != nil else {
+                if c.active == 0 { decideIdle(id, c, keptWarm: false) }
+                continue
+            }
+            open[c.domain, default: 0] += 1
+            if c.active == 0 { warmIdle.append(id) }
+        }
+        for id in warmIdle.sorted() {
+            let c = connections[id]!
+            decideIdle(id, c, keptWarm: (open[c.domain] ?? 0) <= (warmByDomain[c.domain]?.minIdle ?? 0))
+        }
+        func decideIdle(_ id: ConnectionID, _ c: Connection, keptWarm: Bool) {
             let lifetimeEnds = c.openedAt + UInt64(c.limits.maxLifetimeS) * 1_000_000_000
-            let keptWarm = (open[c.domain] ?? 0) <= (warmByDomain[c.domain]?.minIdle ?? 0)
             // A connection that never served a request (a warm-up's, or one being set up)
             // and one kept warm have no idle deadline.
             let idleEnds: UInt64? = c.served > 0 && !keptWarm
                 ? c.idleSince + UInt64(c.limits.keepAliveTimeoutMs) * 1_000_000 : nil
             if now >= lifetimeEnds || idleEnds.map({ now >= $0 }) == true {
-                tick.actions.append(.close(id))
-                open[c.domain, default: 1] -= 1
+                closing.append(id)
+                if warmByDomain[c.domain] != nil { open[c.domain, default: 1] -= 1 }
             } else {
                 tick.due(at: lifetimeEnds)
                 if let idleEnds { tick.due(at: idleEnds) }
             }
         }
+        tick.actions += closing.sorted().map { .close($0) }
         for (domain, w) in warmByDomain.sorted(by: { $0.key < $1.key }) {
             let have = (open[domain] ?? 0) + (warming[domain] ?? 0)
             // Never more than the domain may have: past it libcurl closes what warm-up opens,
