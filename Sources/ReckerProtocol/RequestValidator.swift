@@ -132,6 +132,11 @@ package enum RequestValidator {
         guard authority.first == UInt8(ascii: "[") || !host.contains(UInt8(ascii: ":")) else {
             throw ReckerError(.invalidURL, "URL has more than one port, or an IPv6 address without brackets")
         }
+        // A percent-encoded host ("127.0.0.1%00.evil") is refused here rather than handed to
+        // libcurl, which would fail it later, and would have made it a domain of its own.
+        guard authority.first == UInt8(ascii: "[") || !host.contains(UInt8(ascii: "%")) else {
+            throw ReckerError(.invalidURL, "URL has a percent-encoded host name; write the name itself")
+        }
         var port: UInt16 = scheme == "https" ? 443 : 80
         if !portText.isEmpty {
             guard portText.count <= 5, portText.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),

@@ -23,6 +23,15 @@ final class RequestValidatorTests: XCTestCase {
         XCTAssertNoThrow(try RequestValidator.parse(url: "http://[::1]:8080/"))
     }
 
+    func testAPercentEncodedHostIsRefused() {
+        for url in ["http://127.0.0.1%00.evil/", "http://ex%61mple.com/", "https://%2e%2e/"] {
+            XCTAssertThrowsError(try RequestValidator.parse(url: url), url) { e in
+                XCTAssertEqual((e as? ReckerError)?.code, .invalidURL, url)
+            }
+        }
+        XCTAssertNoThrow(try RequestValidator.parse(url: "http://example.com/a%20b?q=%00"), "percent-encoding in the path and query is the upstream's")
+    }
+
     func testCredentialsInURLs() {
         XCTAssertTrue(RequestValidator.hasCredentials("http://u:p@h/"))
         XCTAssertTrue(RequestValidator.hasCredentials("https://u@h:8443/x"))
