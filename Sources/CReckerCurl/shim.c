@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <stdint.h>
+#include <malloc.h>
 
 CURLcode recker_easy_setopt_long(CURL *easy, CURLoption option, long value) { return curl_easy_setopt(easy, option, value); }
 CURLcode recker_easy_setopt_off(CURL *easy, CURLoption option, curl_off_t value) { return curl_easy_setopt(easy, option, value); }
@@ -134,3 +135,5 @@ int recker_destination_class(const struct curl_sockaddr *address, char *text, si
     }
     return 0;
 }
+
+void recker_trim_heap(void) { malloc_trim(0); }

@@ -58,6 +58,8 @@ package final class CurlEngine: @unchecked Sendable {
     /// fired after 200 ms.
     private var totalTimers: [TransferID: EventLoop.TimerID] = [:]
     let dnsShares = DNSShares()
+    /// Requests were in flight since the heap was last trimmed (`endOfPass`).
+    private var busySinceTrim = false
     /// Responses done upstream whose spilled rest their clients are still reading, and the
     /// bytes in all spill files together.
     private var draining: [TransferID: Transfer] = [:]
@@ -283,6 +285,17 @@ package final class CurlEngine: @unchecked Sendable {
                 forgetIdleDomains(now: now)
                 endStalledUploads(now: now)
                 dnsShares.sweep(unusedSince: now &- UInt64(options.dnsCacheTimeoutS) * 1_000_000_000)
+            }
+            // Once nothing is in flight after a busy spell, the heap's free pages go back to
+            // the system: glibc keeps them otherwise, and a burst of large responses left
+            // its peak as the daemon's RSS for good.
+            if transfers.isEmpty && draining.isEmpty {
+                if busySinceTrim {
+                    busySinceTrim = false
+                    recker_trim_heap()
+                }
+            } else {
+                busySinceTrim = true
             }
         }
         let due = poolTimer.map { now >= $0.deadline } ?? false

@@ -45,6 +45,8 @@ curl_socket_t recker_open_socket(const struct curl_sockaddr *address);
    recker_socket_endpoints reads them off a connected socket; recker_endpoints builds the
    same from the addresses libcurl passes to the pre-request callback. Each returns 0, or
    -1 when the socket is not connected or an address does not parse. */
+/// Hands the heap's free memory back to the system (malloc_trim), after a busy spell.
+void recker_trim_heap(void);
 int recker_socket_endpoints(int fd, char *out, size_t outlen);
 int recker_endpoints(const char *local_ip, int local_port, const char *peer_ip, int peer_port, char *out, size_t outlen);
 
