@@ -39,14 +39,16 @@ test: test-deps
 fuzz: test-deps
 	scripts/fuzz.sh $(FUZZ_SECONDS)
 
-# Benchmarks W1-W7 (bench/bench.py; W6 also measures the static build `make install` uses): writes docs/BENCHMARKS.md and docs/benchmarks.png; then
-# the soak (bench/soak.py: 1,000,000 requests) appends its section; then 10 minutes of fuzzing
+# Benchmarks W1-W8 (bench/bench.py; W6 also measures the static build `make install` uses): writes docs/BENCHMARKS.md and docs/benchmarks.png; then
+# the soak (bench/soak.py: 1,000,000 requests) and the HTTP front (bench/http_front.py) append
+# their sections; then 10 minutes of fuzzing
 # the decoder and 5 minutes of random frames from many connections against a live daemon.
 bench: release
 	@scripts/install-deps.sh test hyperfine:hyperfine wrk:wrk python3-matplotlib
 	$(SWIFT) build -c release --static-swift-stdlib --scratch-path $(STATIC_BUILD) --product reckerd
 	/usr/bin/python3 bench/bench.py
 	/usr/bin/python3 bench/soak.py
+	/usr/bin/python3 bench/http_front.py --append docs/BENCHMARKS.md
 	scripts/fuzz.sh 600
 	$(SWIFT) build --build-tests
 	RECKER_LIVE_FUZZ_SECONDS=300 RECKER_BIN_DIR="$$($(SWIFT) build --show-bin-path)" \

@@ -121,14 +121,24 @@ def main():
             rows.append(("reckerd binary protocol (recker-load, Unix socket)", c, measure_binary(sock, target, daemon.pid, c)))
 
         nginx_version = subprocess.run(["nginx", "-v"], capture_output=True, text=True).stderr.strip().split("/")[-1]
-        print(f"{os.cpu_count()} cores, {platform.platform()}, nginx {nginx_version}, wrk -t1 -d{SECONDS}s, "
-              f"median of {RUNS} runs (min-max); upstream: nginx, 1 worker, 23-byte file, plain HTTP/1.1 on loopback.\n")
-        print("| proxy | client connections | requests/s | proxy CPU per request | errors |")
-        print("|---|---|---|---|---|")
+        out = [f"{os.cpu_count()} cores, {platform.platform()}, nginx {nginx_version}, wrk -t1 -d{SECONDS}s, "
+               f"median of {RUNS} runs (min-max); upstream: nginx, 1 worker, 23-byte file, plain HTTP/1.1 on loopback.", "",
+               "| proxy | client connections | requests/s | proxy CPU per request | errors |",
+               "|---|---|---|---|---|"]
         for name, c, m in rows:
             r, u = m["rps"], m["cpu us"]
-            print(f"| {name} | {c} | {r['median']:.0f} ({r['min']:.0f}-{r['max']:.0f}) | "
-                  f"{u['median']:.1f} µs ({u['min']:.1f}-{u['max']:.1f}) | {m['errors']} |")
+            out.append(f"| {name} | {c} | {r['median']:.0f} ({r['min']:.0f}-{r['max']:.0f}) | "
+                       f"{u['median']:.1f} µs ({u['min']:.1f}-{u['max']:.1f}) | {m['errors']} |")
+        print("\n".join(out))
+        if "--append" in sys.argv:
+            # make bench: a section of docs/BENCHMARKS.md, which bench.py has just written.
+            with open(sys.argv[sys.argv.index("--append") + 1], "a") as f:
+                f.write("\n## HTTP front (wrk through reckerd's HTTP/1.1 proxy front beside nginx as a proxy)\n\n"
+                        "Made by `/usr/bin/python3 bench/http_front.py` (release build) in the same `make bench` run. "
+                        "wrk drives reckerd's TCP listener with absolute-form requests (as `HTTP_PROXY` clients send them) "
+                        "and nginx's proxy with origin-form ones; both keep pooled HTTP/1.1 connections to one nginx upstream. "
+                        "The same daemon under `recker-load` (its own protocol) gives the engine's share, so the front's own "
+                        "cost shows.\n\n" + "\n".join(out) + "\n")
     finally:
         stop_children()
         shutil.rmtree(d, ignore_errors=True)
