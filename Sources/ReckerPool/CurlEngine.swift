@@ -354,7 +354,8 @@ package final class CurlEngine: @unchecked Sendable {
                     engineWork { totalTimeoutPassed(id, ms: ms) }
                 }
             }
-            execute(pool.requestArrived(id, target: request.target, client: request.client, now: MonotonicClock.nanoseconds()))
+            execute(pool.requestArrived(id, target: request.target, client: request.client, user: request.user,
+                                        now: MonotonicClock.nanoseconds()))
             if waiting[id] != nil { spillPausedResponses(toFree: request.target.domain) }
         case .body(let id, let chunk, let end):
             if let t = transfers[id] {

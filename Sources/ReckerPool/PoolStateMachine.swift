@@ -24,18 +24,28 @@ package struct PoolStateMachine {
         /// The host of the domain the pool serves (its first domain for the shared pool).
         var host: String
         var running: Set<TransferID> = []
-        /// Requests running per client, so the client with the fewest is served first.
+        /// Requests running per user and per client connection, so the user (and within it
+        /// the connection) with the fewest is served first.
+        var runningPerUser: [ClientID: Int] = [:]
         var runningPerClient: [ClientID: Int] = [:]
-        /// Requests waiting for room, served round robin by client.
+        /// Requests waiting for room, served in turns by user, then by connection.
         var queue = FairQueue()
         /// An upstream of this pool multiplexes (HTTP/2): `connections` × streams may run.
         var multiplexed = false
         /// When a request last arrived.
         var lastUsed: UInt64 = 0
 
-        mutating func run(_ id: TransferID, client: ClientID) {
+        mutating func run(_ id: TransferID, client: ClientID, user: ClientID) {
             running.insert(id)
             runningPerClient[client, default: 0] += 1
+            runningPerUser[user, default: 0] += 1
+        }
+
+        mutating func ran(client: ClientID, user: ClientID) {
+            runningPerClient[client]! -= 1
+            if runningPerClient[client] == 0 { runningPerClient[client] = nil }
+            runningPerUser[user]! -= 1
+            if runningPerUser[user] == 0 { runningPerUser[user] = nil }
         }
     }
 
@@ -54,7 +64,7 @@ package struct PoolStateMachine {
     package private(set) var options: PoolOptions
     private var pools: [String: Pool] = [:]
     /// The pool and client of each request, running or waiting.
-    private var transferPool: [TransferID: (key: String, client: ClientID)] = [:]
+    private var transferPool: [TransferID: (key: String, client: ClientID, user: ClientID)] = [:]
     private var connections: [ConnectionID: Connection] = [:]
     /// Per pool key; an entry goes when both counts are 0.
     private var connectionCounts: [String: ConnectionCounts] = [:]
@@ -107,8 +117,10 @@ package struct PoolStateMachine {
     // MARK: - requests
 
     /// A request wants a connection: start it, queue it, or refuse it.
+    /// `user` is whose turn it is among users (the client connection's own when nil).
     package mutating func requestArrived(_ id: TransferID, target: RequestValidator.Target, client: ClientID = 0,
-                                         now: UInt64) -> [Action] {
+                                         user: ClientID? = nil, now: UInt64) -> [Action] {
+        let user = user ?? client
         let key = options.poolKey(forDomain: target.domain)
         // An https domain is taken to multiplex until it answers otherwise: its requests then
         // wait on one connection being opened (PIPEWAIT) instead of trickling in at
@@ -117,11 +129,11 @@ package struct PoolStateMachine {
         // (copy-on-write) on every request.
         var pool = pools.removeValue(forKey: key) ?? Pool(limits: options.perDomainPooling ? limits(target) : options.agent, host: target.host,
                                       multiplexed: target.https && options.http2Enabled)
-        transferPool[id] = (key, client)
+        transferPool[id] = (key, client, user)
         pool.lastUsed = now
         defer { pools[key] = pool }
         if pool.running.count < capacity(pool, key: key) && pool.queue.isEmpty {
-            pool.run(id, client: client)
+            pool.run(id, client: client, user: user)
             return [.start(id)]
         }
         // Requests held only while HTTP/2 connections are set up do not count against
@@ -131,17 +143,16 @@ package struct PoolStateMachine {
             transferPool[id] = nil
             return [.fail(id, .queueFull)]
         }
-        pool.queue.append(FairQueue.Waiting(id: id, client: client, since: now))
+        pool.queue.append(FairQueue.Waiting(id: id, client: client, user: user, since: now))
         queuedPools.insert(key)
         return []
     }
 
     /// A request ended (answered, failed or cancelled), running or still waiting.
     package mutating func requestEnded(_ id: TransferID) -> [Action] {
-        guard let (key, client) = transferPool.removeValue(forKey: id), var pool = pools.removeValue(forKey: key) else { return [] }
+        guard let (key, client, user) = transferPool.removeValue(forKey: id), var pool = pools.removeValue(forKey: key) else { return [] }
         if pool.running.remove(id) != nil {
-            pool.runningPerClient[client]! -= 1
-            if pool.runningPerClient[client] == 0 { pool.runningPerClient[client] = nil }
+            pool.ran(client: client, user: user)
         } else {
             _ = pool.queue.remove(id, client: client)
         }
@@ -157,7 +168,7 @@ package struct PoolStateMachine {
     /// try again. (A refused or reset connect is quick to try again: the next waiting
     /// request does, as it would on its own.)
     package mutating func connectTimedOut(_ id: TransferID) -> [TransferID] {
-        guard let (key, _) = transferPool[id], var pool = pools.removeValue(forKey: key) else { return [] }
+        guard let (key, _, _) = transferPool[id], var pool = pools.removeValue(forKey: key) else { return [] }
         defer { pools[key] = pool }
         guard (connectionCounts[key]?.ready ?? 0) == 0 else { return [] }
         let waiting = pool.queue.remove { _ in true }
@@ -179,8 +190,9 @@ package struct PoolStateMachine {
     private func admit(_ pool: inout Pool, key: String) -> [Action] {
         var actions: [Action] = []
         let room = capacity(pool, key: key)
-        while pool.running.count < room, let next = pool.queue.popNext(fewestRunning: pool.runningPerClient) {
-            pool.run(next.id, client: next.client)
+        while pool.running.count < room, let next = pool.queue.popNext(runningByUser: pool.runningPerUser,
+                                                                                     runningByClient: pool.runningPerClient) {
+            pool.run(next.id, client: next.client, user: next.user)
             actions.append(.start(next.id))
         }
         return actions

@@ -35,18 +35,21 @@ package struct EngineRequest: Sendable {
     /// that changes the limit cannot leave the two sides waiting on each other. nil: the
     /// engine's `maxResponseBuffer` when the request starts.
     package var responseBuffer: Int?
-    /// Whose turn it is: requests waiting in a pool are served by this key in turn. The
-    /// daemon gives the client's uid, so a user with 200 connections gets no more turns
-    /// than one with one (`TurnKey`).
+    /// The client connection it came from: within a user, waiting requests are served by
+    /// connection in turn.
     package var client: ClientID
+    /// Whose turn it is among users: the daemon gives the client's uid (`TurnKey`), so a
+    /// user with 200 connections gets no more turns than one with one. nil: `client`.
+    package var user: ClientID?
 
     package init(head: RequestHead, target: RequestValidator.Target, arrival: UInt64, hasBody: Bool,
-                 responseBuffer: Int? = nil, client: ClientID = 0) {
+                 responseBuffer: Int? = nil, client: ClientID = 0, user: ClientID? = nil) {
         self.head = head
         self.target = target
         self.arrival = arrival
         self.hasBody = hasBody
         self.responseBuffer = responseBuffer
         self.client = client
+        self.user = user
     }
 }

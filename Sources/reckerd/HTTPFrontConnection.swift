@@ -221,7 +221,7 @@ final class HTTPFrontConnection: DaemonClient {
             if parser.headComplete {
                 run(machine.head(parser.request, transfer: daemon.engine.makeTransferID(), config: daemon.config,
                                  draining: daemon.isDraining, now: daemon.loop.now,
-                                 client: TurnKey.of(uid: countedAs ?? Daemon.tcpPeers, connection: client)))
+                                 client: client, user: TurnKey.of(uid: countedAs ?? Daemon.tcpPeers, connection: client)))
                 if isClosed || machine.closing { return }
                 parser.continueAfterHead()
             }

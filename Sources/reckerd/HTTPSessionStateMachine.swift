@@ -120,7 +120,7 @@ struct HTTPSessionStateMachine {
 
     /// A request head, parsed; `transfer` is the id its engine request will have.
     mutating func head(_ r: HTTPParsedRequest, transfer id: TransferID, config: DaemonConfig, draining: Bool, now: UInt64,
-                       client: ClientID) -> [Action] {
+                       client: ClientID, user: ClientID? = nil) -> [Action] {
         headBegan = nil
         servedOne = true
         if let refusal { return refuse(refusal, method: r.method, now: now) }
@@ -141,7 +141,7 @@ struct HTTPSessionStateMachine {
         var actions: [Action] = [.rearm]
         if up.expectContinue { actions.append(.write(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8))) }
         actions.append(.start(id, EngineRequest(head: up.head, target: up.target, arrival: now, hasBody: up.hasBody,
-                                                responseBuffer: buffer, client: client)))
+                                                responseBuffer: buffer, client: client, user: user)))
         return actions
     }
 

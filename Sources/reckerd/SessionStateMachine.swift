@@ -218,7 +218,7 @@ struct SessionStateMachine {
         }
         let buffer = config.pool.maxResponseBuffer
         let request = EngineRequest(head: head, target: target, arrival: now, hasBody: !end, responseBuffer: buffer,
-                                    client: TurnKey.of(uid: peer?.uid, connection: client))
+                                    client: client, user: TurnKey.of(uid: peer?.uid, connection: client))
         streams[id] = Stream(transfer: nil, method: head.method, sendWindow: config.streamWindow, receiveWindow: config.streamWindow,
                              requestEnded: end, url: head.url, domain: target.domain, reportEvery: max(1, buffer / 4))
         actions.append(.start(stream: id, request))

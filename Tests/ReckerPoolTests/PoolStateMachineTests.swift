@@ -323,6 +323,31 @@ final class PoolStateMachineTests: XCTestCase {
         XCTAssertEqual(m.queued(domain: a.domain), 6)
     }
 
+    /// Users take turns first, then each user's connections: one user's many connections
+    /// get no more turns than another user's one, and within a user one connection's queue
+    /// does not hold back its other connection.
+    func testUsersTakeTurnsAndWithinThemTheirConnections() {
+        var m = machine {
+            $0.agent.maxQueue = 100
+            $0.agent.connections = 1
+        }
+        XCTAssertEqual(m.requestArrived(1, target: a, client: 1, user: 100, now: 0), [.start(1)])
+        for (id, client) in [(TransferID(2), ClientID(2)), (3, 3), (4, 4)] {
+            XCTAssertEqual(m.requestArrived(id, target: a, client: client, user: 100, now: 1), [])
+        }
+        XCTAssertEqual(m.requestArrived(5, target: a, client: 5, user: 200, now: 2), [])
+        XCTAssertEqual(m.requestEnded(1), [.start(2)], "user 100 queued first")
+        XCTAssertEqual(m.requestEnded(2), [.start(5)], "then user 200, not user 100's other connections")
+        XCTAssertEqual(m.requestEnded(5), [.start(3)])
+        XCTAssertEqual(m.requestEnded(3), [.start(4)])
+
+        for id in TransferID(10) ... 12 { _ = m.requestArrived(id, target: a, client: 7, user: 300, now: 3) }
+        XCTAssertEqual(m.requestArrived(13, target: a, client: 8, user: 300, now: 4), [])
+        XCTAssertEqual(m.requestEnded(4), [.start(10)])
+        XCTAssertEqual(m.requestEnded(10), [.start(13)], "the same user's other connection, not behind the first's queue")
+        XCTAssertEqual(m.requestEnded(13), [.start(11)])
+    }
+
     /// A warm target asking for more connections than its domain may have gets the limit,
     /// not an endless open-and-close.
     func testWarmUpNeverExceedsTheDomainsConnections() {
