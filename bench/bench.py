@@ -223,7 +223,8 @@ def w3(s, sock):
             ours.append(r["rps"])
             after = s.stats(sock)
             our_conns.append(after["connections_created"] - before)
-            our_open.append(after["connections_open"])
+            # This domain's own: W1 and W2 left connections to the relay's domains open.
+            our_open.append(after["domains"].get(f"localhost:{s.h2}", {}).get("connections_open", 0))
             lines_before = sum(1 for _ in open(os.path.join(s.dir, "h1.log")))
             w = run(["wrk", "-t2", f"-c{clients}", "-d3s", f"http://127.0.0.1:{s.proxy_port}/n.txt"]).stdout
             rps = float([l for l in w.splitlines() if l.startswith("Requests/sec")][0].split()[1])
