@@ -142,12 +142,18 @@ final class HTTPFrontConnection: DaemonClient {
     private func ready(_ events: EventLoop.Events) {
         guard !isClosed else { return }
         if lingerTimer != nil { return discardUntilEOF() }
+        // Half-closed, then gone altogether (HUP is reported whatever the interest): no one
+        // is left to answer, and the event would come back on every pass.
+        if inputEnded && !events.isDisjoint(with: [.hangup, .error]) { return closeNow() }
         if events.contains(.writable) { flush() }
         if !isClosed && wantsRead && !events.isDisjoint(with: [.readable, .hangup, .readHangup, .error]) { readInput() }
     }
 
+    /// The client shut its sending side: nothing more is read.
+    private var inputEnded = false
+
     private var wantsRead: Bool {
-        !backpressured && !machine.closing && input.count - inputStart < Self.maxPendingInput
+        !inputEnded && !backpressured && !machine.closing && input.count - inputStart < Self.maxPendingInput
             && machine.bodyOutstanding < daemon.config.streamWindow
     }
 
@@ -161,8 +167,14 @@ final class HTTPFrontConnection: DaemonClient {
             return
         }
         if n == 0 {
-            // The client is gone (or shut its side): what it had in flight is cancelled.
-            closeNow()
+            // The client shut its side: a request it sent whole is still answered (then the
+            // connection closes); otherwise it is gone and what it had in flight is cancelled.
+            if machine.inputEnded() {
+                inputEnded = true
+                updateInterest()
+            } else {
+                closeNow()
+            }
             return
         }
         machine.bytesRead(now: daemon.loop.now)

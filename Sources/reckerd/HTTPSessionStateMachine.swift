@@ -208,6 +208,16 @@ struct HTTPSessionStateMachine {
         return actions
     }
 
+    /// The client shut its sending side (end of input). A request it sent whole is still
+    /// answered, then the connection closes, as nginx does: true. Otherwise false, and the
+    /// caller closes now (cancelling what is in flight).
+    mutating func inputEnded() -> Bool {
+        guard exchange?.requestComplete == true else { return false }
+        exchange!.clientKeepAlive = false
+        exchange!.keepAliveAfter = false
+        return true
+    }
+
     /// The connection closes once its output is written; the client has
     /// `http.idleTimeout` from now to take it.
     private mutating func close(now: UInt64) -> [Action] {

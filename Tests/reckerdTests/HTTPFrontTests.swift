@@ -120,6 +120,30 @@ final class HTTPFrontTests: XCTestCase {
         XCTAssertEqual(daemon.stop(), 0)
     }
 
+    /// A client that sends its request whole and then shuts its sending side (`nc -N`,
+    /// some HTTP/1.0 tools) is still answered, then the connection closes; one that shuts
+    /// mid-request is closed at once.
+    func testAHalfClosedClientIsStillAnswered() throws {
+        let nginx = try makeNginx()
+        let (daemon, sock, _) = try startDaemon(nginx)
+        let client = try HTTPFrontClient(unix: sock)
+        client.send("GET /hello.txt HTTP/1.1\r\nHost: 127.0.0.1:\(nginx.httpPort)\r\n\r\n")
+        XCTAssertEqual(shutdown(client.fd, Int32(SHUT_WR)), 0)
+        let (data, closed) = client.read(seconds: 10)
+        let text = String(decoding: data, as: UTF8.self)
+        XCTAssertEqual(HTTPFrontClient.statuses(data), [200], text)
+        XCTAssertTrue(text.hasSuffix("hello from nginx\n"), text)
+        XCTAssertTrue(closed, "closed after the answer")
+
+        let partial = try HTTPFrontClient(unix: sock)
+        partial.send("GET /hello.txt HTTP/1.1\r\nHost: 127.0.0.1:\(nginx.httpPort)\r\n")
+        XCTAssertEqual(shutdown(partial.fd, Int32(SHUT_WR)), 0)
+        let cut = partial.read(seconds: 5)
+        XCTAssertTrue(cut.closed)
+        XCTAssertEqual(cut.data.count, 0, "nothing to answer")
+        XCTAssertEqual(daemon.stop(), 0)
+    }
+
     /// Two pipelined requests, the first with a chunked body, sent one byte per write: every
     /// boundary of the head scanner and the parser is crossed mid-token, and both are
     /// answered, in order.
