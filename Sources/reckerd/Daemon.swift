@@ -53,6 +53,9 @@ final class Daemon {
     /// The per-user key TCP clients share for `limits.maxClientsPerUser`: `(uid_t)-1`, which
     /// is no user's uid.
     static let tcpPeers = UInt32.max
+    /// Clients of `metrics.listen`, counted apart from the front's TCP clients, so that
+    /// filling the front's port does not blind monitoring too.
+    static let metricsPeers = UInt32.max - 1
 
     // MARK: - clients
 
@@ -63,10 +66,10 @@ final class Daemon {
     /// local users reaching the daemon by TCP cannot take more descriptors than one may.
     func adopt(_ fd: Int32, _ kind: Listener.Kind) {
         let peer = kind.isUnix ? PeerCredentials.of(fd, groups: !config.allowGroups.isEmpty) : nil
-        let counted = kind.isUnix ? peer?.uid : Daemon.tcpPeers
+        let counted = kind.isUnix ? peer?.uid : kind == .metrics ? Daemon.metricsPeers : Daemon.tcpPeers
         var refusal: ReckerError?
         if let uid = counted, perUser[uid, default: 0] >= config.maxClientsPerUser {
-            let who = kind.isUnix ? "uid \(uid) has" : "TCP clients (any local user) have"
+            let who = kind.isUnix ? "uid \(uid) has" : kind == .metrics ? "metrics clients (any local user) have" : "TCP clients (any local user) have"
             refusal = ReckerError(.tooManyClients, "\(who) \(config.maxClientsPerUser) connections to reckerd already (limits.maxClientsPerUser)")
         }
         let client = nextClient

@@ -17,7 +17,7 @@ final class HTTPFrontConnection: DaemonClient {
     let peer: PeerCredentials?
     let client: ClientID
     var registered = false
-    var countedAs: UInt32? { kind.isUnix ? peer?.uid : Daemon.tcpPeers }
+    var countedAs: UInt32? { kind.isUnix ? peer?.uid : kind == .metrics ? Daemon.metricsPeers : Daemon.tcpPeers }
     let sink = HTTPFrontSink()
     private var machine: HTTPSessionStateMachine
     private let parser: HTTPRequestParser?

@@ -113,8 +113,8 @@ final class HTTPFrontAccessTests: XCTestCase {
     /// `limits.maxClientsPerUser`, so the port cannot take every descriptor.
     func testTCPClientsTogetherCountAsOneUser() throws {
         let nginx = try Nginx(files: Fixtures.files)
-        let port = TestEnvironment.freePort()
-        let daemon = try DaemonProcess(config: Fixtures.config(nginx, extra: #""http": { "enabled": true, "listen": "127.0.0.1:\#(port)" }, "limits": { "maxClientsPerUser": 2 }"#))
+        let port = TestEnvironment.freePort(), metrics = TestEnvironment.freePort()
+        let daemon = try DaemonProcess(config: Fixtures.config(nginx, extra: #""http": { "enabled": true, "listen": "127.0.0.1:\#(port)" }, "metrics": { "listen": "127.0.0.1:\#(metrics)" }, "limits": { "maxClientsPerUser": 2 }"#))
         let request = "GET /hello.txt HTTP/1.1\r\nHost: 127.0.0.1:\(nginx.httpPort)\r\n\r\n"
         let first = try HTTPFrontClient(port: port), second = try HTTPFrontClient(port: port)
         for c in [first, second] {
@@ -129,6 +129,11 @@ final class HTTPFrontAccessTests: XCTestCase {
         XCTAssertTrue(closed)
         // The main socket's user (root here) is counted apart.
         XCTAssertEqual(try daemon.recker(["-sS", nginx.url("/hello.txt")]).text, "hello from nginx\n")
+        // So are /metrics scrapers: a full front port does not blind monitoring.
+        let scrape = try HTTPFrontClient(port: metrics)
+        scrape.send("GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        let scraped = scrape.read(seconds: 5) { String(decoding: $0, as: UTF8.self).contains("reckerd_requests_total") }.data
+        XCTAssertEqual(HTTPFrontClient.statuses(scraped), [200], String(decoding: scraped.prefix(300), as: UTF8.self))
         XCTAssertEqual(daemon.stop(), 0)
     }
 }
