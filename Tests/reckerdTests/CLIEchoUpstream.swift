@@ -9,8 +9,8 @@ import ReckerTestSupport
 /// - `/broken` announces 100 bytes, sends 10 and closes (a response that breaks);
 /// - `/reason` answers 200 with the reason phrase "Fine By Me".
 final class CLIEchoUpstream {
-    let port: UInt16
-    private let process: Process
+    private let server: PythonServer
+    var port: UInt16 { server.port }
 
     private static let script = #"""
     import http.server, socket, sys, threading
@@ -72,30 +72,7 @@ final class CLIEchoUpstream {
     """#
 
     init() throws {
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        process.arguments = ["-c", CLIEchoUpstream.script]
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        var line = Data()
-        let deadline = Date().addingTimeInterval(10)
-        while !line.contains(0x0A) && Date() < deadline {
-            let chunk = out.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            line += chunk
-        }
-        guard let p = UInt16(String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) else {
-            process.terminate()
-            throw NSError(domain: "CLIEchoUpstream", code: 1, userInfo: [NSLocalizedDescriptionKey: "python3 echo server did not start"])
-        }
-        port = p
-    }
-
-    deinit {
-        process.terminate()
-        process.waitUntilExit()
+        server = try PythonServer(CLIEchoUpstream.script, name: "echo server")
     }
 
     func url(_ path: String) -> String { "http://127.0.0.1:\(port)\(path)" }

@@ -6,9 +6,9 @@ import ReckerTestSupport
 /// next `hang` open without a byte (a TLS handshake that never completes); the rest are
 /// relayed to `target`. `accepted` is how many connections it has taken so far.
 final class FlakyProxy {
-    let port: UInt16
-    private let process: Process
+    private let server: PythonServer
     private let countFile: String
+    var port: UInt16 { server.port }
 
     private static let script = #"""
     import socket, struct, sys, threading
@@ -51,32 +51,8 @@ final class FlakyProxy {
 
     init(target: UInt16, reset: Int = 0, hang: Int = 0) throws {
         countFile = try TestEnvironment.makeTempDir("flaky").appendingPathComponent("accepted").path
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        process.arguments = ["-c", FlakyProxy.script, String(target), String(reset), String(hang), countFile]
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        var line = Data()
-        let deadline = Date().addingTimeInterval(10)
-        while !line.contains(0x0A) && Date() < deadline {
-            let chunk = out.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            line += chunk
-        }
-        guard let p = UInt16(String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) else {
-            process.terminate()
-            throw NSError(domain: "FlakyProxy", code: 1, userInfo: [NSLocalizedDescriptionKey: "python3 relay did not start"])
-        }
-        port = p
+        server = try PythonServer(FlakyProxy.script, arguments: [String(target), String(reset), String(hang), countFile], name: "relay")
     }
 
     var accepted: Int { Int((try? String(contentsOfFile: countFile, encoding: .utf8)) ?? "0") ?? 0 }
-
-    deinit {
-        // SIGKILL: a child of Foundation's Process may have SIGTERM blocked.
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
-    }
 }

@@ -6,6 +6,24 @@ import XCTest
 
 /// The daemon's memory, CPU and descriptors stay flat whatever its clients do.
 final class ResourceTests: XCTestCase {
+    /// A bystander's 20 GETs one after another on `connection`: the slowest, in seconds.
+    static func slowestOf20GETs(on connection: ReckerConnection, url: String) throws -> Double {
+        var slowest = 0.0
+        for stream in UInt32(1) ... 20 {
+            let started = Date()
+            try connection.send(.requestHead(stream: stream * 2 + 1, RequestHead(url: url), endRequest: true))
+            loop: while true {
+                switch try connection.receive() {
+                case .responseEnd: break loop
+                case .error(_, let e): throw e
+                default: continue
+                }
+            }
+            slowest = max(slowest, Date().timeIntervalSince(started))
+        }
+        return slowest
+    }
+
     /// Resident memory of a process, in bytes (VmRSS).
     static func rss(_ pid: Int32) -> Int {
         let text = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
@@ -237,19 +255,7 @@ final class ResourceTests: XCTestCase {
         defer { stop.store(true, ordering: .relaxed) }
         let other = try ReckerConnection(socketPath: daemon.socketPath)
         usleep(300_000)
-        var slowest = 0.0
-        for stream in UInt32(1) ... 20 {
-            let started = Date()
-            try other.send(.requestHead(stream: stream * 2 + 1, RequestHead(url: nginx.url("/hello.txt")), endRequest: true))
-            loop: while true {
-                switch try other.receive() {
-                case .responseEnd: break loop
-                case .error(_, let e): throw e
-                default: continue
-                }
-            }
-            slowest = max(slowest, Date().timeIntervalSince(started))
-        }
+        let slowest = try Self.slowestOf20GETs(on: other, url: nginx.url("/hello.txt"))
         stop.store(true, ordering: .relaxed)
         print("the slowest of 20 GETs during 4 floods of 1,000-domain Prometheus documents: \(Int(slowest * 1_000_000)) us, \(answered.load(ordering: .relaxed)) documents served meanwhile")
         XCTAssertGreaterThan(answered.load(ordering: .relaxed), 4, "the floods were answered")
@@ -286,19 +292,7 @@ final class ResourceTests: XCTestCase {
         }
         defer { stop.store(true, ordering: .relaxed) }
         usleep(300_000)
-        var slowest = 0.0
-        for stream in UInt32(1) ... 20 {
-            let started = Date()
-            try other.send(.requestHead(stream: stream * 2 + 1, RequestHead(url: nginx.url("/hello.txt")), endRequest: true))
-            loop: while true {
-                switch try other.receive() {
-                case .responseEnd: break loop
-                case .error(_, let e): throw e
-                default: continue
-                }
-            }
-            slowest = max(slowest, Date().timeIntervalSince(started))
-        }
+        let slowest = try Self.slowestOf20GETs(on: other, url: nginx.url("/hello.txt"))
         stop.store(true, ordering: .relaxed)
         print("the slowest of 20 GETs during 4 PING floods: \(Int(slowest * 1_000_000)) us")
         // Each flood handled to its end before anyone else: 260-290 ms here (debug build).
