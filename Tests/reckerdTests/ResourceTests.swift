@@ -75,19 +75,28 @@ final class ResourceTests: XCTestCase {
         XCTAssertEqual(try daemon.stats()["clients"] as? Int, 1, "only the stats client itself is connected")
     }
 
-    /// With warm targets kept open and nothing to do, the daemon sleeps.
+    /// With warm targets kept open, the HTTP front and /metrics listening, a front client
+    /// kept alive, and nothing to do, the daemon sleeps.
     func testIdleDaemonWithWarmTargetsUsesNoCPU() throws {
         let nginx = try Nginx(files: Fixtures.files)
+        let front = TestEnvironment.freePort(), metrics = TestEnvironment.freePort()
+        let httpSocket = try TestEnvironment.makeTempDir("idle-front").appendingPathComponent("http.sock").path
         let daemon = try DaemonProcess(config: Fixtures.config(nginx, extra: """
             "agent": { "keepAliveTimeout": 200 },
-            "warm": [{ "url": "\(nginx.url("/hello.txt"))", "minIdle": 2 }, { "url": "\(nginx.url("/hello.txt", https: true))", "minIdle": 1 }]
+            "warm": [{ "url": "\(nginx.url("/hello.txt"))", "minIdle": 2 }, { "url": "\(nginx.url("/hello.txt", https: true))", "minIdle": 1 }],
+            "http": { "enabled": true, "socket": "\(httpSocket)", "listen": "127.0.0.1:\(front)" },
+            "metrics": { "listen": "127.0.0.1:\(metrics)" }
             """))
         XCTAssertTrue(try TestEnvironment.eventually(5) { try daemon.stats()["connections_idle"] as? Int == 3 })
+        // The HTTP front and /metrics listen too, with a kept-alive front client sitting idle.
+        let idleClient = try HTTPFrontClient(port: front)
+        idleClient.send("GET /hello.txt HTTP/1.1\r\nHost: 127.0.0.1:\(nginx.httpPort)\r\n\r\n")
+        XCTAssertEqual(HTTPFrontClient.statuses(idleClient.read(seconds: 5) { String(decoding: $0, as: UTF8.self).hasSuffix("nginx\n") }.data), [200])
         usleep(500_000)
         let before = Self.cpuSeconds(daemon.pid)
         usleep(5_000_000)
         let used = Self.cpuSeconds(daemon.pid) - before
-        print("idle daemon with 3 warm connections: \(used) s of CPU in 5 s")
+        print("idle daemon with 3 warm connections, the HTTP front and /metrics: \(used) s of CPU in 5 s")
         XCTAssertLessThan(used, 0.2, "an idle daemon spins")
         XCTAssertEqual(try daemon.stats()["connections_open"] as? Int, 3, "warm connections stay open past keepAliveTimeout")
     }
