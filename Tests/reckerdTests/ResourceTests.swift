@@ -75,6 +75,41 @@ final class ResourceTests: XCTestCase {
         XCTAssertEqual(try daemon.stats()["clients"] as? Int, 1, "only the stats client itself is connected")
     }
 
+    /// 10,000 HTTP front clients, each a request and gone (4 at a time, over the front's Unix
+    /// socket): the daemon's memory and descriptors end where they began.
+    func testTenThousandHTTPFrontClientsLeaveNoMemoryBehind() throws {
+        let server = try FaultServer()
+        let httpSocket = try TestEnvironment.makeTempDir("front-churn").appendingPathComponent("http.sock").path
+        let daemon = try DaemonProcess(config: #"{ "http": { "enabled": true, "socket": "\#(httpSocket)" } }"#)
+        let request = Array("GET /digest HTTP/1.1\r\nHost: 127.0.0.1:\(server.port)\r\nConnection: close\r\n\r\n".utf8)
+        func churn(_ count: Int) -> Int {
+            let failures = Mutex(0)
+            DispatchQueue.concurrentPerform(iterations: 4) { _ in
+                for _ in 0 ..< count / 4 {
+                    guard let c = try? HTTPFrontClient(unix: httpSocket) else {
+                        failures.withLock { $0 += 1 }
+                        continue
+                    }
+                    c.send(request)
+                    let (data, closed) = c.read(seconds: 5)
+                    if HTTPFrontClient.statuses(data) != [200] || !closed { failures.withLock { $0 += 1 } }
+                }
+            }
+            return failures.withLock { $0 }
+        }
+        XCTAssertEqual(churn(2000), 0)
+        usleep(300_000)
+        let before = Self.rss(daemon.pid)
+        let fds = TestEnvironment.fdCount(pid: daemon.pid)
+        let started = Date()
+        XCTAssertEqual(churn(10000), 0)
+        usleep(300_000)
+        let after = Self.rss(daemon.pid)
+        print("10,000 HTTP front clients in \(String(format: "%.1f", Date().timeIntervalSince(started))) s: RSS \(before / 1024) KiB -> \(after / 1024) KiB")
+        XCTAssertLessThanOrEqual(after - before, 1 << 20, "RSS grew by \(after - before) bytes")
+        XCTAssertEqual(TestEnvironment.fdCount(pid: daemon.pid), fds, "descriptors back to where they were")
+    }
+
     /// With warm targets kept open, the HTTP front and /metrics listening, a front client
     /// kept alive, and nothing to do, the daemon sleeps.
     func testIdleDaemonWithWarmTargetsUsesNoCPU() throws {
