@@ -49,6 +49,4 @@ final class DNSShares {
         for s in shares.values { curl_share_cleanup(s.raw) }
         shares = [:]
     }
-
-    var count: Int { shares.count }
 }

@@ -7,12 +7,12 @@ import ReckerProtocol
 /// One client connection's socket: reads frames into its `SessionStateMachine`, carries out
 /// what the machine decides, and buffers everything written to the client until the end of
 /// the loop pass, when it goes out in one system call. Loop-confined, like the daemon.
-final class ClientConnection {
+final class ClientConnection: EngineEvents {
     private let fd: Int32
     private var registration: EventLoop.Registration?
     private unowned let daemon: Daemon
     private var machine: SessionStateMachine
-    let sink: SessionSink
+    let sink: ConnectionSink<ClientConnection>
     private var input: [UInt8] = []
     private var inputStart = 0
     private var output: [UInt8] = []
@@ -50,7 +50,7 @@ final class ClientConnection {
         self.fd = fd
         self.daemon = daemon
         machine = SessionStateMachine(client: client, peer: peer)
-        sink = SessionSink()
+        sink = ConnectionSink()
     }
 
     /// Starts reading; `refusal` (too many connections of one user) is said and the
@@ -363,23 +363,3 @@ final class ClientConnection {
         sink.connection = nil
     }
 }
-
-/// The engine's handle on a client connection. The engine and the connections share the
-/// loop's thread, so events go straight to the connection; it is held weakly, as transfers
-/// outlive their connection by a moment. `@unchecked Sendable`: used on the loop thread only.
-final class SessionSink: TransferSink, @unchecked Sendable {
-    weak var connection: ClientConnection?
-    private var gone = false
-
-    /// The client's connection closed: what it still had queued is never started.
-    func markGone() { gone = true }
-
-    var isGone: Bool { gone }
-
-    func transferHead(_ id: TransferID, _ head: ResponseHead) { connection?.engineHead(id, head) }
-    func transferBody(_ id: TransferID, _ chunk: [UInt8]) { connection?.engineBody(id, chunk) }
-    func transferEnd(_ id: TransferID, _ end: ResponseEnd) { connection?.engineEnd(id, end) }
-    func transferFailed(_ id: TransferID, _ error: ReckerError) { connection?.engineFailed(id, error) }
-    func transferBodySent(_ id: TransferID, bytes: Int) { connection?.engineBodySent(id, bytes: bytes) }
-}
-

@@ -9,7 +9,7 @@ import ReckerProtocol
 /// requests become, and when the connection goes on or closes, is decided by its
 /// `HTTPSessionStateMachine`; this carries out the actions, on the same engine, pools,
 /// limits and policy as the binary front. Loop-confined, like the daemon.
-final class HTTPFrontConnection: DaemonClient {
+final class HTTPFrontConnection: DaemonClient, EngineEvents {
     private let fd: Int32
     private var registration: EventLoop.Registration?
     private unowned let daemon: Daemon
@@ -18,7 +18,7 @@ final class HTTPFrontConnection: DaemonClient {
     let client: ClientID
     var registered = false
     var countedAs: UInt32? { kind.isUnix ? peer?.uid : kind == .metrics ? Daemon.metricsPeers : Daemon.tcpPeers }
-    let sink = HTTPFrontSink()
+    let sink = ConnectionSink<HTTPFrontConnection>()
     private var machine: HTTPSessionStateMachine
     private let parser: HTTPRequestParser?
     private var scanner: HTTPHeadScanner
