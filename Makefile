@@ -13,11 +13,15 @@ FUZZ_SECONDS ?= 60
 
 all: build
 
+# libcurl 8.14 is linked into every binary from bookworm-backports' archive, fetched into
+# .build-curl without installing anything (scripts/fetch-libcurl.sh, docs/LIBCURL.md).
 deps:
 	@scripts/install-deps.sh
+	@scripts/fetch-libcurl.sh
 
 test-deps:
 	@scripts/install-deps.sh test
+	@scripts/fetch-libcurl.sh
 
 build: deps
 	$(SWIFT) build
@@ -96,4 +100,4 @@ uninstall:
 	@echo "left in place: /etc/reckerd (your config) and the reckerd group; to remove them: rm -r /etc/reckerd; groupdel reckerd"
 
 clean:
-	rm -rf .build $(STATIC_BUILD) .build-fuzz
+	rm -rf .build $(STATIC_BUILD) .build-fuzz .build-curl

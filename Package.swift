@@ -1,5 +1,27 @@
 // swift-tools-version:6.1
+import Foundation
 import PackageDescription
+
+// libcurl: the static archive of libcurl 8.14 that scripts/fetch-libcurl.sh puts in
+// .build-curl (every Makefile target that builds runs it first), so that every binary carries
+// the same libcurl whatever the host has; docs/LIBCURL.md says why (Debian 12's 7.88.1
+// crashes on an obs-folded header). Its own dependencies are Debian 12's shared libraries,
+// named by soname so that no -dev package is needed. Without .build-curl (a plain
+// `swift build` before any make target) the host's libcurl is linked instead, and reckerd
+// refuses to start on a libcurl older than the one it was tested with.
+let curlDirectory = Context.packageDirectory + "/.build-curl"
+let curlArchive = curlDirectory + "/lib/libcurl.a"
+let curlIsPrivate = Context.environment["RECKER_SYSTEM_LIBCURL"] == nil
+    && FileManager.default.fileExists(atPath: curlDirectory + "/VERSION")
+let curlSharedDependencies = [
+    "nghttp2.so.14", "idn2.so.0", "rtmp.so.1", "ssh2.so.1", "psl.so.5", "ssl.so.3", "crypto.so.3",
+    "gssapi_krb5.so.2", "lber-2.5.so.0", "ldap-2.5.so.0", "zstd.so.1", "brotlidec.so.1", "z.so.1",
+]
+let curlCSettings: [CSetting] = curlIsPrivate ? [.unsafeFlags(["-I" + curlDirectory + "/include"])] : []
+let curlSwiftSettings: [SwiftSetting] = curlIsPrivate ? [.unsafeFlags(["-Xcc", "-I" + curlDirectory + "/include"])] : []
+let curlLinkerSettings: [LinkerSetting] = curlIsPrivate
+    ? [.unsafeFlags([curlArchive] + curlSharedDependencies.map { "-l:lib" + $0 })]
+    : [.linkedLibrary("curl")]
 
 let package = Package(
     name: "reckerd",
@@ -25,7 +47,8 @@ let package = Package(
         // Typed wrappers over libcurl's variadic calls; the only C that touches libcurl.
         .target(
             name: "CReckerCurl",
-            linkerSettings: [.linkedLibrary("curl")]
+            cSettings: curlCSettings,
+            linkerSettings: curlLinkerSettings
         ),
         // libsystemd: notify, socket activation, watchdog, journal. Only the daemon links it.
         .target(
@@ -53,7 +76,8 @@ let package = Package(
                 "ReckerLoop",
                 "ReckerProtocol",
                 .product(name: "Histogram", package: "hdrhistogram-swift", condition: .when(traits: ["Daemon"])),
-            ]
+            ],
+            swiftSettings: curlSwiftSettings
         ),
         .executableTarget(
             name: "reckerd",
@@ -102,7 +126,8 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio", condition: .when(traits: ["Daemon"])),
                 .product(name: "NIOHTTP1", package: "swift-nio", condition: .when(traits: ["Daemon"])),
             ],
-            path: "Tests/ReckerTestSupport"
+            path: "Tests/ReckerTestSupport",
+            exclude: ["h2_fault.py", "hostile_upstream.py"]
         ),
         .testTarget(name: "ReckerProtocolTests", dependencies: ["ReckerProtocol"]),
         .testTarget(

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages reckerd needs, when they are missing, and nothing else:
-#   scripts/install-deps.sh            what building needs (make build/run/install): libcurl,
+#   scripts/install-deps.sh            what building needs (make build/run/install): the
+#                                      shared libraries libcurl 8.14's archive links against
+#                                      (scripts/fetch-libcurl.sh brings libcurl itself),
 #                                      libsystemd and libhttp-parser headers
 #   scripts/install-deps.sh test [...] that, plus what the tests and benchmarks use (nginx,
 #                                      openssl, systemd and util-linux tools, the Prometheus
@@ -11,7 +13,11 @@ set -euo pipefail
 
 need=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
-have_pkg libcurl4-openssl-dev || need+=(libcurl4-openssl-dev)
+# libcurl's own dependencies, as Debian 12 ships them (the same list as libcurl4's).
+for lib in libnghttp2-14 libidn2-0 librtmp1 libssh2-1 libpsl5 libssl3 libgssapi-krb5-2 libldap-2.5-0 \
+           libzstd1 libbrotli1 zlib1g debian-archive-keyring; do
+  have_pkg "$lib" || need+=("$lib")
+done
 have_pkg libsystemd-dev || need+=(libsystemd-dev)
 # The HTTP front's request parser (Node's http-parser 2.9, Sources/CReckerHTTP).
 have_pkg libhttp-parser-dev || need+=(libhttp-parser-dev)

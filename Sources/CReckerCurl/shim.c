@@ -38,64 +38,6 @@ curl_socket_t recker_open_socket(const struct curl_sockaddr *address) {
     return socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
 }
 
-/* Formats one endpoint; the address is an in_addr or in6_addr of `family`. */
-static int format_endpoint(int family, const void *addr, int port, char *out, size_t outlen) {
-    char text[INET6_ADDRSTRLEN];
-    if (!inet_ntop(family, addr, text, sizeof text)) return -1;
-    int n = snprintf(out, outlen, "%s %d", text, port);
-    return n < 0 || (size_t)n >= outlen ? -1 : n;
-}
-
-static int format_sockaddr(const struct sockaddr_storage *sa, char *out, size_t outlen) {
-    if (sa->ss_family == AF_INET) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-        return format_endpoint(AF_INET, &in->sin_addr, ntohs(in->sin_port), out, outlen);
-    }
-    if (sa->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-        return format_endpoint(AF_INET6, &in6->sin6_addr, ntohs(in6->sin6_port), out, outlen);
-    }
-    return -1;
-}
-
-int recker_socket_endpoints(int fd, char *out, size_t outlen) {
-    struct sockaddr_storage local, peer;
-    socklen_t llen = sizeof local, plen = sizeof peer;
-    if (getsockname(fd, (struct sockaddr *)&local, &llen) != 0) return -1;
-    if (getpeername(fd, (struct sockaddr *)&peer, &plen) != 0) return -1;
-    int n = format_sockaddr(&local, out, outlen);
-    if (n < 0 || (size_t)n + 1 >= outlen) return -1;
-    out[n] = ' ';
-    return format_sockaddr(&peer, out + n + 1, outlen - n - 1) < 0 ? -1 : 0;
-}
-
-/* Parses a numeric address of either family into `sa` with `port`. */
-static int parse_endpoint(const char *ip, int port, struct sockaddr_storage *sa) {
-    memset(sa, 0, sizeof *sa);
-    struct sockaddr_in *in = (struct sockaddr_in *)sa;
-    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)sa;
-    if (inet_pton(AF_INET, ip, &in->sin_addr) == 1) {
-        in->sin_family = AF_INET;
-        in->sin_port = htons((unsigned short)port);
-        return 0;
-    }
-    if (inet_pton(AF_INET6, ip, &in6->sin6_addr) == 1) {
-        in6->sin6_family = AF_INET6;
-        in6->sin6_port = htons((unsigned short)port);
-        return 0;
-    }
-    return -1;
-}
-
-int recker_endpoints(const char *local_ip, int local_port, const char *peer_ip, int peer_port, char *out, size_t outlen) {
-    struct sockaddr_storage local, peer;
-    if (!local_ip || !peer_ip || parse_endpoint(local_ip, local_port, &local) || parse_endpoint(peer_ip, peer_port, &peer)) return -1;
-    int n = format_sockaddr(&local, out, outlen);
-    if (n < 0 || (size_t)n + 1 >= outlen) return -1;
-    out[n] = ' ';
-    return format_sockaddr(&peer, out + n + 1, outlen - n - 1) < 0 ? -1 : 0;
-}
-
 int recker_open_tmpfile(const char *directory) {
     return open(directory, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 }

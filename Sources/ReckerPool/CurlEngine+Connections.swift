@@ -16,12 +16,12 @@ struct SocketIdentity: Equatable {
     }
 }
 
-/// An upstream connection as reckerd knows it. A record lives exactly as long as libcurl
-/// holds the socket: it is made in the open-socket callback and ends in the close-socket
-/// callback. libcurl 7.88 skips that callback in one place, seen with `strace -k`: a
-/// transfer removed while its connection is still being set up has its sockets closed by
-/// `close()` inside `curl_multi_remove_handle`; `finish` covers that path, and a periodic
-/// audit covers any other.
+/// One socket libcurl opened for an upstream connection, as reckerd knows it. A record lives
+/// exactly as long as libcurl holds the socket: it is made in the open-socket callback and
+/// ends in the close-socket callback (`finish` and a periodic audit cover a socket closed
+/// any other way). A connection is libcurl's (`CURLINFO_CONN_ID`, libcurl 8.2+); it may
+/// have had several sockets while connecting (happy eyeballs tries IPv6 and IPv4), and is
+/// open while any of them is.
 struct ConnectionRecord {
     let id: ConnectionID
     let fd: Int32
@@ -31,17 +31,8 @@ struct ConnectionRecord {
     /// `host:port` of the URL libcurl opened the socket for: for a redirect, the hop's
     /// domain, not that of the request that started the chain.
     let domain: String
-    /// Its endpoints ("LOCAL_IP port PEER_IP port"), read once it is connected: what the
-    /// pre-request callback names a connection by.
-    var endpoints: String?
-    /// Requests started on it so far, and whether it has answered in HTTP/1 (where bytes
-    /// arriving while it is idle would be read as the next request's answer; HTTP/2 is
-    /// framed, and its streams start before any answer says which it is).
+    /// Requests started on it so far.
     var requests = 0
-    var http1 = false
-    /// Closed by reckerd (idle or lifetime expiry); libcurl still holds the descriptor,
-    /// now a dead socket, until it notices and lets go.
-    var retired = false
 }
 
 extension CurlEngine {
@@ -73,7 +64,7 @@ extension CurlEngine {
         e.set(CURLOPT_CLOSESOCKETDATA, pointer: Unmanaged.passUnretained(self).toOpaque())
         recker_easy_setopt_prereq(e.raw) { clientp, peerIP, localIP, peerPort, localPort in
             let t = Unmanaged<Transfer>.fromOpaque(clientp!).takeUnretainedValue()
-            return t.engine.requestStarts(t, endpoints: CurlEngine.endpoints(local: localIP, localPort, peer: peerIP, peerPort))
+            return t.engine.requestStarts(t)
         }
         e.set(CURLOPT_PREREQDATA, pointer: me)
     }
@@ -92,38 +83,53 @@ extension CurlEngine {
         }
     }
 
+    /// The connection libcurl has `t` on now (opening it, or about to send on it).
+    static func connectionID(of t: Transfer) -> ConnectionID? {
+        let id = t.easy.offset(CURLINFO_CONN_ID)
+        return id >= 0 ? ConnectionID(id) + 1 : nil
+    }
+
     /// libcurl opened a socket for `t`. Its domain is that of the URL being fetched now
     /// (`CURLINFO_EFFECTIVE_URL`), which differs from the request's own after a redirect.
+    /// The pool hears of the connection at its first socket.
     func socketOpened(_ fd: Int32, for t: Transfer) {
         dropWatch(fd)
         let target = t.easy.string(CURLINFO_EFFECTIVE_URL).flatMap { try? RequestValidator.parse(url: $0) } ?? t.request.target
         if let stale = connections[fd] {
             forget(stale, because: "descriptor \(fd) was opened again without libcurl closing it through reckerd")
         }
-        guard let identity = SocketIdentity.of(fd) else { return }
-        let id = nextConnectionID
-        nextConnectionID += 1
+        guard let identity = SocketIdentity.of(fd), let id = Self.connectionID(of: t) else { return }
         connections[fd] = ConnectionRecord(id: id, fd: fd, identity: identity, domain: target.domain)
         t.openedSockets.append((fd, id))
-        connectionFDs[id] = fd
-        openConnections += 1
-        pool.connectionOpened(id, target: target, now: MonotonicClock.nanoseconds())
-        count(target.domain) { $0.connectionsCreated += 1 }
+        socketsOf[id, default: []].append(fd)
+        if socketsOf[id]!.count == 1 {
+            openConnections += 1
+            pool.connectionOpened(id, target: target, now: loop.now)
+        }
     }
 
     func socketClosed(_ fd: Int32) {
         dropWatch(fd)
         guard let record = connections.removeValue(forKey: fd) else { return }
-        connectionFDs[record.id] = nil
-        if let e = record.endpoints { connectionsByEndpoints[e] = nil }
-        if !record.retired {
+        release(record)
+    }
+
+    /// A socket of `record`'s connection is gone; with its last one, the connection.
+    private func release(_ record: ConnectionRecord) {
+        socketsOf[record.id]?.removeAll { $0 == record.fd }
+        if connectionFDs[record.id] == record.fd { connectionFDs[record.id] = nil }
+        guard socketsOf[record.id]?.isEmpty ?? true else { return }
+        socketsOf[record.id] = nil
+        if retired.remove(record.id) == nil {
             openConnections -= 1
             deferred += pool.connectionClosed(record.id)
         }
     }
 
     /// After `curl_multi_remove_handle`: the sockets `t` opened that libcurl closed without
-    /// the callback (a connection still being set up) are no longer recorded.
+    /// the callback are no longer recorded. libcurl 7.88 closed a connection still being
+    /// set up so (seen with `strace -k`); not seen on 8.14, and one fstat per socket the
+    /// transfer opened keeps the records true if it happens.
     func forgetSocketsClosedSilently(by t: Transfer) {
         for (fd, id) in t.openedSockets {
             guard let record = connections[fd], record.id == id, SocketIdentity.of(fd) != record.identity else { continue }
@@ -135,12 +141,7 @@ extension CurlEngine {
     /// `reason` is logged.
     private func forget(_ record: ConnectionRecord, because reason: String?) {
         connections[record.fd] = nil
-        connectionFDs[record.id] = nil
-        if let e = record.endpoints { connectionsByEndpoints[e] = nil }
-        if !record.retired {
-            openConnections -= 1
-            deferred += pool.connectionClosed(record.id)
-        }
+        release(record)
         if let reason { warn("connection \(record.id) to \(record.domain) forgotten: \(reason)") }
     }
 
@@ -154,16 +155,18 @@ extension CurlEngine {
 
     /// libcurl is about to send a request of `t`: on a new or reused connection, as one
     /// more HTTP/2 stream, after a redirect, or again after a reused connection died. The
-    /// connection is the socket whose endpoints libcurl names, which no other TCP
-    /// connection on the host shares. (`CURLINFO_ACTIVESOCKET` names nothing here: libcurl
-    /// 7.88 sets it only once a transfer has ended.)
+    /// connection is libcurl's own (`CURLINFO_CONN_ID`); its socket is the one left open
+    /// once connecting is done. A connection is counted created at its first request, so
+    /// attempts that never connected are connect failures, not connections.
     ///
     /// A resend is allowed only by the replay policy (`RequestValidator.mayResend`);
     /// otherwise the transfer is aborted here and fails saying the request may have
-    /// reached the upstream.
-    func requestStarts(_ t: Transfer, endpoints: String?) -> Int32 {
+    /// reached the upstream. A reused HTTP/1 connection that holds unread bytes or the
+    /// upstream's close is never picked: libcurl 8 checks that itself before reuse
+    /// ("connection has input pending, not reusable"; ReplayTests shows it from outside).
+    func requestStarts(_ t: Transfer) -> Int32 {
         if let previous = t.connection {
-            deferred += pool.connectionReleased(previous, now: MonotonicClock.nanoseconds())
+            deferred += pool.connectionReleased(previous, now: loop.now)
         }
         t.connection = nil
         if t.sent && !t.sawResponse {
@@ -180,62 +183,32 @@ extension CurlEngine {
             t.redirectRefused = "a redirect led to a URL with credentials in it; reckerd does not follow it"
             return CURL_PREREQFUNC_ABORT
         }
-        guard let endpoints, let record = connection(at: endpoints), !record.retired else {
-            warn("request \(t.id) starts on a connection reckerd has no record of (\(endpoints ?? "endpoints unknown"))")
+        guard let id = Self.connectionID(of: t), !retired.contains(id), let fd = carryingSocket(of: id),
+              let record = connections[fd] else {
+            warn("request \(t.id) starts on a connection reckerd has no record of")
             return CURL_PREREQFUNC_OK
         }
-        // An idle HTTP/1 connection that holds unread bytes would hand them to this request
-        // as its answer (an upstream that sent more than it said, late): stop before sending.
-        // One the upstream closed while it was idle is dead: stop before sending into it
-        // (libcurl 7.88 misses some over TLS and fails the send instead of resending).
-        if record.requests > 0 && record.http1, let state = Self.idleState(record.fd) {
-            // Over TLS the bytes may be the upstream's close_notify: only plain HTTP says so.
-            let tls = t.easy.string(CURLINFO_EFFECTIVE_URL)?.lowercased().hasPrefix("https:") ?? true
-            t.staleWarning = state == .bytes && !tls ? "connection \(record.id) to \(record.domain) held bytes after its last response" : nil
-            t.staleConnection = record.id
-            return CURL_PREREQFUNC_ABORT
-        }
+        connectionFDs[id] = fd
+        if record.requests == 0 { count(record.domain) { $0.connectionsCreated += 1 } }
         t.startedOnReuse = record.requests > 0
-        connections[record.fd]?.requests += 1
-        t.connection = record.id
-        deferred += pool.connectionInUse(record.id)
+        connections[fd]?.requests += 1
+        t.connection = id
+        deferred += pool.connectionInUse(id)
         return CURL_PREREQFUNC_OK
     }
 
-    enum IdleState { case bytes, closed }
-
-    /// What an idle connection's socket holds that it should not: bytes, or the upstream's
-    /// close; nil when it is quiet, as an idle connection should be (peeked, not taken).
-    static func idleState(_ fd: Int32) -> IdleState? {
-        var byte: UInt8 = 0
-        let n = recv(fd, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT))
-        return n > 0 ? .bytes : n == 0 ? .closed : nil
-    }
-
-    /// The record of the connection with these endpoints; records connected since the last
-    /// look-up are indexed first.
-    private func connection(at endpoints: String) -> ConnectionRecord? {
-        if let fd = connectionsByEndpoints[endpoints] { return connections[fd] }
-        for (fd, record) in connections where record.endpoints == nil && !record.retired {
-            guard let e = Self.endpoints(of: fd) else { continue }
-            connections[fd]?.endpoints = e
-            connectionsByEndpoints[e] = fd
-        }
-        return connectionsByEndpoints[endpoints].flatMap { connections[$0] }
-    }
-
-    static func endpoints(of fd: Int32) -> String? {
-        withUnsafeTemporaryAllocation(of: CChar.self, capacity: 128) { buf in
-            recker_socket_endpoints(fd, buf.baseAddress, buf.count) == 0 ? String(cString: buf.baseAddress!) : nil
-        }
-    }
-
-    static func endpoints(local: UnsafeMutablePointer<CChar>?, _ localPort: Int32,
-                          peer: UnsafeMutablePointer<CChar>?, _ peerPort: Int32) -> String? {
-        withUnsafeTemporaryAllocation(of: CChar.self, capacity: 128) { buf in
-            recker_endpoints(local, localPort, peer, peerPort, buf.baseAddress, buf.count) == 0
-                ? String(cString: buf.baseAddress!) : nil
-        }
+    /// The socket connection `id` carries requests on: its only one, or the connected one
+    /// while happy eyeballs' losers are still open.
+    private func carryingSocket(of id: ConnectionID) -> Int32? {
+        guard let fds = socketsOf[id], !fds.isEmpty else { return nil }
+        guard fds.count > 1 else { return fds[0] }
+        var peer = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        return fds.first { fd in
+            withUnsafeMutablePointer(to: &peer) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &length) == 0 }
+            }
+        } ?? fds.last
     }
 
     /// Closes an idle connection now, so the upstream sees the close on time. libcurl keeps
@@ -243,7 +216,7 @@ extension CurlEngine {
     /// connection closed and lets go of it. Nothing is touched unless the descriptor is
     /// proven to still name the connection's socket.
     func closeConnection(_ id: ConnectionID) {
-        guard let fd = connectionFDs[id], let record = connections[fd], !record.retired else {
+        guard !retired.contains(id), let fd = connectionFDs[id] ?? socketsOf[id]?.last, let record = connections[fd] else {
             deferred += pool.connectionClosed(id)
             return
         }
@@ -253,17 +226,15 @@ extension CurlEngine {
         }
         dup2(deadSocket, fd)
         socketReplaced(fd)
-        if let e = record.endpoints { connectionsByEndpoints[e] = nil }
-        connections[fd]?.retired = true
+        retired.insert(id)
         connections[fd]?.identity = dead
         openConnections -= 1
         deferred += pool.connectionClosed(id)
     }
 
     /// The response's HTTP version tells the pool whether this domain multiplexes.
-    func learned(version: UInt8, domain: String, connection: ConnectionID?) {
+    func learned(version: UInt8, domain: String) {
         count(domain) { $0.httpVersion = ResponseHead.versionName(version) }
-        if version < 20, let c = connection, let fd = connectionFDs[c] { connections[fd]?.http1 = true }
         deferred += pool.learnedProtocol(domain: domain, multiplexed: version >= 20)
     }
 
@@ -274,7 +245,7 @@ extension CurlEngine {
         guard let parsed = try? RequestValidator.validate(head) else { return }
         count(parsed.domain) { $0.requestsTotal += 1 }
         let id = nextTransfer.wrappingAdd(1, ordering: .relaxed).oldValue
-        begin(id, EngineRequest(head: head, target: parsed, arrival: MonotonicClock.nanoseconds(), hasBody: false),
+        begin(id, EngineRequest(head: head, target: parsed, arrival: loop.now, hasBody: false),
               NoSink(), warmUp: true)
     }
 }

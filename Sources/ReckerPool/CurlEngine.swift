@@ -64,16 +64,17 @@ package final class CurlEngine: @unchecked Sendable {
     /// bytes in all spill files together.
     private var draining: [TransferID: Transfer] = [:]
     var spilledTotal = 0
-    /// Upstream connections by descriptor, and the descriptor of each by id.
+    /// Upstream connections' sockets by descriptor; each connection's open sockets, and the
+    /// one it carries requests on; connections reckerd closed whose sockets libcurl still holds.
     var connections: [Int32: ConnectionRecord] = [:]
+    var socketsOf: [ConnectionID: [Int32]] = [:]
     var connectionFDs: [ConnectionID: Int32] = [:]
-    var connectionsByEndpoints: [String: Int32] = [:]
+    var retired: Set<ConnectionID> = []
     /// When the connection records were last audited against their descriptors (and idle
     /// domains forgotten), and the time of the current loop pass.
     private var lastAudit: UInt64 = 0
     private var loopTime = MonotonicClock.nanoseconds()
     private var lastShortageWarning: UInt64 = 0
-    var nextConnectionID: ConnectionID = 1
     var counters: [String: DomainCounters] = [:]
     var totals = DomainCounters()
     var stopping = false
@@ -555,14 +556,15 @@ package final class CurlEngine: @unchecked Sendable {
                 reportLocalShortage(reason)
                 finish(t, error: ReckerError(.localResources, "reckerd could not open a socket for this request: \(reason); nothing was sent",
                                              detail: UInt32(e)))
-            } else if result == CURLE_OUT_OF_MEMORY && !t.headSent && t.sawResponse {
-                // libcurl 7.88 reports a response header line over its 100 KiB limit so.
-                finish(t, error: ReckerError(.upstreamProtocol, "the upstream's response head has a header line over libcurl's 100 KiB limit (libcurl: out of memory)",
+            } else if result == CURLE_TOO_LARGE && !t.headSent && t.sawResponse {
+                // libcurl 8.6+ reports a response header line over its 100 KiB limit
+                // (CURL_MAX_HTTP_HEADER) so; 7.88 said CURLE_OUT_OF_MEMORY.
+                finish(t, error: ReckerError(.upstreamProtocol, "the upstream's response head has a header line over libcurl's 100 KiB limit (CURLE_TOO_LARGE)",
                                              detail: result.rawValue, mayHaveReachedUpstream: true,
                                              retrySafe: RequestValidator.isSafeMethod(t.request.head.method)))
             } else if result == CURLE_UNSUPPORTED_PROTOCOL,
                       t.easy.string(CURLINFO_EFFECTIVE_URL)?.lowercased().hasPrefix("http") == true {
-                // libcurl 7.88's word for an answer without a status line (HTTP/0.9), which
+                // libcurl's word (7.88 and 8.14) for an answer without a status line (HTTP/0.9), which
                 // reckerd never accepts; a redirect to another scheme is UPSTREAM_FAILED below.
                 finish(t, error: ReckerError(.upstreamProtocol, "the upstream answered without an HTTP status line (HTTP/0.9), which reckerd does not accept",
                                              detail: result.rawValue, mayHaveReachedUpstream: true,
@@ -590,7 +592,7 @@ package final class CurlEngine: @unchecked Sendable {
                 let detail = String(decoding: t.errorBuffer.prefix { $0 != 0 }, as: UTF8.self)
                 let text = detail.isEmpty ? String(cString: curl_easy_strerror(result)) : detail
                 var error = ReckerError.upstream(result, method: t.request.head.method, connected: connected, message: text)
-                // libcurl 7.88 reports heads past its 300 KiB limit (a flood of 1xx heads, say)
+                // libcurl (7.88 and 8.14) reports heads past its 300 KiB limit (a flood of 1xx heads, say)
                 // as a receive error: the upstream broke the protocol, the network did not.
                 if result == CURLE_RECV_ERROR && !t.headSent && detail.hasPrefix("Too large response headers") {
                     error.code = .upstreamProtocol
@@ -685,13 +687,11 @@ package final class CurlEngine: @unchecked Sendable {
 
     // MARK: - starting a request over (engine thread)
 
-    /// Whether a failed transfer may go again on a fresh connection, once: it was stopped
-    /// before going out because its reused connection was dead or desynchronised; or its reused
+    /// Whether a failed transfer may go again on a fresh connection, once: its reused
     /// connection died before any answer and the replay policy allows a resend (libcurl
     /// resends on HTTP/1 itself, but not an HTTP/2 stream whose connection died).
     private func mayStartOver(_ t: Transfer, _ result: CURLcode) -> Bool {
         guard t.restarts == 0, !t.headSent, !t.sawResponse, !t.isWarmUp else { return false }
-        if t.staleConnection != nil { return true }
         let died = [CURLE_HTTP2, CURLE_HTTP2_STREAM, CURLE_RECV_ERROR, CURLE_SEND_ERROR, CURLE_GOT_NOTHING, CURLE_PARTIAL_FILE].contains(result)
         return died && t.startedOnReuse && RequestValidator.mayResend(t.request.head) && (!t.request.hasBody || t.replayable)
     }
@@ -705,8 +705,6 @@ package final class CurlEngine: @unchecked Sendable {
         recycle(t)
         if let list = t.headerList { curl_slist_free_all(list) }
         if let c = t.connection { execute(pool.connectionReleased(c, now: MonotonicClock.nanoseconds())) }
-        if let why = t.staleWarning { warn("\(why); closed, and request \(t.id) sent on a fresh connection instead") }
-        if let c = t.staleConnection { closeConnection(c) }
         count(t.request.target.domain) { $0.retries += 1 }
         transfers[t.id] = nil
         begin(t.id, t.request, t.sink, over: t)

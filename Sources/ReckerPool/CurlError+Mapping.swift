@@ -15,7 +15,8 @@ extension ReckerError {
             wire = .tlsFailed
         case CURLE_SEND_ERROR: wire = .upstreamSendFailed
         case CURLE_RECV_ERROR, CURLE_PARTIAL_FILE: wire = .upstreamRecvFailed
-        case CURLE_GOT_NOTHING, CURLE_WEIRD_SERVER_REPLY, CURLE_HTTP2, CURLE_HTTP2_STREAM, CURLE_BAD_CONTENT_ENCODING:
+        // CURLE_TOO_LARGE (libcurl 8.6+): a field of the upstream's answer past libcurl's limits.
+        case CURLE_GOT_NOTHING, CURLE_WEIRD_SERVER_REPLY, CURLE_HTTP2, CURLE_HTTP2_STREAM, CURLE_BAD_CONTENT_ENCODING, CURLE_TOO_LARGE:
             wire = .upstreamProtocol
         case CURLE_TOO_MANY_REDIRECTS: wire = .tooManyRedirects
         case CURLE_ABORTED_BY_CALLBACK, CURLE_WRITE_ERROR: wire = .cancelled

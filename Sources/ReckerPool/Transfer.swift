@@ -77,12 +77,6 @@ final class Transfer {
     var redirectRefused: String?
     /// The request last went out on a connection that had carried requests before.
     var startedOnReuse = false
-    /// The reused HTTP/1 connection picked for it had been closed by the upstream, or held
-    /// bytes no request asked for: the request was stopped before it went out, and the
-    /// engine sends it again on a fresh one. The warning is set for the bytes over plain
-    /// HTTP (over TLS they may be the upstream's close_notify).
-    var staleConnection: ConnectionID?
-    var staleWarning: String?
     /// Times the engine started this request over on a fresh connection (at most once), and
     /// whether this transfer must not reuse a connection.
     var restarts = 0
@@ -257,7 +251,7 @@ final class Transfer {
         default: 11
         }
         let reused = easy.long(CURLINFO_NUM_CONNECTS) == 0
-        engine.learned(version: version, domain: request.target.domain, connection: connection)
+        engine.learned(version: version, domain: request.target.domain)
         let connect = easy.offset(CURLINFO_CONNECT_TIME_T)
         let appConnect = easy.offset(CURLINFO_APPCONNECT_TIME_T)
         let firstByte = easy.offset(CURLINFO_STARTTRANSFER_TIME_T)

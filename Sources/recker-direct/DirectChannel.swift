@@ -18,6 +18,7 @@ final class DirectChannel: MessageChannel, TransferSink, @unchecked Sendable {
 
     /// `CURL_CA_BUNDLE`, as curl reads it, names a CA bundle to trust instead of the system's.
     init() throws {
+        if let refusal = Libcurl.refusal { throw ReckerError(.internalError, refusal) }
         var options = PoolOptions()
         if let ca = ProcessInfo.processInfo.environment["CURL_CA_BUNDLE"], !ca.isEmpty { options.caFile = ca }
         engine = try CurlEngine(options: options)

@@ -1,4 +1,5 @@
 import ReckerPool
+import ReckerProtocol
 
 /// The stats document in its three forms: JSON (schema 1, docs/PROTOCOL.md §2.12),
 /// Prometheus text format, and a table for people.
@@ -75,6 +76,8 @@ struct StatsReport: Sendable {
     var json: [UInt8] {
         var doc = Self.fields(stats.total)
         doc.append(("schema", .int(1)))
+        doc.append(("version", .string(Message.release)))
+        doc.append(("libcurl", .string(Libcurl.version)))
         doc.append(("uptime_s", Self.json((uptime * 1000).rounded() / 1000)))
         doc.append(("clients", .int(clients)))
         doc.append(("domains", .object(stats.domains.keys.sorted().map { ($0, .object(Self.fields(stats.domains[$0]!))) })))
@@ -100,6 +103,8 @@ struct StatsReport: Sendable {
             out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
             for d in domains { out += "\(name){\(label(d))} \(Self.number(value(stats.domains[d]!)))\n" }
         }
+        out += "# HELP reckerd_build_info reckerd's release, protocol and the libcurl it runs on.\n# TYPE reckerd_build_info gauge\n"
+        out += "reckerd_build_info{version=\"\(Message.release)\",protocol=\"\(Message.version)\",libcurl=\"\(Libcurl.version)\"} 1\n"
         out += "# HELP reckerd_uptime_seconds Seconds since the daemon started.\n# TYPE reckerd_uptime_seconds gauge\n"
         out += "reckerd_uptime_seconds \(Self.number(uptime))\n"
         out += "# HELP reckerd_clients Client connections open now.\n# TYPE reckerd_clients gauge\nreckerd_clients \(clients)\n"
@@ -153,7 +158,8 @@ struct StatsReport: Sendable {
         for d in stats.domains.keys.sorted() { rows.append(row(d, stats.domains[d]!)) }
         rows.append(row("(all)", stats.total))
         let widths = head.indices.map { i in rows.map { $0[i].count }.max()! }
-        var out = "reckerd: up \(Self.fixed(uptime, digits: 0)) s, \(clients) client\(clients == 1 ? "" : "s") connected\n"
+        var out = "reckerd \(Message.release) on libcurl \(Libcurl.version): up \(Self.fixed(uptime, digits: 0)) s, "
+            + "\(clients) client\(clients == 1 ? "" : "s") connected\n"
         for r in rows {
             out += r.enumerated().map { i, cell in
                 i == 0 ? cell + String(repeating: " ", count: widths[i] - cell.count)

@@ -2,6 +2,7 @@ import CReckerLoop
 import Glibc
 import Logging
 import ReckerLoop
+import ReckerPool
 import ReckerProtocol
 
 /// `reckerd [--config PATH] [--socket PATH]`: keeps warm upstream connections for the
@@ -38,10 +39,12 @@ enum Reckerd {
                 socketArg = v
             case "--check-config": checkOnly = true
             case "--help", "-h": print(usage); exit(0)
-            case "--version": print("reckerd \(Message.release) (protocol \(Message.version))"); exit(0)
+            case "--version": print("reckerd \(Message.release) (protocol \(Message.version), libcurl \(Libcurl.version))"); exit(0)
             default: fail("unknown argument \(a)\n\(usage)")
             }
         }
+
+        if let refusal = Libcurl.refusal { fail(refusal) }
 
         let source = configPath ?? (access(DaemonConfig.systemPath, F_OK) == 0 ? DaemonConfig.systemPath : nil)
         let config: DaemonConfig

@@ -74,7 +74,8 @@ final class ReplayTests: XCTestCase {
 
     /// An upstream that writes bytes after a complete response, while the connection is
     /// idle: the next request (maybe another user's) must not take them as its answer. It
-    /// goes out on a fresh connection instead, and gets its own response.
+    /// goes out on a fresh connection instead, and gets its own response (counted by the
+    /// upstream).
     func testLateBytesOnAnIdleConnectionReachNoOne() async throws {
         let server = try FaultServer()
         let daemon = try DaemonProcess(config: #"{ "agent": { "connections": 1 }, "http2": { "enabled": false } }"#)
@@ -89,7 +90,11 @@ final class ReplayTests: XCTestCase {
         }
         XCTAssertEqual(server.received("POST", "/digest"), 3, "each sent once")
         XCTAssertEqual(server.connections, 2, "the desynchronised connection was left for a fresh one")
-        XCTAssertEqual(try daemon.stats()["retries"] as? Int, 1)
+        // libcurl 8 declines a cached connection with input pending before any request is
+        // put on it, so no request met the poisoned one: nothing was retried.
+        let stats = try daemon.stats()
+        XCTAssertEqual(stats["retries"] as? Int, 0)
+        XCTAssertEqual(stats["connections_created"] as? Int, server.connections)
     }
 
     /// A PUT whose body is over the replay limit cannot be resent: it fails saying so, as a

@@ -40,15 +40,8 @@ CURLcode recker_msg_result(const CURLMsg *msg);
 /* Creates a close-on-exec socket for libcurl's open-socket callback; -1 on failure. */
 curl_socket_t recker_open_socket(const struct curl_sockaddr *address);
 
-/* A TCP connection's endpoints as one comparable string, "LOCAL_IP port PEER_IP port",
-   written by glibc's inet_ntop on both sides so the two forms compare equal.
-   recker_socket_endpoints reads them off a connected socket; recker_endpoints builds the
-   same from the addresses libcurl passes to the pre-request callback. Each returns 0, or
-   -1 when the socket is not connected or an address does not parse. */
 /// Hands the heap's free memory back to the system (malloc_trim), after a busy spell.
 void recker_trim_heap(void);
-int recker_socket_endpoints(int fd, char *out, size_t outlen);
-int recker_endpoints(const char *local_ip, int local_port, const char *peer_ip, int peer_port, char *out, size_t outlen);
 
 /* What kind of destination an address libcurl is about to connect to is, as bits:
    RECKER_DEST_LINK_LOCAL (169.254.0.0/16, fe80::/10: the cloud metadata services live
