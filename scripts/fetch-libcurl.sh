@@ -10,13 +10,20 @@
 # Nothing on the host changes: apt reads a private sources list and keeps its lists and
 # downloads under .build-curl/apt; packages are unpacked with dpkg-deb -x, never installed.
 # apt checks the downloads against the archive's signed Release file.
+#
+# `fetch-libcurl.sh bench` also unpacks the same version's curl command and shared libcurl
+# into .build-curl/bench (run as `LD_LIBRARY_PATH=.build-curl/bench/lib .build-curl/bench/curl`):
+# libcurl 8.14's own floor for `make bench`.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 dest=.build-curl
 want_major_minor=8.14
+bench=${1:-}
 
-if [ -f "$dest/VERSION" ] && [ -f "$dest/lib/libcurl.a" ] && [ -f "$dest/include/curl/curl.h" ]; then
+have_base() { [ -f "$dest/VERSION" ] && [ -f "$dest/lib/libcurl.a" ] && [ -f "$dest/include/curl/curl.h" ]; }
+have_bench() { [ -x "$dest/bench/curl" ] && [ -f "$dest/bench/lib/libcurl.so.4" ]; }
+if have_base && { [ "$bench" != bench ] || have_bench; }; then
   exit 0
 fi
 
@@ -27,7 +34,7 @@ mirror=${mirror:-http://deb.debian.org/debian/}
 keyring=/usr/share/keyrings/debian-archive-keyring.gpg
 [ -r "$keyring" ] || { echo "fetch-libcurl: $keyring is missing (apt-get install debian-archive-keyring)" >&2; exit 1; }
 
-rm -rf "$dest"
+have_base || rm -rf "$dest"
 mkdir -p "$dest/apt/lists/partial" "$dest/apt/cache/archives/partial" "$dest/apt/deb" "$dest/root"
 echo "deb [signed-by=$keyring] $mirror bookworm-backports main" > "$dest/apt/sources.list"
 top=$(pwd)/$dest/apt
@@ -47,14 +54,25 @@ if [ -z "$version" ]; then
   echo "fetch-libcurl: bookworm-backports offers no libcurl4-openssl-dev $want_major_minor.x" >&2
   exit 1
 fi
-(cd "$dest/apt/deb" && apt-get "${apt_opts[@]}" -qq download "libcurl4-openssl-dev=$version")
-dpkg-deb -x "$dest/apt/deb/"libcurl4-openssl-dev_*.deb "$dest/root"
+packages=("libcurl4-openssl-dev=$version")
+[ "$bench" = bench ] && packages+=("curl=$version" "libcurl4=$version")
+(cd "$dest/apt/deb" && apt-get "${apt_opts[@]}" -qq download "${packages[@]}")
 
-mkdir -p "$dest/include" "$dest/lib"
-cp -r "$dest/root/usr/include/x86_64-linux-gnu/curl" "$dest/include/"
-cp "$dest/root/usr/lib/x86_64-linux-gnu/libcurl.a" "$dest/lib/"
-grep -q "LIBCURL_VERSION \"$want_major_minor\." "$dest/include/curl/curlver.h" || {
-  echo "fetch-libcurl: the headers are not libcurl $want_major_minor" >&2; exit 1; }
-echo "$version" > "$dest/VERSION"
-rm -rf "$dest/root" "$dest/apt/cache" "$dest/apt/lists"
-echo "fetch-libcurl: libcurl $version in $dest"
+if ! have_base; then
+  dpkg-deb -x "$dest/apt/deb/"libcurl4-openssl-dev_*.deb "$dest/root"
+  mkdir -p "$dest/include" "$dest/lib"
+  cp -r "$dest/root/usr/include/x86_64-linux-gnu/curl" "$dest/include/"
+  cp "$dest/root/usr/lib/x86_64-linux-gnu/libcurl.a" "$dest/lib/"
+  grep -q "LIBCURL_VERSION \"$want_major_minor\." "$dest/include/curl/curlver.h" || {
+    echo "fetch-libcurl: the headers are not libcurl $want_major_minor" >&2; exit 1; }
+  echo "$version" > "$dest/VERSION"
+fi
+if [ "$bench" = bench ]; then
+  rm -rf "$dest/root" "$dest/bench"
+  for deb in "$dest/apt/deb/"curl_*.deb "$dest/apt/deb/"libcurl4_*.deb; do dpkg-deb -x "$deb" "$dest/root"; done
+  mkdir -p "$dest/bench/lib"
+  cp "$dest/root/usr/bin/curl" "$dest/bench/"
+  cp -P "$dest/root/usr/lib/x86_64-linux-gnu/"libcurl.so.4* "$dest/bench/lib/"
+fi
+rm -rf "$dest/root" "$dest/apt/cache" "$dest/apt/lists" "$dest/apt/deb"
+echo "fetch-libcurl: libcurl $version in $dest${bench:+ (with curl for the benchmarks)}"

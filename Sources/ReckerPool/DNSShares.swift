@@ -4,7 +4,8 @@ import CReckerCurl
 /// request, so a single cache for every domain made each request cost as much as the names
 /// seen within `limits.dnsCacheTimeout`: after 10,000 domains (any local user can name
 /// them), 24k requests/s fell to 2.5k. With a cache per domain, a request walks only its
-/// own domain's entries. Engine-thread only.
+/// own domain's entries (kept on 8.14, where it costs nothing; bench W8 measures it).
+/// Engine-thread only.
 final class DNSShares {
     private struct Share {
         let raw: UnsafeMutableRawPointer

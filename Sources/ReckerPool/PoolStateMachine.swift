@@ -95,7 +95,7 @@ package struct PoolStateMachine {
     /// new connection — only while none is being opened: libcurl 7.88 does not wait for a
     /// connection it is still opening once the host is known to multiplex, so every request
     /// past the open streams would otherwise open a connection of its own (a burst of 256
-    /// opened 64 where 3 do).
+    /// opened 64 where 3 do; MultiplexTests holds 8.14 to the 3).
     private func capacity(_ p: Pool, key: String) -> Int {
         guard p.multiplexed && options.http2Enabled else { return p.limits.connections }
         let c = connectionCounts[key] ?? ConnectionCounts()
