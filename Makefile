@@ -50,7 +50,9 @@ fuzz: test-deps
 bench: release
 	@scripts/install-deps.sh test hyperfine:hyperfine wrk:wrk python3-matplotlib
 	$(SWIFT) build -c release --static-swift-stdlib --scratch-path $(STATIC_BUILD) --product reckerd
+	scripts/fetch-libcurl.sh bench
 	/usr/bin/python3 bench/bench.py
+	/usr/bin/python3 bench/libcurl_cpu.py --append docs/BENCHMARKS.md
 	/usr/bin/python3 bench/soak.py
 	/usr/bin/python3 bench/http_front.py --append docs/BENCHMARKS.md
 	scripts/fuzz.sh 600

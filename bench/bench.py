@@ -25,6 +25,8 @@ DELAY_MS = 10
 RECKER = os.path.join(BIN, "recker")
 RECKERD = os.path.join(BIN, "reckerd")
 LOAD = os.path.join(BIN, "recker-load")
+CURL814 = os.path.join(ROOT, ".build-curl", "bench", "curl")
+CURL814_LIB = os.path.join(ROOT, ".build-curl", "bench", "lib")
 results = {}
 verdicts = []
 
@@ -281,9 +283,10 @@ def curl_cpu(urls, parallel):
     with open(path, "w") as f:
         for u in urls:
             f.write(f'url = "{u}"\noutput = "/dev/null"\n')
-    args = ["curl", "-s", "-K", path] + (["--parallel", "--parallel-immediate", "--parallel-max", str(parallel)] if parallel else [])
+    # libcurl 8.14's own curl, the library reckerd runs on (scripts/fetch-libcurl.sh bench).
+    args = [CURL814, "-s", "-K", path] + (["--parallel", "--parallel-immediate", "--parallel-max", str(parallel)] if parallel else [])
     start = time.perf_counter()
-    p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ, LD_LIBRARY_PATH=CURL814_LIB))
     _, _, usage = os.wait4(p.pid, 0)
     wall = time.perf_counter() - start
     os.unlink(path)
@@ -472,7 +475,10 @@ def write_report(rtt, elapsed):
              f"Made by `make bench` (`/usr/bin/python3 bench/bench.py`, release build) on {time.strftime('%Y-%m-%d')}, "
              f"in {elapsed / 60:.1f} minutes.", "",
              f"Machine: {os.cpu_count()} cores ({cpu}), {platform.platform()}, "
-             f"{run('curl --version').stdout.splitlines()[0]}, nginx 1.22 as upstream and as the reference proxy.", "",
+             f"{run('curl --version').stdout.splitlines()[0]} (the fresh `curl` users run), nginx 1.22 as upstream "
+             "and as the reference proxy.", "",
+             f"reckerd: `{run([RECKERD, '--version']).stdout.strip()}` (libcurl linked in); libcurl's own floor in W7 "
+             "is curl 8.14.1 on the same library.", "",
              "Upstreams: nginx on 127.0.0.1 over HTTPS, TLS 1.3, one port HTTP/2, one HTTP/1.1 only. Latency is made by "
              f"`bench/relay.py`, a relay on 127.0.0.1 that holds every chunk {DELAY_MS} ms in each direction and each new "
              "connection one round trip before it connects upstream (this kernel has no netem). "
@@ -512,7 +518,7 @@ def write_report(rtt, elapsed):
     lines += ["## W7 CPU per request (µs of the process under test, plain HTTP upstream, no injected latency)", "",
               "Same upstream for all: nginx (this run's instance) serving a 23-byte file on 127.0.0.1. reckerd under "
               "`recker-load` (one epoll thread, one request in flight per connection, over the Unix socket); libcurl's "
-              "floor is one `curl --parallel --parallel-max 64` process fetching 20,000 URLs (its own user + sys); "
+              "floor is one `curl --parallel --parallel-max 64` process of curl 8.14.1 (the libcurl reckerd runs on) fetching 20,000 URLs (its own user + sys); "
               "nginx 1.22 as a keep-alive proxy with 1 worker under `wrk -t1`. CPU from /proc/PID/stat before and after.", "",
               "| load | requests/s | CPU µs per request |", "|---|---|---|"]
     for k, v in w7.items():
