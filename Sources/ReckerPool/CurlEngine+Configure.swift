@@ -51,10 +51,12 @@ extension CurlEngine {
         e.set(CURLOPT_PROTOCOLS_STR, "http,https")
         e.set(CURLOPT_REDIR_PROTOCOLS_STR, "http,https")
         // What is left of total_timeout after the queue; the engine's own timer is exact,
-        // libcurl's is the backstop.
+        // libcurl's is the backstop, a little later so that the engine's fires first and the
+        // request fails with TIMEOUT whatever libcurl was doing (CONNECT_TIMEOUT came back
+        // for a 1 ms total_timeout that ran out while libcurl connected).
         if let total = head.options.totalTimeoutMs, total > 0 {
-            let waited = MonotonicClock.nanoseconds() &- t.request.arrival
-            e.set(CURLOPT_TIMEOUT_MS, max(1, Int(total) - Int(waited / 1_000_000)))
+            let waited = elapsed(since: t.request.arrival)
+            e.set(CURLOPT_TIMEOUT_MS, max(1, Int(total) - Int(waited / 1_000_000)) + Self.backstopSlackMs)
         }
         if let n = head.options.followRedirects, n > 0 {
             e.set(CURLOPT_FOLLOWLOCATION, 1)

@@ -53,7 +53,7 @@ extension CurlEngine {
         if let t = curlTimer { loop.cancel(t) }
         curlTimer = nil
         guard timeoutMs >= 0 else { return }
-        let deadline = MonotonicClock.nanoseconds() &+ UInt64(timeoutMs) * 1_000_000
+        let deadline = loop.now &+ UInt64(timeoutMs) * 1_000_000
         curlTimer = loop.schedule(at: deadline) { [unowned self] in
             curlTimer = nil
             act(on: CURL_SOCKET_TIMEOUT, 0)

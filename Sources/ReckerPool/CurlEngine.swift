@@ -38,6 +38,8 @@ package final class CurlEngine: @unchecked Sendable {
     private var lastTick: UInt64 = 0
     /// The pool's timers run at most this often (ns) while events keep coming.
     static let tickInterval: UInt64 = 1_000_000
+    /// How much later than the engine's own total_timeout timer libcurl's backstop fires (ms).
+    static let backstopSlackMs = 250
     private var cleanedUp = false
     /// Easy handles of finished transfers, reset, for the next ones (engine thread).
     private var spareHandles: [EasyHandle] = []
@@ -73,7 +75,7 @@ package final class CurlEngine: @unchecked Sendable {
     /// When the connection records were last audited against their descriptors (and idle
     /// domains forgotten), and the time of the current loop pass.
     private var lastAudit: UInt64 = 0
-    private var loopTime = MonotonicClock.nanoseconds()
+    private var loopTime: UInt64 = 0
     private var lastShortageWarning: UInt64 = 0
     var counters: [String: DomainCounters] = [:]
     var totals = DomainCounters()
@@ -271,6 +273,14 @@ package final class CurlEngine: @unchecked Sendable {
 
     // MARK: - the engine thread
 
+    /// Nanoseconds from `instant` to this loop pass's time: the engine's one clock is
+    /// `loop.now`, read once per pass (a second reading later in the pass once made a pause
+    /// look 584 years old, and its upload fail with a false body timeout). An instant taken
+    /// on another thread may be later than the pass began: 0 then.
+    func elapsed(since instant: UInt64) -> UInt64 {
+        loop.now > instant ? loop.now - instant : 0
+    }
+
     /// The engine's share of the end of each loop pass: the watchdog's beat, the janitor
     /// (once a second), the pool's timers when something changed or a deadline is due, and
     /// the end of a stop.
@@ -356,7 +366,7 @@ package final class CurlEngine: @unchecked Sendable {
                 }
             }
             execute(pool.requestArrived(id, target: request.target, client: request.client, user: request.user,
-                                        now: MonotonicClock.nanoseconds()))
+                                        now: loop.now))
             if waiting[id] != nil { spillPausedResponses(toFree: request.target.domain) }
         case .body(let id, let chunk, let end):
             if let t = transfers[id] {
@@ -524,8 +534,8 @@ package final class CurlEngine: @unchecked Sendable {
         configure(t)
         dnsShares.attach(easy, domain: request.target.domain, now: loop.now)
         transfers[id] = t
-        t.startedAt = MonotonicClock.nanoseconds()
-        let queued = (t.startedAt &- request.arrival) / 1000
+        t.startedAt = loop.now
+        let queued = elapsed(since: request.arrival) / 1000
         record(request.target.domain) { $0.queueTime.record(queued) }
         let rc = curl_multi_add_handle(multi.raw, easy.raw)
         if rc != CURLM_OK {
@@ -592,6 +602,12 @@ package final class CurlEngine: @unchecked Sendable {
                 let detail = String(decoding: t.errorBuffer.prefix { $0 != 0 }, as: UTF8.self)
                 let text = detail.isEmpty ? String(cString: curl_easy_strerror(result)) : detail
                 var error = ReckerError.upstream(result, method: t.request.head.method, connected: connected, message: text)
+                if result == CURLE_OPERATION_TIMEDOUT, let ms = t.request.head.options.totalTimeoutMs, ms > 0,
+                   elapsed(since: t.request.arrival) >= UInt64(ms) * 1_000_000 {
+                    // The total deadline is what ran out, whatever libcurl was doing then.
+                    error.code = .timeout
+                    error.message = "the request took longer than its total_timeout of \(ms) ms (\(text))"
+                }
                 // libcurl (7.88 and 8.14) reports heads past its 300 KiB limit (a flood of 1xx heads, say)
                 // as a receive error: the upstream broke the protocol, the network did not.
                 if result == CURLE_RECV_ERROR && !t.headSent && detail.hasPrefix("Too large response headers") {
@@ -614,7 +630,7 @@ package final class CurlEngine: @unchecked Sendable {
         if error == nil { t.sendHeadIfNeeded() }
         t.deliverBody()
         let domain = t.request.target.domain
-        let total = MonotonicClock.micros(since: t.request.arrival)
+        let total = UInt32(clamping: elapsed(since: t.request.arrival) / 1000)
         // Counted before the sink hears of it, so stats never lag an answer a client saw.
         count(domain) { s in
             s.bytesOut += Int(t.uploadReceived)
@@ -639,7 +655,7 @@ package final class CurlEngine: @unchecked Sendable {
         forgetSocketsClosedSilently(by: t)
         recycle(t)
         if let list = t.headerList { curl_slist_free_all(list) }
-        let now = MonotonicClock.nanoseconds()
+        let now = loop.now
         if let c = t.connection { execute(pool.connectionReleased(c, now: now)) }
         if t.isWarmUp { pool.warmUpEnded(domain: domain, succeeded: error == nil, now: now) }
         if !t.isWarmUp {
@@ -675,11 +691,11 @@ package final class CurlEngine: @unchecked Sendable {
     /// connection waits on it (paused: the spill file was off or full).
     private func endStalledUploads(now: UInt64) {
         let limit = UInt64(options.bodyTimeoutMs) * 1_000_000
-        for t in Array(transfers.values) where t.recvPaused && !t.finished && now &- t.recvPausedSince >= limit {
+        for t in Array(transfers.values) where t.recvPaused && !t.finished && now > t.recvPausedSince && now - t.recvPausedSince >= limit {
             finish(t, error: ReckerError(.timeout, "the client read none of the response for \(options.bodyTimeoutMs) ms (limits.bodyTimeout); its upstream connection is freed",
                                          mayHaveReachedUpstream: true, retrySafe: RequestValidator.isSafeMethod(t.request.head.method)))
         }
-        for t in Array(transfers.values) where t.sendPaused && now &- t.sendPausedSince >= limit {
+        for t in Array(transfers.values) where t.sendPaused && now > t.sendPausedSince && now - t.sendPausedSince >= limit {
             finish(t, error: ReckerError(.timeout, "the client sent no request body for \(options.bodyTimeoutMs) ms (limits.bodyTimeout)",
                                          mayHaveReachedUpstream: true, retrySafe: RequestValidator.isSafeMethod(t.request.head.method)))
         }
@@ -704,7 +720,7 @@ package final class CurlEngine: @unchecked Sendable {
         forgetSocketsClosedSilently(by: t)
         recycle(t)
         if let list = t.headerList { curl_slist_free_all(list) }
-        if let c = t.connection { execute(pool.connectionReleased(c, now: MonotonicClock.nanoseconds())) }
+        if let c = t.connection { execute(pool.connectionReleased(c, now: loop.now)) }
         count(t.request.target.domain) { $0.retries += 1 }
         transfers[t.id] = nil
         begin(t.id, t.request, t.sink, over: t)

@@ -51,7 +51,7 @@ final class Transfer {
     var outstanding = 0
     let responseBuffer: Int
     var recvPaused = false {
-        didSet { if recvPaused && !oldValue { recvPausedSince = MonotonicClock.nanoseconds() } }
+        didSet { if recvPaused && !oldValue { recvPausedSince = engine.loop.now } }
     }
     /// When reading from the upstream last paused because the client read nothing more.
     var recvPausedSince: UInt64 = 0
@@ -212,7 +212,7 @@ final class Transfer {
         }
         if uploadEnded { return 0 }
         sendPaused = true
-        sendPausedSince = MonotonicClock.nanoseconds()
+        sendPausedSince = engine.loop.now
         return Int(CURL_READFUNC_PAUSE)
     }
 

@@ -53,6 +53,36 @@ final class CurlEngineTests: XCTestCase {
                              arrival: MonotonicClock.nanoseconds(), hasBody: false)
     }
 
+    /// Uploads that trickle in pause and resume many times a second, across the engine's
+    /// once-a-second audit of stalled uploads; none may fail with a false body timeout (a
+    /// pause stamped by a clock read later than the loop pass's own time once looked 584
+    /// years old to the audit in the same pass).
+    func testTricklingUploadsNeverTimeOutFalsely() throws {
+        let server = try FaultServer()
+        let engine = try CurlEngine(options: PoolOptions())
+        defer { engine.shutdown() }
+        let sink = RecordingSink()
+        sink.engine = engine
+        let chunk = [UInt8](repeating: 0x61, count: 1024)
+        let chunks = 250
+        let uploads = 4
+        let ids = try (0 ..< uploads).map { _ in
+            let head = RequestHead(method: "POST", url: server.url("/digest"), bodyLength: UInt64(chunk.count * chunks))
+            return engine.start(EngineRequest(head: head, target: try RequestValidator.validate(head), arrival: MonotonicClock.nanoseconds(),
+                                              hasBody: true), sink: sink)
+        }
+        for i in 0 ..< chunks {
+            for id in ids { engine.sendBody(id, chunk, end: i == chunks - 1) }
+            usleep(10_000)
+        }
+        let whole = [UInt8](repeating: 0x61, count: chunk.count * chunks)
+        for id in ids {
+            let r = try XCTUnwrap(sink.wait(id), "upload \(id) ended")
+            XCTAssertNil(r.error, "upload \(id)")
+            XCTAssertEqual(String(decoding: r.body, as: UTF8.self), "POST \(whole.count) \(String(FaultServer.fnv1a(whole), radix: 16))")
+        }
+    }
+
     func testSequentialRequestsReuseOneConnection() throws {
         let server = try FaultServer()
         let engine = try CurlEngine(options: PoolOptions())
