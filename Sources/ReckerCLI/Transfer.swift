@@ -281,12 +281,14 @@ final class Transfer {
         var unacked = 0
         var response: ResponseHead?
         var keepBody = true
+        var headSent = false
         do {
             // The head goes out before WELCOME is read (PROTOCOL.md 2.2) when it fits the
             // smallest limits a daemon can announce: the request then costs no extra round trip.
             let early = (try? Message.requestHead(stream: stream, request, endRequest: !hasBody).encoded.count).map { $0 - 4 <= 4096 } ?? false
             if !early { _ = connection.welcome }
             try connection.send(.requestHead(stream: stream, request, endRequest: !hasBody))
+            headSent = true
             let window = Int(connection.welcome.initialWindow)
             let maxData = Int(connection.welcome.maxFrame) - Frame.headerSize
             var sendWindow = window
@@ -324,6 +326,13 @@ final class Transfer {
                 }
             }
         } catch {
+            var error = error
+            if error.code == .connectionLost && headSent {
+                // The daemon went away with the request (PROTOCOL.md §5): it may have
+                // reached the upstream.
+                error.mayHaveReachedUpstream = true
+                error.retrySafe = RequestValidator.isSafeMethod(request.method)
+            }
             return .failed(error)
         }
     }

@@ -171,10 +171,13 @@ extension CurlEngine {
         t.connection = nil
         if t.sent && !t.sawResponse {
             count(t.request.target.domain) { $0.retries += 1 }
-            guard RequestValidator.mayResend(t.request.head) else {
+            // Once more at most (PROTOCOL.md §5.1): libcurl itself would try up to five
+            // times after a GOAWAY or REFUSED_STREAM, each reaching the upstream.
+            guard RequestValidator.mayResend(t.request.head), t.resends == 0, !t.sentBefore else {
                 t.resendRefused = true
                 return CURL_PREREQFUNC_ABORT
             }
+            t.resends += 1
         }
         t.sent = true
         t.sawResponse = false

@@ -273,6 +273,28 @@ package final class CurlEngine: @unchecked Sendable {
 
     // MARK: - the engine thread
 
+    /// libcurl's error text made safe to log and to send as a one-line message: nghttp2
+    /// quotes a refused field's value (an upstream's cookie, or a line break that would
+    /// forge a log line), which is cut; control bytes become `\xNN`.
+    static func oneLine(_ text: String) -> String {
+        var bytes = Array(text.utf8)
+        let marker = Array(", value: [".utf8)
+        if bytes.count >= marker.count,
+           let at = (0 ... bytes.count - marker.count).first(where: { bytes[$0 ..< $0 + marker.count].elementsEqual(marker) }) {
+            bytes = Array(bytes[..<at]) + Array(" (its value not shown)".utf8)
+        }
+        var out = ""
+        for scalar in String(decoding: bytes, as: UTF8.self).unicodeScalars {
+            if scalar.value < 0x20 || scalar.value == 0x7F {
+                let hex = String(scalar.value, radix: 16)
+                out += "\\x" + (hex.count < 2 ? "0" : "") + hex
+            } else {
+                out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
+    }
+
     /// Nanoseconds from `instant` to this loop pass's time: the engine's one clock is
     /// `loop.now`, read once per pass (a second reading later in the pass once made a pause
     /// look 584 years old, and its upload fail with a false body timeout). An instant taken
@@ -397,7 +419,9 @@ package final class CurlEngine: @unchecked Sendable {
                 inFlightCount.wrappingAdd(-1, ordering: .relaxed)
                 t.sink.transferFailed(id, error(t.request.head.method))
             } else if let (request, sink) = waiting[id] {
-                failWaiting(id, request, sink, error(request.head.method))
+                // Still in the queue: it never left reckerd.
+                failWaiting(id, request, sink, ReckerError(.cancelled, "request cancelled while it waited for a connection",
+                                                           mayHaveReachedUpstream: false, retrySafe: true))
             }
         case .failAll(let error):
             failEverything(error)
@@ -413,9 +437,19 @@ package final class CurlEngine: @unchecked Sendable {
         }
     }
 
+    /// Fails every request: those still queued never left reckerd; those running may have
+    /// reached the upstream, and may be retried where their method allows (RFC 9110 §9.2.2).
     private func failEverything(_ error: ReckerError) {
-        for (id, (request, sink)) in waiting { failWaiting(id, request, sink, error) }
-        for t in Array(transfers.values) { finish(t, error: error) }
+        var queued = error
+        queued.mayHaveReachedUpstream = false
+        queued.retrySafe = true
+        for (id, (request, sink)) in waiting { failWaiting(id, request, sink, queued) }
+        for t in Array(transfers.values) {
+            var running = error
+            running.mayHaveReachedUpstream = true
+            running.retrySafe = RequestValidator.isSafeMethod(t.request.head.method)
+            finish(t, error: running)
+        }
         for t in draining.values {
             dropSpill(t)
             inFlightCount.wrappingAdd(-1, ordering: .relaxed)
@@ -503,6 +537,7 @@ package final class CurlEngine: @unchecked Sendable {
         waiting[id] = nil
         waitingBody[id] = nil
         count(request.target.domain) { s in
+            guard error.code != .cancelled else { return }
             s.errorsTotal += 1
             switch error.code {
             case .connectFailed, .connectTimeout, .dnsFailed, .tlsFailed: s.connectFailures += 1
@@ -527,6 +562,7 @@ package final class CurlEngine: @unchecked Sendable {
         let t = Transfer(id: id, request: request, sink: sink, easy: easy, engine: self)
         t.isWarmUp = warmUp
         if let old {
+            t.sentBefore = old.sent || old.sentBefore
             t.carryBody(from: old)
             t.restarts = old.restarts + 1
             t.freshConnection = true
@@ -555,7 +591,12 @@ package final class CurlEngine: @unchecked Sendable {
             guard let raw else { continue }
             let t = Unmanaged<Transfer>.fromOpaque(raw).takeUnretainedValue()
             let result = recker_msg_result(msg)
-            if result == CURLE_OK {
+            if result == CURLE_OK && t.sawResponse && !t.responseHead.complete {
+                // libcurl 8.14 takes a head cut off by the upstream's close ("HTTP/1.1 200
+                // OK\r\n", then EOF) for a whole, empty response.
+                finish(t, error: ReckerError(.upstreamProtocol, "the upstream closed before its response head was complete",
+                                             mayHaveReachedUpstream: true, retrySafe: RequestValidator.isSafeMethod(t.request.head.method)))
+            } else if result == CURLE_OK {
                 finish(t, error: nil)
             } else if mayStartOver(t, result) {
                 startOver(t)
@@ -581,6 +622,7 @@ package final class CurlEngine: @unchecked Sendable {
                                              retrySafe: RequestValidator.isSafeMethod(t.request.head.method)))
             } else if result == CURLE_SEND_FAIL_REWIND {
                 // The body was over the replay limit, so the resend could not go (PROTOCOL.md 5.1).
+                count(t.request.target.domain) { $0.retries += 1 }
                 finish(t, error: ReckerError(
                     .upstreamRecvFailed,
                     "the reused connection closed before any answer, and the body (over limits.responseBuffer) was not kept for a resend (it may have reached the upstream)",
@@ -588,18 +630,19 @@ package final class CurlEngine: @unchecked Sendable {
             } else if let refused = t.redirectRefused {
                 finish(t, error: ReckerError(.upstreamFailed, refused, detail: result.rawValue, mayHaveReachedUpstream: true,
                                              retrySafe: RequestValidator.isSafeMethod(t.request.head.method)))
-            } else if let broken = t.headerLimitBroken {
+            } else if let broken = t.headRefused {
                 finish(t, error: ReckerError(.upstreamProtocol, broken, detail: result.rawValue, mayHaveReachedUpstream: true,
                                              retrySafe: RequestValidator.isSafeMethod(t.request.head.method)))
             } else if t.resendRefused {
                 let method = t.request.head.method
-                finish(t, error: ReckerError(
-                    .upstreamRecvFailed,
-                    "the reused connection closed before any answer, and \(method) is not idempotent: reckerd did not send it again (it may have reached the upstream; an Idempotency-Key header allows one resend)",
-                    mayHaveReachedUpstream: true, retrySafe: false))
+                let why = RequestValidator.mayResend(t.request.head)
+                    ? "the connection closed before any answer again after reckerd sent \(method) a second time; it sends a request at most twice"
+                    : "the reused connection closed before any answer, and \(method) is not idempotent: reckerd did not send it again (it may have reached the upstream; an Idempotency-Key header allows one resend)"
+                finish(t, error: ReckerError(.upstreamRecvFailed, why, mayHaveReachedUpstream: true,
+                                             retrySafe: RequestValidator.isSafeMethod(method)))
             } else {
                 let connected = t.connection != nil
-                let detail = String(decoding: t.errorBuffer.prefix { $0 != 0 }, as: UTF8.self)
+                let detail = Self.oneLine(String(decoding: t.errorBuffer.prefix { $0 != 0 }, as: UTF8.self))
                 let text = detail.isEmpty ? String(cString: curl_easy_strerror(result)) : detail
                 var error = ReckerError.upstream(result, method: t.request.head.method, connected: connected, message: text)
                 if result == CURLE_OPERATION_TIMEDOUT, let ms = t.request.head.options.totalTimeoutMs, ms > 0,
@@ -621,9 +664,16 @@ package final class CurlEngine: @unchecked Sendable {
 
     /// Ends a transfer exactly once: counts it, tells its sink, frees its handle, and lets
     /// the pool start what waited for it.
-    private func finish(_ t: Transfer, error: ReckerError?) {
+    private func finish(_ t: Transfer, error failure: ReckerError?) {
         guard !t.finished else { return }
         t.finished = true
+        var error = failure
+        if (t.sent || t.sentBefore), let e = error, !e.mayHaveReachedUpstream {
+            // This attempt failed before sending (a resend's connect, say), but an earlier
+            // one went out: the request may have reached the upstream.
+            error?.mayHaveReachedUpstream = true
+            error?.retrySafe = RequestValidator.mayResend(t.request.head)
+        }
         stopTotalTimer(t.id)
         transfers[t.id] = nil
         waiting[t.id] = nil
@@ -634,7 +684,8 @@ package final class CurlEngine: @unchecked Sendable {
         // Counted before the sink hears of it, so stats never lag an answer a client saw.
         count(domain) { s in
             s.bytesOut += Int(t.uploadReceived)
-            guard let error else { return }
+            // A request its client cancelled is not the upstream's error.
+            guard let error, error.code != .cancelled else { return }
             s.errorsTotal += 1
             switch error.code {
             case .connectFailed, .connectTimeout, .dnsFailed, .tlsFailed: s.connectFailures += 1

@@ -12,14 +12,11 @@ final class Transfer {
     unowned let engine: CurlEngine
     var headerList: UnsafeMutablePointer<curl_slist>?
 
-    /// Header lines of the response being received; reset at each status line, so only the
-    /// final response's head (after 1xx and followed redirects) is kept.
-    var responseHeaders: [(name: String, value: String)] = []
-    var responseHeaderBytes = 0
-    /// The reason phrase of the last status line.
-    var reason = ""
-    /// Set when the response head broke a header limit: why the transfer failed.
-    var headerLimitBroken: String?
+    /// The response head as it arrives: reset at each status line, so only the final
+    /// response's head (after 1xx and followed redirects) is kept.
+    lazy var responseHead = ResponseHeadReader(maxCount: engine.options.headerLimits.count, maxBytes: engine.options.headerLimits.bytes)
+    /// Why the response head was refused, when it was: why the transfer failed.
+    var headRefused: String?
     var headSent = false
     var startedAt: UInt64 = 0
 
@@ -70,6 +67,10 @@ final class Transfer {
     var sawResponse = false
     /// The request has gone out at least once.
     var sent = false
+    /// An earlier transfer of the same request (one the engine started over) went out.
+    var sentBefore = false
+    /// Times libcurl sent the request again after its connection died (at most once).
+    var resends = 0
     /// libcurl wanted to send the request again after a reused connection died, and the
     /// replay policy refused (`RequestValidator.mayResend`).
     var resendRefused = false
@@ -106,38 +107,19 @@ final class Transfer {
 
     // MARK: callbacks, called by libcurl on the engine thread
 
-    /// Takes one header line; false (the transfer then fails) once the head passes the
-    /// header limits, which `headerLimitBroken` then names.
+    /// Takes one header line; false (the transfer then fails) when the head is refused
+    /// (`ResponseHeadReader`), which `headRefused` then says why.
     func onHeader(_ line: UnsafeBufferPointer<UInt8>) -> Bool {
-        var end = line.count
-        while end > 0 && (line[end - 1] == 0x0A || line[end - 1] == 0x0D) { end -= 1 }
-        guard end > 0 else { return true }
-        let text = line[0 ..< end]
-        if text.starts(with: Array("HTTP/".utf8)) {
+        switch responseHead.read(line) {
+        case .status:
             sawResponse = true
-            responseHeaders.removeAll(keepingCapacity: true)
-            responseHeaderBytes = 0
-            // "HTTP/1.1 200 OK": the reason phrase is what follows the second space.
-            reason = ""
-            if let first = text.firstIndex(of: 0x20), let second = text[(first + 1)...].firstIndex(of: 0x20) {
-                reason = String(decoding: text[(second + 1)...], as: UTF8.self)
-            }
             return true
-        }
-        guard let colon = text.firstIndex(of: UInt8(ascii: ":")) else { return true }
-        var valueStart = colon + 1
-        while valueStart < end && (text[valueStart] == 0x20 || text[valueStart] == 0x09) { valueStart += 1 }
-        let limits = engine.options.headerLimits
-        responseHeaderBytes += (colon - text.startIndex) + (end - valueStart)
-        guard responseHeaders.count < limits.count, responseHeaderBytes <= limits.bytes else {
-            headerLimitBroken = responseHeaders.count >= limits.count
-                ? "the upstream's response has more than \(limits.count) headers (limits.maxHeaders)"
-                : "the upstream's response has more than \(limits.bytes) bytes of headers (limits.maxHeaderBytes)"
+        case .ok:
+            return true
+        case .refuse(let why):
+            headRefused = why
             return false
         }
-        responseHeaders.append((name: String(decoding: text[..<colon], as: UTF8.self),
-                                value: String(decoding: text[valueStart ..< end], as: UTF8.self)))
-        return true
     }
 
     /// Returns the bytes taken, or CURL_WRITEFUNC_PAUSE when the client is too far behind
@@ -257,11 +239,11 @@ final class Transfer {
         let firstByte = easy.offset(CURLINFO_STARTTRANSFER_TIME_T)
         let head = ResponseHead(
             status: UInt16(clamping: status), httpVersion: version, connectionID: connection ?? 0, reused: reused,
-            queueMicros: UInt32(clamping: (startedAt &- request.arrival) / 1000),
+            queueMicros: UInt32(clamping: (startedAt > request.arrival ? startedAt - request.arrival : 0) / 1000),
             connectMicros: reused ? 0 : UInt32(clamping: connect),
             tlsMicros: reused || appConnect == 0 ? 0 : UInt32(clamping: max(0, appConnect - connect)),
-            firstByteMicros: UInt32(clamping: firstByte), headers: responseHeaders,
-            facts: ResponseFacts(reason: reason, remoteIP: easy.string(CURLINFO_PRIMARY_IP) ?? "",
+            firstByteMicros: UInt32(clamping: firstByte), headers: responseHead.headers,
+            facts: ResponseFacts(reason: responseHead.reason, remoteIP: easy.string(CURLINFO_PRIMARY_IP) ?? "",
                                  remotePort: UInt16(exactly: easy.long(CURLINFO_PRIMARY_PORT)) ?? 0,
                                  localIP: easy.string(CURLINFO_LOCAL_IP) ?? "",
                                  localPort: UInt16(exactly: easy.long(CURLINFO_LOCAL_PORT)) ?? 0,

@@ -7,6 +7,9 @@ final class PendingStream: Sendable {
     enum Kind { case buffered, streaming, stats }
 
     let kind: Kind
+    /// The request's method (nil for stats): whether it is safe to retry when the
+    /// connection is lost after it went out.
+    let method: String?
     private let fields = Mutex(Fields())
 
     struct Fields {
@@ -33,7 +36,10 @@ final class PendingStream: Sendable {
         }
     }
 
-    init(kind: Kind) { self.kind = kind }
+    init(kind: Kind, method: String?) {
+        self.kind = kind
+        self.method = method
+    }
 
     /// The stream id, 0 until the stream is registered on a connection.
     var id: UInt32 { fields.withLock { $0.id } }
@@ -124,6 +130,11 @@ final class PendingStream: Sendable {
             if !f.sent {
                 e.mayHaveReachedUpstream = false
                 e.retrySafe = true
+            } else if e.code == .connectionLost {
+                // The request went out and the daemon's answer was lost with the
+                // connection: it may have reached the upstream (PROTOCOL.md §5).
+                e.mayHaveReachedUpstream = true
+                e.retrySafe = method.map(RequestValidator.isSafeMethod) ?? true
             }
             f.error = e
             f.wake()

@@ -35,7 +35,7 @@ public final class ReckerClient: Sendable {
     /// request is cancelled at the daemon and the call throws `TIMEOUT`. Cancelling the task
     /// does the same and throws `CANCELLED`.
     public func send(_ request: ReckerRequest, timeout: Duration? = nil) async throws(ReckerError) -> ReckerResponse {
-        let pending = PendingStream(kind: .buffered)
+        let pending = PendingStream(kind: .buffered, method: request.head.method)
         return try await guarded(pending, timeout) { () async throws(ReckerError) -> ReckerResponse in
             try await start(request, pending)
             let head = try await pending.head()
@@ -50,7 +50,7 @@ public final class ReckerClient: Sendable {
     /// `timeout` bounds the wait for the head. Dropping the stream before its end, or
     /// cancelling the task that reads it, cancels the request at the daemon.
     public func stream(_ request: ReckerRequest, timeout: Duration? = nil) async throws(ReckerError) -> ReckerResponseStream {
-        let pending = PendingStream(kind: .streaming)
+        let pending = PendingStream(kind: .streaming, method: request.head.method)
         let head = try await guarded(pending, timeout) { () async throws(ReckerError) -> ResponseHead in
             try await start(request, pending)
             return try await pending.head()
@@ -66,7 +66,7 @@ public final class ReckerClient: Sendable {
     /// The daemon's statistics document as sent: `format` 0 JSON, 1 Prometheus text, 2 a
     /// table for people.
     package func stats(format: UInt8, timeout: Duration? = nil) async throws(ReckerError) -> [UInt8] {
-        let pending = PendingStream(kind: .stats)
+        let pending = PendingStream(kind: .stats, method: nil)
         return try await guarded(pending, timeout) { () async throws(ReckerError) -> [UInt8] in
             let link = try await core.register(pending)
             try core.send([.statsRequest(stream: pending.id, format: format)], of: pending, on: link)

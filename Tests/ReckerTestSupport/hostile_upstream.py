@@ -40,6 +40,23 @@ CASES = {
     + b"5\r\nhello\r\n0\r\n X-T: 1\r\n\r\n",
     "fold-redirect": head("HTTP/1.1 302 Found", " X-A: 1", "Location: /ok", "Content-Length: 0", body=b""),
     "fold-close": head("HTTP/1.1 200 OK", " X-A: 1", "Connection: close", "Content-Length: 5"),
+    "fold-te": head("HTTP/1.1 200 OK", "Transfer-Encoding:", " chunked", body=b"5\r\nhello\r\n0\r\n\r\n"),
+    "fold-cl": head("HTTP/1.1 200 OK", "Content-Length:", " 5"),
+    "fold-location": head("HTTP/1.1 302 Found", "Location: /o", " k", "Content-Length: 0", body=b""),
+    "bare-cr-value": head("HTTP/1.1 200 OK", "X-A: a\rContent-Length: 10", "Content-Length: 5"),
+    "ctl-value": head("HTTP/1.1 200 OK", "X-A: a\x1b[31mred\x7f", "Content-Length: 5"),
+    "close-after-status": b"HTTP/1.1 200 OK\r\n",
+    "close-mid-header": b"HTTP/1.1 200 OK\r\nContent-Len",
+    "cl-hex": head("HTTP/1.1 200 OK", "Content-Length: 0x5"),
+    "cl-plus": head("HTTP/1.1 200 OK", "Content-Length: +5"),
+    "cl-huge": head("HTTP/1.1 200 OK", "Content-Length: 99999999999999999999999"),
+    "cl-conflict": head("HTTP/1.1 200 OK", "Content-Length: 5", "Content-Length: 3"),
+    "cl-list-conflict": head("HTTP/1.1 200 OK", "Content-Length: 5, 56"),
+    "cl-list-equal": head("HTTP/1.1 200 OK", "Content-Length: 5, 5"),
+    "cl-and-te": head("HTTP/1.1 200 OK", "Content-Length: 5", "Transfer-Encoding: chunked", body=b"5\r\nhello\r\n0\r\n\r\n"),
+    "status-long": head("HTTP/1.1 65736 Big", "Content-Length: 5"),
+    "status-four-digits": head("HTTP/1.1 2000 OK", "Content-Length: 5"),
+    "status-letter": head("HTTP/1.1 200x OK", "Content-Length: 5"),
     "no-colon": head("HTTP/1.1 200 OK", "X-A 1", "Content-Length: 5"),
     "space-before-colon": head("HTTP/1.1 200 OK", "X-A : 1", "Content-Length: 5"),
     "empty-name": head("HTTP/1.1 200 OK", ": 1", "Content-Length: 5"),
@@ -97,7 +114,7 @@ def serve_h1(sock, conn):
             if method == "HEAD":
                 answer = answer.split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n"
             sock.sendall(answer)
-            if path == "/fold-close":
+            if path == "/fold-close" or path.startswith("/close-"):
                 return
     except (OSError, ValueError):
         return

@@ -213,8 +213,10 @@ class _Reader:
 class _Stream:
     """One request's state on this side of the connection."""
 
-    def __init__(self, kind, window):
+    def __init__(self, kind, window, method=None):
         self.kind = kind              # "buffered", "streaming" or "stats"
+        self.method = method          # the request's method (None for stats)
+        self.sent = False             # REQUEST_HEAD (or STATS_REQUEST) written to the daemon
         self.send_window = window
         self.response = None
         self.chunks = []
@@ -387,11 +389,12 @@ class Client:
             head.parts.append(struct.pack(fmt, int(v)))
         head_bytes = head.bytes()
         self._connect(deadline)
-        sid = self._register(kind)
+        sid = self._register(kind, method)
         has_body = bool(body)
-        self._write(_frame(_REQUEST_HEAD, 0 if has_body else 1, sid, head_bytes))
-        offset = 0
         st = self._streams[sid]
+        self._write(_frame(_REQUEST_HEAD, 0 if has_body else 1, sid, head_bytes))
+        st.sent = True
+        offset = 0
         chunk_max = max(1, self._max_frame - 6)
         while has_body and offset < len(body):
             if st.send_window <= 0:
@@ -405,14 +408,14 @@ class Client:
             offset = end
         return sid
 
-    def _register(self, kind):
+    def _register(self, kind, method=None):
         if self._max_in_flight and sum(1 for s in self._streams.values() if s.kind != "stats") >= self._max_in_flight:
             raise ReckerError("TOO_MANY_IN_FLIGHT", "more than %d requests in flight" % self._max_in_flight)
         sid = self._next_id
         while sid == 0 or sid in self._streams:
             sid = (sid + 1) & 0xFFFFFFFF
         self._next_id = (sid + 1) & 0xFFFFFFFF
-        self._streams[sid] = _Stream(kind, self._initial_window)
+        self._streams[sid] = _Stream(kind, self._initial_window, method)
         return sid
 
     def _connect(self, deadline):
@@ -425,7 +428,17 @@ class Client:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             sock.settimeout(self._remaining(deadline, self.handshake_timeout))
-            sock.connect(path)
+            # A Unix socket whose accept backlog is full refuses at once (EAGAIN) rather
+            # than waiting: try again until the handshake's time is up, as recker does.
+            connect_by = time.monotonic() + (self._remaining(deadline, self.handshake_timeout) or 0)
+            for attempt in range(100000):
+                try:
+                    sock.connect(path)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= connect_by:
+                        raise socket.timeout() from None
+                    time.sleep(min(0.05, 0.001 * (attempt + 1)))
             sock.sendall(_frame(_HELLO, 0, 0, _MAGIC + struct.pack(">HHI", PROTOCOL_VERSION, PROTOCOL_VERSION, _FEATURE_LIMITS)))
             self._sock = sock
             self._buffer = bytearray()
@@ -524,7 +537,7 @@ class Client:
                     self._dispatch(*frame)
                 except ReckerError as e:
                     self._drop(e)
-        st = self._streams.get(sid) if sid is not None else None
+        st = None if sid is None else self._streams.get(sid) or getattr(self, "_lost_streams", {}).get(sid)
         if st is not None and st.error is not None:
             if st.done:
                 self._forget(sid, st)
@@ -592,9 +605,22 @@ class Client:
     def _lost(self, error):
         for st in self._streams.values():
             if not st.done:
-                st.error = st.error or error
+                st.error = st.error or _as_lost(error, st)
                 st.done = True
+        self._lost_streams = self._streams
         self._streams = {}
+
+
+_SAFE_METHODS = ("GET", "HEAD", "OPTIONS", "TRACE")
+
+
+def _as_lost(error, st):
+    """`error` as a request in flight on a lost connection gets it (PROTOCOL.md section 5):
+    one whose first frame was written may have reached the upstream."""
+    if error.name != "CONNECTION_LOST" or not st.sent:
+        return error
+    return ReckerError("CONNECTION_LOST", error.message, detail=error.detail, may_have_reached_upstream=True,
+                       retry_safe=st.method is None or st.method in _SAFE_METHODS)
 
 
 class ResponseStream:
