@@ -473,6 +473,7 @@ package final class CurlEngine: @unchecked Sendable {
         if end { t.uploadEnded = true }
         if t.sendPaused {
             t.sendPaused = false
+            t.lastActivity = loop.now
             curl_easy_pause(t.easy.raw, t.pauseMask)
         }
     }
@@ -571,6 +572,7 @@ package final class CurlEngine: @unchecked Sendable {
         dnsShares.attach(easy, domain: request.target.domain, now: loop.now)
         transfers[id] = t
         t.startedAt = loop.now
+        t.lastActivity = loop.now
         let queued = elapsed(since: request.arrival) / 1000
         record(request.target.domain) { $0.queueTime.record(queued) }
         let rc = curl_multi_add_handle(multi.raw, easy.raw)
@@ -596,6 +598,9 @@ package final class CurlEngine: @unchecked Sendable {
                 // OK\r\n", then EOF) for a whole, empty response.
                 finish(t, error: ReckerError(.upstreamProtocol, "the upstream closed before its response head was complete",
                                              mayHaveReachedUpstream: true, retrySafe: RequestValidator.isSafeMethod(t.request.head.method)))
+            } else if result == CURLE_OK, let why = t.interimAsFinal {
+                finish(t, error: ReckerError(.upstreamProtocol, why, mayHaveReachedUpstream: true,
+                                             retrySafe: RequestValidator.isSafeMethod(t.request.head.method)))
             } else if result == CURLE_OK {
                 finish(t, error: nil)
             } else if mayStartOver(t, result) {
@@ -645,6 +650,12 @@ package final class CurlEngine: @unchecked Sendable {
                 let detail = Self.oneLine(String(decoding: t.errorBuffer.prefix { $0 != 0 }, as: UTF8.self))
                 let text = detail.isEmpty ? String(cString: curl_easy_strerror(result)) : detail
                 var error = ReckerError.upstream(result, method: t.request.head.method, connected: connected, message: text)
+                if text.contains("pause buffer") {
+                    // libcurl 8.14 buffers at most 64 MiB of a paused transfer's decoded
+                    // body: a compressed answer can decode to more than that from one read.
+                    error.code = .upstreamFailed
+                    error.message = "the response decompressed to more than libcurl holds for a client that is not reading (\(text)); read it faster, or ask without compressed"
+                }
                 if result == CURLE_OPERATION_TIMEDOUT, let ms = t.request.head.options.totalTimeoutMs, ms > 0,
                    elapsed(since: t.request.arrival) >= UInt64(ms) * 1_000_000 {
                     // The total deadline is what ran out, whatever libcurl was doing then.
@@ -748,6 +759,14 @@ package final class CurlEngine: @unchecked Sendable {
         }
         for t in Array(transfers.values) where t.sendPaused && now > t.sendPausedSince && now - t.sendPausedSince >= limit {
             finish(t, error: ReckerError(.timeout, "the client sent no request body for \(options.bodyTimeoutMs) ms (limits.bodyTimeout)",
+                                         mayHaveReachedUpstream: true, retrySafe: RequestValidator.isSafeMethod(t.request.head.method)))
+        }
+        // The upstream's side: nothing moved while reckerd waited on the upstream, not the
+        // client (agent.readTimeout; a connect is connectTimeout's).
+        for t in Array(transfers.values) where !t.finished && !t.recvPaused && !t.sendPaused && !t.isWarmUp && t.connection != nil {
+            let ms = options.agent(forDomain: t.request.target.domain, host: t.request.target.host).readTimeoutMs
+            guard now > t.lastActivity, now - t.lastActivity >= UInt64(ms) * 1_000_000 else { continue }
+            finish(t, error: ReckerError(.timeout, "nothing moved between reckerd and the upstream for \(ms) ms (agent.readTimeout)",
                                          mayHaveReachedUpstream: true, retrySafe: RequestValidator.isSafeMethod(t.request.head.method)))
         }
     }

@@ -11,6 +11,9 @@ package struct AgentOptions: Sendable, Equatable {
     package var keepAliveTimeoutMs = 4000
     /// Time allowed to establish a new connection (DNS + TCP + TLS).
     package var connectTimeoutMs = 10000
+    /// Longest a running request may go with no byte moving to or from the upstream while
+    /// reckerd is not waiting on its client.
+    package var readTimeoutMs = 60000
     /// A connection is retired after this age, so DNS changes are picked up.
     package var maxLifetimeS = 300
     /// Most requests waiting for a connection; more are refused with QUEUE_FULL.

@@ -17,8 +17,17 @@ final class Transfer {
     lazy var responseHead = ResponseHeadReader(maxCount: engine.options.headerLimits.count, maxBytes: engine.options.headerLimits.bytes)
     /// Why the response head was refused, when it was: why the transfer failed.
     var headRefused: String?
+
+    /// Why the final answer is refused for an interim status (an unasked-for 101, say,
+    /// followed by another protocol's bytes), or nil (RFC 9110 §15.2: 1xx is never final).
+    var interimAsFinal: String? {
+        let status = easy.long(CURLINFO_RESPONSE_CODE)
+        return (100 ..< 200).contains(status) ? "the upstream answered with the interim status \(status) as its final answer" : nil
+    }
     var headSent = false
     var startedAt: UInt64 = 0
+    /// When a byte last moved between libcurl and this transfer (head, body either way).
+    var lastActivity: UInt64 = 0
 
     /// Request body chunks from the client not yet taken by libcurl.
     var uploadQueue: [[UInt8]] = []
@@ -48,7 +57,11 @@ final class Transfer {
     var outstanding = 0
     let responseBuffer: Int
     var recvPaused = false {
-        didSet { if recvPaused && !oldValue { recvPausedSince = engine.loop.now } }
+        didSet {
+            if recvPaused && !oldValue { recvPausedSince = engine.loop.now }
+            // The wait on the client ends: the upstream's clock (agent.readTimeout) starts over.
+            if !recvPaused && oldValue { lastActivity = engine.loop.now }
+        }
     }
     /// When reading from the upstream last paused because the client read nothing more.
     var recvPausedSince: UInt64 = 0
@@ -110,6 +123,7 @@ final class Transfer {
     /// Takes one header line; false (the transfer then fails) when the head is refused
     /// (`ResponseHeadReader`), which `headRefused` then says why.
     func onHeader(_ line: UnsafeBufferPointer<UInt8>) -> Bool {
+        lastActivity = engine.loop.now
         switch responseHead.read(line) {
         case .status:
             sawResponse = true
@@ -125,6 +139,11 @@ final class Transfer {
     /// Returns the bytes taken, or CURL_WRITEFUNC_PAUSE when the client is too far behind
     /// and the bytes cannot go to the spill file instead.
     func onBody(_ data: UnsafeBufferPointer<UInt8>) -> Int {
+        if !headSent, let why = interimAsFinal {
+            headRefused = why
+            return 0
+        }
+        lastActivity = engine.loop.now
         if outstanding >= responseBuffer || (spill?.pending ?? 0) > 0 {
             // What was taken before goes first; the spill file holds only what follows it.
             deliverBody()
@@ -185,6 +204,7 @@ final class Transfer {
             }
         }
         if written > 0 {
+            lastActivity = engine.loop.now
             uploadRead += written
             if uploadRead > uploadHighWater {
                 sink.transferBodySent(id, bytes: uploadRead - uploadHighWater)

@@ -95,6 +95,7 @@ struct ConfigReader {
         if let v = try bool(o, "keepAlive", path: path) { a.keepAlive = v }
         if let v = try int(o, "keepAliveTimeout", path: path, min: 1) { a.keepAliveTimeoutMs = v }
         if let v = try int(o, "connectTimeout", path: path, min: 1) { a.connectTimeoutMs = v }
+        if let v = try int(o, "readTimeout", path: path, min: 1) { a.readTimeoutMs = v }
         if let v = try int(o, "maxLifetime", path: path, min: 1) { a.maxLifetimeS = v }
         if let v = try int(o, "maxQueue", path: path, min: 0, max: 1_000_000) { a.maxQueue = v }
         if let v = try int(o, "queueTimeout", path: path, min: 1) { a.queueTimeoutMs = v }

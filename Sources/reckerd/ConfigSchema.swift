@@ -1,8 +1,8 @@
 /// The keys each section of the config may hold, and the hints for a key that is not one
 /// of them: a key put at the wrong level ("did you mean agent.keepAlive?") or misspelt.
 enum ConfigSchema {
-    static let agentKeys = ["connections", "keepAlive", "keepAliveTimeout", "connectTimeout", "maxLifetime", "maxQueue",
-                            "queueTimeout"]
+    static let agentKeys = ["connections", "keepAlive", "keepAliveTimeout", "connectTimeout", "readTimeout", "maxLifetime",
+                            "maxQueue", "queueTimeout"]
 
     /// Each section by the path messages give it ("" is the top level), in the order a
     /// key found in several is suggested.

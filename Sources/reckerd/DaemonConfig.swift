@@ -38,6 +38,7 @@ struct DaemonConfig: Equatable {
         func agent(_ a: AgentOptions) -> [(String, ConfigJSON)] {
             [("connections", .int(a.connections)), ("keepAlive", .bool(a.keepAlive)),
              ("keepAliveTimeout", .int(a.keepAliveTimeoutMs)), ("connectTimeout", .int(a.connectTimeoutMs)),
+             ("readTimeout", .int(a.readTimeoutMs)),
              ("maxLifetime", .int(a.maxLifetimeS)), ("maxQueue", .int(a.maxQueue)), ("queueTimeout", .int(a.queueTimeoutMs))]
         }
         let limits: [(String, ConfigJSON)] = [

@@ -57,6 +57,7 @@ CASES = {
     "status-long": head("HTTP/1.1 65736 Big", "Content-Length: 5"),
     "status-four-digits": head("HTTP/1.1 2000 OK", "Content-Length: 5"),
     "status-letter": head("HTTP/1.1 200x OK", "Content-Length: 5"),
+    "close-101": head("HTTP/1.1 101 Switching Protocols", "Upgrade: other", "Connection: upgrade", body=b"\x00other protocol"),
     "no-colon": head("HTTP/1.1 200 OK", "X-A 1", "Content-Length: 5"),
     "space-before-colon": head("HTTP/1.1 200 OK", "X-A : 1", "Content-Length: 5"),
     "empty-name": head("HTTP/1.1 200 OK", ": 1", "Content-Length: 5"),

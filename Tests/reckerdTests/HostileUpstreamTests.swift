@@ -26,7 +26,8 @@ final class HostileUpstreamTests: XCTestCase {
     /// field that frames the body; a line of whitespace before any field consumed (§2.2);
     /// control bytes in a value replaced by spaces, names that are not tokens dropped;
     /// invalid or conflicting lengths, a length beside Transfer-Encoding, a status line
-    /// that is not HTTP's and a head the upstream cut short refused (§4, §6.3).
+    /// that is not HTTP's, a head the upstream cut short and an interim status as the final
+    /// answer refused (§4, §6.3; RFC 9110 §15.2).
     static let h1Cases: [(String, Outcome)] = [
         ("fold-first", .header("hello", name: " X-A", value: nil)), ("fold-first-tab", .body("hello")),
         ("fold-middle", .header("hello", name: "X-A", value: "1 folded")), ("fold-last", .header("hello", name: "X-A", value: "1 folded")),
@@ -43,7 +44,7 @@ final class HostileUpstreamTests: XCTestCase {
         ("cl-conflict", .refused("conflicting")), ("cl-list-conflict", .refused("conflicting")), ("cl-list-equal", .body("hello")),
         ("cl-and-te", .refused("both Content-Length and Transfer-Encoding")),
         ("status-long", .refused("status line")), ("status-four-digits", .refused("status line")), ("status-letter", .refused("status line")),
-        ("no-colon", .refused("colon")), ("space-before-colon", .header("hello", name: "X-A ", value: nil)),
+        ("close-101", .refused("interim status 101")), ("no-colon", .refused("colon")), ("space-before-colon", .header("hello", name: "X-A ", value: nil)),
         ("empty-name", .body("hello")), ("nul-in-value", .refused("Nul byte in header")),
     ]
 

@@ -377,7 +377,9 @@ final class RobustnessTests: XCTestCase {
             count = TestEnvironment.fdCount(pid: daemon.pid)
         }
         let took = Date().timeIntervalSince(started)
-        XCTAssertEqual(count, baseline, "the daemon still holds \(count - baseline) of the 20 connections")
+        // At or below where it began: a descriptor of the daemon's own start-up may close
+        // meanwhile (seen once: 11 after a baseline of 12), none of the 20 may stay.
+        XCTAssertLessThanOrEqual(count, baseline, "the daemon still holds \(count - baseline) of the 20 connections")
         XCTAssertLessThan(took, 4, "closed after the 1 s linger, not later")
         // The clients kept their sockets open all along; the daemon's end is closed.
         for s in held {
