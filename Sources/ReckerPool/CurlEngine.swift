@@ -593,7 +593,9 @@ package final class CurlEngine: @unchecked Sendable {
             guard let raw else { continue }
             let t = Unmanaged<Transfer>.fromOpaque(raw).takeUnretainedValue()
             let result = recker_msg_result(msg)
-            if result == CURLE_OK && t.sawResponse && !t.responseHead.complete {
+            if t.headOnlyAnswered {
+                finish(t, error: nil)
+            } else if result == CURLE_OK && t.sawResponse && !t.responseHead.complete {
                 // libcurl 8.14 takes a head cut off by the upstream's close ("HTTP/1.1 200
                 // OK\r\n", then EOF) for a whole, empty response.
                 finish(t, error: ReckerError(.upstreamProtocol, "the upstream closed before its response head was complete",

@@ -17,6 +17,8 @@ final class Transfer {
     lazy var responseHead = ResponseHeadReader(maxCount: engine.options.headerLimits.count, maxBytes: engine.options.headerLimits.bytes)
     /// Why the response head was refused, when it was: why the transfer failed.
     var headRefused: String?
+    /// A HEAD sent with a body got its final head: the answer is whole (`onHeader`).
+    var headOnlyAnswered = false
 
     /// Why the final answer is refused for an interim status (an unasked-for 101, say,
     /// followed by another protocol's bytes), or nil (RFC 9110 §15.2: 1xx is never final).
@@ -129,6 +131,13 @@ final class Transfer {
             sawResponse = true
             return true
         case .ok:
+            // A HEAD sent with a body goes out as an upload, and libcurl would then wait for
+            // a response body that never comes (RFC 9110 §9.3.2): its final head is the
+            // whole answer, and the transfer is ended here.
+            if responseHead.complete && request.hasBody && request.head.method == "HEAD" && easy.long(CURLINFO_RESPONSE_CODE) >= 200 {
+                headOnlyAnswered = true
+                return false
+            }
             return true
         case .refuse(let why):
             headRefused = why
