@@ -817,7 +817,13 @@ package final class CurlEngine: @unchecked Sendable {
             }
             t.spill = file
         }
-        guard t.spill!.append(data) else { return false }
+        guard t.spill!.append(data) else {
+            // ENOSPC (a full /tmp) or EIO: said, at most once every 10 s, and the response
+            // waits on its client instead.
+            reportLocalShortage("writing the spill file in \(options.spillDirectory): \(String(cString: strerror(errno)))",
+                                fix: "free space there or set limits.spillDirectory")
+            return false
+        }
         spilledTotal += data.count
         t.bodyBytes += UInt64(data.count)
         count(t.request.target.domain) { $0.bytesIn += data.count }
@@ -890,10 +896,14 @@ package final class CurlEngine: @unchecked Sendable {
     }
 
     /// Says, at most once every 10 s, that requests fail for want of descriptors or memory.
-    private func reportLocalShortage(_ reason: String) {
+    private func reportLocalShortage(_ reason: String, fix: String? = nil) {
         guard lastShortageWarning == 0 || loopTime &- lastShortageWarning >= 10_000_000_000 else { return }
         lastShortageWarning = loopTime
-        warn("requests fail with LOCAL_RESOURCES: socket(): \(reason); raise LimitNOFILE or ulimit -n")
+        if let fix {
+            warn("\(reason); \(fix)")
+        } else {
+            warn("requests fail with LOCAL_RESOURCES: socket(): \(reason); raise LimitNOFILE or ulimit -n")
+        }
     }
 
     /// Drops the pools and statistics of domains idle past `forgetIdleDomainsMs` with

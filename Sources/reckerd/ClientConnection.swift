@@ -119,7 +119,7 @@ final class ClientConnection: EngineEvents {
             let length = UInt32(input[inputStart]) << 24 | UInt32(input[inputStart + 1]) << 16
                 | UInt32(input[inputStart + 2]) << 8 | UInt32(input[inputStart + 3])
             do throws(ReckerError) {
-                try Frame.checkLength(length, max: config.maxFrame)
+                try Frame.checkLength(length, max: machine.announced?.maxFrame ?? config.maxFrame)
             } catch {
                 run(machine.close(error))
                 return

@@ -137,11 +137,34 @@ struct SessionStateMachine {
         state = .open
         let features = hello.features & (Message.Feature.limits | Message.Feature.facts)
         facts = features & Message.Feature.facts != 0
+        announced = Limits(c)
         actions.append(.write(.welcome(Message.Welcome(
             version: Message.version, features: features, maxFrame: UInt32(c.maxFrame),
             maxInFlight: UInt32(c.maxInFlightPerClient), initialWindow: UInt32(c.streamWindow),
             headerLimits: features & Message.Feature.limits != 0 ? c.pool.headerLimits : nil))))
     }
+
+    /// The limits WELCOME announced. They hold for the connection's life: a reload that
+    /// lowers them applies to connections opened after it (a 100 kB POST on an open
+    /// connection failed with FLOW_CONTROL_ERROR after `streamWindow` was lowered).
+    struct Limits: Equatable {
+        let maxFrame: Int
+        let maxInFlight: Int
+        let streamWindow: Int
+        let headerLimits: HeaderLimits
+
+        init(_ c: DaemonConfig) {
+            maxFrame = c.maxFrame
+            maxInFlight = c.maxInFlightPerClient
+            streamWindow = c.streamWindow
+            headerLimits = c.pool.headerLimits
+        }
+    }
+
+    /// Set by the handshake; before it, the config's own (nothing has been announced).
+    private(set) var announced: Limits?
+
+    private func limits(_ config: DaemonConfig) -> Limits { announced ?? Limits(config) }
 
     private mutating func handle(_ message: Message, config: DaemonConfig, draining: Bool, now: UInt64,
                                  _ actions: inout [Action]) throws(ReckerError) {
@@ -202,8 +225,9 @@ struct SessionStateMachine {
         guard id != 0, streams[id] == nil, !statsStreams.contains(id) else {
             throw ReckerError(.invalidStream, "stream \(id) is \(id == 0 ? "the connection itself" : "already in flight")")
         }
-        guard streams.count < config.maxInFlightPerClient else {
-            actions.append(.write(.error(stream: id, ReckerError(.tooManyInFlight, "more than \(config.maxInFlightPerClient) requests in flight on one connection"))))
+        let announced = limits(config)
+        guard streams.count < announced.maxInFlight else {
+            actions.append(.write(.error(stream: id, ReckerError(.tooManyInFlight, "more than \(announced.maxInFlight) requests in flight on one connection"))))
             return
         }
         guard !draining else {
@@ -211,7 +235,7 @@ struct SessionStateMachine {
             return
         }
         let target: RequestValidator.Target
-        do { target = try RequestValidator.validate(head, endRequest: end, limits: config.pool.headerLimits) } catch {
+        do { target = try RequestValidator.validate(head, endRequest: end, limits: announced.headerLimits) } catch {
             actions.append(.log(.info, "refused request: \(error.code.name): \(error.message)"))
             actions.append(.write(.error(stream: id, error)))
             return
@@ -219,7 +243,7 @@ struct SessionStateMachine {
         let buffer = config.pool.maxResponseBuffer
         let request = EngineRequest(head: head, target: target, arrival: now, hasBody: !end, responseBuffer: buffer,
                                     client: client, user: TurnKey.of(uid: peer?.uid, connection: client))
-        streams[id] = Stream(transfer: nil, method: head.method, sendWindow: config.streamWindow, receiveWindow: config.streamWindow,
+        streams[id] = Stream(transfer: nil, method: head.method, sendWindow: announced.streamWindow, receiveWindow: announced.streamWindow,
                              requestEnded: end, url: head.url, domain: target.domain, reportEvery: max(1, buffer / 4))
         actions.append(.start(stream: id, request))
     }
@@ -319,7 +343,7 @@ struct SessionStateMachine {
     /// A stats document, in as many STATS_RESPONSE frames as `limits.maxFrame` needs.
     mutating func statsReady(stream id: UInt32, _ document: [UInt8], config: DaemonConfig) -> [Action] {
         guard statsStreams.remove(id) != nil, state == .open else { return [] }
-        let room = config.maxFrame - Frame.headerSize
+        let room = limits(config).maxFrame - Frame.headerSize
         var actions: [Action] = []
         var offset = 0
         repeat {
@@ -351,7 +375,7 @@ struct SessionStateMachine {
     private mutating func pump(_ id: UInt32, config: DaemonConfig, _ actions: inout [Action]) {
         // Taken out of the dictionary while it changes, so its queue is not copied.
         guard writable, var s = streams.removeValue(forKey: id) else { return }
-        let maxData = config.maxFrame - Frame.headerSize
+        let maxData = limits(config).maxFrame - Frame.headerSize
         var sent = 0
         while s.sendWindow > 0, let chunk = s.queued.first {
             let n = min(s.sendWindow, chunk.count - s.queuedOffset, maxData)

@@ -10,6 +10,15 @@ import ReckerProtocol
 ///
 /// usage: recker-load --socket PATH --url URL [--connections N] [--seconds S]
 
+let usage = "usage: recker-load --socket PATH --url URL [--connections N] [--seconds S]\n"
+
+/// Writes `text` to stderr and exits 2: a mistyped flag must not load the default socket.
+func usageError(_ text: String) -> Never {
+    let line = Array(("recker-load: " + text + "\n" + usage).utf8)
+    _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+    exit(2)
+}
+
 var socketPath = SocketPaths.clientPath()
 var url = ""
 var connections = 1
@@ -17,16 +26,25 @@ var seconds = 5.0
 var args = Array(CommandLine.arguments.dropFirst())
 while !args.isEmpty {
     let a = args.removeFirst()
-    guard let v = args.first else { break }
+    if a == "--help" || a == "-h" {
+        print(usage, terminator: "")
+        exit(0)
+    }
+    guard ["--socket", "--url", "--connections", "--seconds"].contains(a) else { usageError("unknown option \(a)") }
+    guard let v = args.first else { usageError("\(a) needs a value") }
     args.removeFirst()
     switch a {
     case "--socket": socketPath = v
     case "--url": url = v
-    case "--connections": connections = max(1, Int(v) ?? 1)
-    case "--seconds": seconds = max(0.1, Double(v) ?? 5)
-    default: break
+    case "--connections":
+        guard let n = Int(v), n >= 1 else { usageError("--connections needs a whole number of at least 1, not \(v)") }
+        connections = n
+    default:
+        guard let s = Double(v), s >= 0.1, s <= 86400 else { usageError("--seconds needs a number from 0.1 to 86400, not \(v)") }
+        seconds = s
     }
 }
+if url.isEmpty { usageError("--url is required") }
 
 /// What every connection sends: HELLO once, then the same request head on a new stream.
 let hello = try! Message.hello(.init()).encoded
