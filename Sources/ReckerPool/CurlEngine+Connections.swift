@@ -31,8 +31,10 @@ struct ConnectionRecord {
     /// `host:port` of the URL libcurl opened the socket for: for a redirect, the hop's
     /// domain, not that of the request that started the chain.
     let domain: String
-    /// Requests started on it so far.
+    /// Requests started on it so far, and whether it has answered in HTTP/1 (where bytes
+    /// arriving while it is idle would be read as the next request's answer; HTTP/2 is framed).
     var requests = 0
+    var http1 = false
 }
 
 extension CurlEngine {
@@ -235,9 +237,26 @@ extension CurlEngine {
         deferred += pool.connectionClosed(id)
     }
 
+    /// An idle HTTP/1 connection's socket became readable while libcurl did not watch it:
+    /// the upstream wrote bytes no request asked for, or closed. It is closed now, at the
+    /// first byte, as nginx's keepalive module does, so no later request can take those
+    /// bytes for its answer (libcurl 8 also declines such a connection when it picks one,
+    /// but bytes arriving after that check and before the request went out would still be
+    /// read as its answer).
+    func idleSocketStirred(_ fd: Int32) {
+        guard let record = connections[fd], record.http1, !retired.contains(record.id),
+              !isCarrying(record.id) else { return }
+        var byte: UInt8 = 0
+        let n = recv(fd, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT))
+        guard n >= 0 else { return }
+        if n > 0 { warn("connection \(record.id) to \(record.domain) sent bytes after its last response while idle; closed") }
+        closeConnection(record.id)
+    }
+
     /// The response's HTTP version tells the pool whether this domain multiplexes.
-    func learned(version: UInt8, domain: String) {
+    func learned(version: UInt8, domain: String, connection: ConnectionID?) {
         count(domain) { $0.httpVersion = ResponseHead.versionName(version) }
+        if version < 20, let c = connection, let fd = connectionFDs[c] { connections[fd]?.http1 = true }
         deferred += pool.learnedProtocol(domain: domain, multiplexed: version >= 20)
     }
 

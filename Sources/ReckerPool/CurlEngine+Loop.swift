@@ -63,8 +63,9 @@ extension CurlEngine {
     private func socketReady(_ fd: Int32, _ events: EventLoop.Events) {
         if parkedSockets.contains(fd) {
             // libcurl does not watch it (an idle connection the upstream wrote to or closed):
-            // it finds out when it next looks at the connection.
+            // it finds out when it next looks at the connection; an idle HTTP/1 one is closed.
             dropWatch(fd)
+            if !events.isDisjoint(with: [.readable, .hangup, .readHangup]) { engineWork { idleSocketStirred(fd) } }
             return
         }
         var mask: Int32 = 0

@@ -527,6 +527,9 @@ package final class CurlEngine: @unchecked Sendable {
         }
     }
 
+    /// Whether a running transfer is on connection `id`.
+    func isCarrying(_ id: ConnectionID) -> Bool { transfers.values.contains { $0.connection == id } }
+
     private func stopTotalTimer(_ id: TransferID) {
         if let timer = totalTimers.removeValue(forKey: id) { loop.cancel(timer) }
     }

@@ -262,7 +262,7 @@ final class Transfer {
         default: 11
         }
         let reused = easy.long(CURLINFO_NUM_CONNECTS) == 0
-        engine.learned(version: version, domain: request.target.domain)
+        engine.learned(version: version, domain: request.target.domain, connection: connection)
         let connect = easy.offset(CURLINFO_CONNECT_TIME_T)
         let appConnect = easy.offset(CURLINFO_APPCONNECT_TIME_T)
         let firstByte = easy.offset(CURLINFO_STARTTRANSFER_TIME_T)

@@ -97,6 +97,27 @@ final class ReplayTests: XCTestCase {
         XCTAssertEqual(stats["connections_created"] as? Int, server.connections)
     }
 
+    /// The bytes an upstream writes on an idle HTTP/1 connection close it at once, before
+    /// any request could pick it (nginx's keepalive module does the same): the upstream sees
+    /// the close with no further request, long before the keep-alive timeout.
+    func testAnIdleConnectionIsClosedAtItsFirstUnaskedByte() async throws {
+        let server = try FaultServer()
+        let daemon = try DaemonProcess(config: #"{ "agent": { "connections": 1, "keepAliveTimeout": 20000 }, "http2": { "enabled": false } }"#)
+        let client = ReckerClient(socketPath: daemon.socketPath)
+        defer { client.close() }
+        let quiet = try await client.send(ReckerRequest(url: server.url("/delay/1")))
+        XCTAssertEqual(quiet.status, 200)
+        let first = try await client.send(ReckerRequest(url: server.url("/late-extra")))
+        XCTAssertEqual(first.body, Array("ok".utf8))
+        XCTAssertTrue(TestEnvironment.eventually(3) { server.closedConnections == 1 }, "closed when the bytes came, not after 20 s")
+        XCTAssertEqual(server.connections, 1, "no request went out on it meanwhile")
+        let next = try await client.send(ReckerRequest(url: server.url("/delay/1")))
+        XCTAssertEqual(next.body, Array("ok".utf8))
+        XCTAssertEqual(server.connections, 2)
+        daemon.stop()
+        XCTAssertTrue(daemon.stderr.contains("sent bytes after its last response while idle"), daemon.stderr)
+    }
+
     /// A PUT whose body is over the replay limit cannot be resent: it fails saying so, as a
     /// refused resend does, and reaches the upstream once.
     func testABodyTooLargeToKeepFailsLikeARefusedResend() async throws {
