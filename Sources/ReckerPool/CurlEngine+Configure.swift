@@ -86,9 +86,13 @@ extension CurlEngine {
         list = curl_slist_append(list, "Expect:")
 
         let method = head.method
-        // A plain POST is libcurl's POST, which on 301/302/303 becomes a GET without the body
-        // (RFC 9110 §15.4, as curl does); keep_method makes it a custom method that stays.
-        let plainPost = method == "POST" && head.options.keepMethod != true
+        // A POST is libcurl's POST, which on 301/302/303 becomes a GET without the body
+        // (RFC 9110 §15.4, as curl does); keep_method keeps the method and the body on all
+        // three (CURLOPT_POSTREDIR; as a custom method, libcurl dropped the body on a 303).
+        let plainPost = method == "POST"
+        if plainPost && head.options.keepMethod == true {
+            e.set(CURLOPT_POSTREDIR, Int(CURL_REDIR_POST_301 | CURL_REDIR_POST_302 | CURL_REDIR_POST_303))
+        }
         if plainPost && !head.headers.contains(where: { $0.name.lowercased() == "content-type" }) {
             // libcurl would add a form Content-Type the client never asked for.
             list = curl_slist_append(list, "Content-Type:")

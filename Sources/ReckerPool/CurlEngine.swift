@@ -630,6 +630,14 @@ package final class CurlEngine: @unchecked Sendable {
                 finish(t, error: ReckerError(.upstreamProtocol, "the upstream answered without an HTTP status line (HTTP/0.9), which reckerd does not accept",
                                              detail: result.rawValue, mayHaveReachedUpstream: true,
                                              retrySafe: RequestValidator.isSafeMethod(t.request.head.method)))
+            } else if result == CURLE_SEND_FAIL_REWIND && t.sawResponse {
+                // A 307 or 308 asks for the body again (PROTOCOL.md 2.3); reckerd keeps at most
+                // limits.responseBuffer of it.
+                let status = t.easy.long(CURLINFO_RESPONSE_CODE)
+                finish(t, error: ReckerError(
+                    .upstreamFailed,
+                    "the upstream redirected with \(status), which sends the body again, but the body was larger than the \(t.responseBuffer) bytes reckerd keeps for that (limits.responseBuffer); the redirect was not followed",
+                    detail: result.rawValue, mayHaveReachedUpstream: true, retrySafe: RequestValidator.isSafeMethod(t.request.head.method)))
             } else if result == CURLE_SEND_FAIL_REWIND {
                 // The body was over the replay limit, so the resend could not go (PROTOCOL.md 5.1).
                 count(t.request.target.domain) { $0.retries += 1 }

@@ -1,0 +1,52 @@
+import Foundation
+import ReckerProtocol
+import ReckerTestSupport
+import XCTest
+
+/// PROTOCOL.md §2.3: on 301, 302 and 303 a POST becomes a GET without its body, unless
+/// `keep_method` is 1, which keeps the method and the body on all three; 307 and 308
+/// always keep both. Seen from the redirect's target, which digests what it received.
+final class RedirectBodyTests: XCTestCase {
+    func testKeepMethodKeepsThePostAndItsBodyOnEveryRedirect() async throws {
+        let server = try FaultServer()
+        let daemon = try DaemonProcess()
+        let client = ReckerClient(socketPath: daemon.socketPath)
+        defer { client.close() }
+        let body = Array("hello".utf8)
+        let digest = "POST 5 \(String(FaultServer.fnv1a(body), radix: 16))"
+        for code in [301, 302, 303, 307, 308] {
+            for keep in [false, true] {
+                var r = ReckerRequest(method: "POST", url: server.url("/moved/\(code)/\(server.url("/digest"))"), body: body)
+                r.head.options.followRedirects = 2
+                r.head.options.keepMethod = keep
+                let answer = try await client.send(r)
+                let text = String(decoding: answer.body, as: UTF8.self)
+                if keep || code >= 307 {
+                    XCTAssertEqual(text, digest, "\(code), keep_method \(keep): the POST and its body reached the target")
+                } else {
+                    XCTAssertEqual(text, "GET 0 \(String(FaultServer.fnv1a([]), radix: 16))", "\(code): a GET without the body")
+                }
+            }
+        }
+    }
+
+    /// A 307 to a request whose body is over what reckerd keeps to send again fails saying
+    /// so (it said "the reused connection closed before any answer").
+    func testA307WithABodyTooLargeToSendAgainSaysSo() async throws {
+        let server = try FaultServer()
+        let daemon = try DaemonProcess(config: #"{ "limits": { "responseBuffer": 16384 } }"#)
+        let client = ReckerClient(socketPath: daemon.socketPath)
+        defer { client.close() }
+        var r = ReckerRequest(method: "PUT", url: server.url("/moved/307/\(server.url("/digest"))"), body: [UInt8](repeating: 1, count: 40000))
+        r.head.options.followRedirects = 2
+        do {
+            let answer = try await client.send(r)
+            XCTFail("answered \(answer.status)")
+        } catch {
+            XCTAssertEqual(error.code, .upstreamFailed, "\(error)")
+            XCTAssertTrue(error.message.contains("redirected with 307"), error.message)
+            XCTAssertTrue(error.message.contains("limits.responseBuffer"), error.message)
+        }
+        XCTAssertEqual(try daemon.stats()["retries"] as? Int, 0, "no connection died")
+    }
+}
