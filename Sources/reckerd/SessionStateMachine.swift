@@ -82,6 +82,11 @@ struct SessionStateMachine {
         guard state != .closed else { return [] }
         var actions: [Action] = []
         do throws(ReckerError) {
+            // PROTOCOL.md 2.1: any first frame but a HELLO on stream 0 fails the handshake,
+            // whatever else is wrong with it (an unknown type, WELCOME, a HELLO on stream 5).
+            if state == .awaitingHello && (frame.type != FrameType.hello || frame.stream != 0) {
+                throw ReckerError(.badHandshake, "the first frame must be HELLO on stream 0, not frame type 0x\(String(frame.type, radix: 16)) on stream \(frame.stream)")
+            }
             // Connection frames belong to stream 0 (PROTOCOL.md 1.1).
             if frame.stream != 0 && (frame.type == FrameType.hello || frame.type == FrameType.ping || frame.type == FrameType.pong) {
                 throw ReckerError(.invalidStream, "frame type 0x\(String(frame.type, radix: 16)) belongs to stream 0")

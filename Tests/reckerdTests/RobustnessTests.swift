@@ -48,6 +48,10 @@ final class RobustnessTests: XCTestCase {
             ("length below the header", [0, 0, 0, 2, 0x40, 0], .malformedFrame, true),
             ("unknown type", [0, 0, 0, 6, 0x7E, 0, 0, 0, 0, 0], .unknownFrameType, true),
             ("PING before HELLO", try Message.ping([1, 2, 3, 4, 5, 6, 7, 8]).encoded, .badHandshake, false),
+            // PROTOCOL.md 2.1: any other first frame is BAD_HANDSHAKE, whatever else is wrong with it.
+            ("unknown type first", [0, 0, 0, 6, 0x7E, 0, 0, 0, 0, 0], .badHandshake, false),
+            ("WELCOME first", try Message.welcome(.init(maxFrame: 65536, maxInFlight: 8, initialWindow: 65536)).encoded, .badHandshake, false),
+            ("HELLO on stream 5", [0, 0, 0, 18, 1, 0, 0, 0, 0, 5] + Array("RECK".utf8) + [0, 1, 0, 1, 0, 0, 0, 0], .badHandshake, false),
             ("wrong magic", [0, 0, 0, 18, 1, 0, 0, 0, 0, 0] + Array("HTTP".utf8) + [0, 1, 0, 1, 0, 0, 0, 0], .badHandshake, false),
             ("version 2 only", try Message.hello(.init(minVersion: 2, maxVersion: 3)).encoded, .unsupportedVersion, false),
             ("stream 0 request", try Message.requestHead(stream: 0, RequestHead(url: nginx.url("/hello.txt")), endRequest: true).encoded, .invalidStream, true),
