@@ -81,7 +81,12 @@ extension CurlEngine {
         installSocketCallbacks(t)
 
         var list: UnsafeMutablePointer<curl_slist>? = nil
-        for h in head.headers { list = curl_slist_append(list, h.value.isEmpty ? "\(h.name);" : "\(h.name): \(h.value)") }
+        // An empty or all-whitespace value goes out empty ("Name;" is libcurl's way): "Name: "
+        // would tell libcurl to drop the header, and with it the default of its own.
+        for h in head.headers {
+            let blank = h.value.utf8.allSatisfy { $0 == 0x20 || $0 == 0x09 }
+            list = curl_slist_append(list, blank ? "\(h.name);" : "\(h.name): \(h.value)")
+        }
         // Never wait on 100-continue: the body goes out at once.
         list = curl_slist_append(list, "Expect:")
 

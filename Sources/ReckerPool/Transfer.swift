@@ -20,6 +20,16 @@ final class Transfer {
     /// A HEAD sent with a body got its final head: the answer is whole (`onHeader`).
     var headOnlyAnswered = false
 
+    /// The request's host is an address literal: nothing is looked up (PROTOCOL.md 2.5 says
+    /// namelookup_us is 0 then; libcurl reports the time it took to parse it).
+    var hostIsAddress: Bool {
+        // The final hop's host: after a redirect, not the request's own.
+        let host = easy.string(CURLINFO_EFFECTIVE_URL).flatMap { try? RequestValidator.parse(url: $0) }?.host ?? request.target.host
+        var v4 = in_addr()
+        var v6 = in6_addr()
+        return inet_pton(AF_INET, host, &v4) == 1 || inet_pton(AF_INET6, host, &v6) == 1
+    }
+
     /// Why the final answer is refused for an interim status (an unasked-for 101, say,
     /// followed by another protocol's bytes), or nil (RFC 9110 §15.2: 1xx is never final).
     var interimAsFinal: String? {
@@ -276,7 +286,7 @@ final class Transfer {
                                  remotePort: UInt16(exactly: easy.long(CURLINFO_PRIMARY_PORT)) ?? 0,
                                  localIP: easy.string(CURLINFO_LOCAL_IP) ?? "",
                                  localPort: UInt16(exactly: easy.long(CURLINFO_LOCAL_PORT)) ?? 0,
-                                 namelookupMicros: reused ? 0 : UInt32(clamping: easy.offset(CURLINFO_NAMELOOKUP_TIME_T))))
+                                 namelookupMicros: reused || hostIsAddress ? 0 : UInt32(clamping: easy.offset(CURLINFO_NAMELOOKUP_TIME_T))))
         sink.transferHead(id, head)
     }
 }

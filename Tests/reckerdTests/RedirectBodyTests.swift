@@ -50,3 +50,39 @@ final class RedirectBodyTests: XCTestCase {
         XCTAssertEqual(try daemon.stats()["retries"] as? Int, 0, "no connection died")
     }
 }
+
+/// PROTOCOL.md 2.3: a header sent with an empty or all-whitespace value goes upstream with
+/// an empty value, and replaces the default reckerd would add (Accept); the echo upstream
+/// shows what arrived.
+final class BlankHeaderTests: XCTestCase {
+    func testBlankValuesGoUpstreamEmptyAndReplaceDefaults() async throws {
+        let upstream = try CLIEchoUpstream()
+        let daemon = try DaemonProcess()
+        let client = ReckerClient(socketPath: daemon.socketPath)
+        defer { client.close() }
+        let r = try await client.send(ReckerRequest(url: "http://127.0.0.1:\(upstream.port)/h",
+                                                    headers: [("Accept", " "), ("X-Blank", "\t"), ("X-Empty", ""), ("X-Full", "v")]))
+        let lines = String(decoding: r.body, as: UTF8.self).split(separator: "\n").map(String.init)
+        for name in ["Accept", "X-Blank", "X-Empty"] {
+            XCTAssertTrue(lines.contains("\(name): "), "\(name) arrived empty: \(lines)")
+        }
+        XCTAssertTrue(lines.contains("X-Full: v"), "\(lines)")
+        XCTAssertFalse(lines.contains("Accept: */*"), "the client's Accept replaced the default: \(lines)")
+        let plain = try await client.send(ReckerRequest(url: "http://127.0.0.1:\(upstream.port)/h"))
+        XCTAssertTrue(String(decoding: plain.body, as: UTF8.self).contains("Accept: */*\n"), "the default when none was sent")
+    }
+}
+
+/// PROTOCOL.md 2.5: `namelookup_us` is 0 for an address literal, on a new connection too.
+final class FactsTests: XCTestCase {
+    func testNoLookupIsReportedForAnAddressLiteral() async throws {
+        let server = try FaultServer()
+        let daemon = try DaemonProcess()
+        let client = ReckerClient(socketPath: daemon.socketPath)
+        defer { client.close() }
+        let r = try await client.send(ReckerRequest(url: server.url("/delay/1")))
+        XCTAssertFalse(r.head.reused, "a new connection")
+        XCTAssertEqual(r.head.facts?.namelookupMicros, 0)
+        XCTAssertEqual(r.head.facts?.remoteIP, "127.0.0.1")
+    }
+}
