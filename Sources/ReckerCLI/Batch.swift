@@ -133,9 +133,26 @@ struct Batch {
                 r.sendWindow -= n
                 running[id] = r
             }
-            if !out.isEmpty { try connection.send(out) }
-
-            let message = try connection.receive()
+            let message: Message
+            do {
+                if !out.isEmpty { try connection.send(out) }
+                message = try connection.receive()
+            } catch {
+                // The daemon went away: every item still gets its line, those in flight
+                // saying they may have reached the upstream, the rest that they were not sent.
+                for (_, r) in running.sorted(by: { $0.value.index < $1.value.index }) {
+                    if let f = r.file { close(f.fd) }
+                    failure(r, error.code.name, Int(error.code.rawValue),
+                            "\(error.message), with the request in flight: it may have reached the upstream")
+                }
+                for index in next ..< items.count {
+                    failure(Running(index: index, url: items[index].head.url, sendWindow: 0), error.code.name, Int(error.code.rawValue),
+                            "\(error.message); the request was not sent")
+                }
+                running = [:]
+                done = items.count
+                break
+            }
             let id = message.stream
             guard var r = running[id] else { continue }
             switch message {

@@ -61,6 +61,24 @@ final class FlagTests: XCTestCase {
         XCTAssertEqual(py.text, "POST CONNECTION_LOST True False\nGET DAEMON_UNAVAILABLE False True\n", py.stderr)
     }
 
+    /// `recker batch` whose daemon dies: every item still gets its line (those in flight
+    /// saying they may have reached the upstream), then the summary.
+    func testABatchWhoseDaemonDiesStillAccountsForEveryItem() throws {
+        let server = try FaultServer()
+        let daemon = try DaemonProcess()
+        let list = daemon.dir.appendingPathComponent("urls.txt")
+        try (0 ..< 4).map { _ in server.url("/delay/3004") + "\n" }.joined().write(to: list, atomically: true, encoding: .utf8)
+        let killer = daemon.pid
+        DispatchQueue.global().asyncAfter(deadline: .now() + 1) { kill(killer, SIGKILL) }
+        let r = try daemon.recker(["batch", "-c", "2", list.path])
+        let lines = r.text.split(separator: "\n").map(String.init)
+        XCTAssertEqual(lines.count, 5, r.text)
+        XCTAssertEqual(lines.filter { $0.contains("may have reached the upstream") }.count, 2, r.text)
+        XCTAssertEqual(lines.filter { $0.contains("was not sent") }.count, 2, r.text)
+        XCTAssertTrue(lines.last?.contains(#""failed":4"#) == true, r.text)
+        XCTAssertNotEqual(r.status, 0)
+    }
+
     /// CANCEL of a request still waiting for a connection: it never left reckerd.
     func testCancellingAQueuedRequestSaysItNeverLeft() throws {
         let server = try FaultServer()
