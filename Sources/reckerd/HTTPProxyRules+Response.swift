@@ -77,10 +77,14 @@ extension HTTPProxyRules {
     /// A response reckerd makes itself: the status, `X-Reckerd-Error`, and a plain-text body
     /// naming the error code. `close` adds `Connection: close`.
     static func errorResponse(_ refusal: HTTPRefusal, close: Bool, method: String = "GET") -> [UInt8] {
-        let body = Array("reckerd: \(refusal.code): \(refusal.message)\n".utf8)
+        // A 2xx reckerd answers as the final recipient (OPTIONS with Max-Forwards: 0) is no
+        // error: it has no body and no X-Reckerd-Error.
+        let success = refusal.status < 300
+        let body = success ? [] : Array("reckerd: \(refusal.code): \(refusal.message)\n".utf8)
         var out = Array("HTTP/1.1 \(refusal.status) \(reason(status: refusal.status))\r\n".utf8)
         out += "Content-Type: text/plain; charset=utf-8\r\nContent-Length: \(body.count)\r\n".utf8
-        out += "X-Reckerd-Error: \(refusal.code)\r\nVia: \(via)\r\n".utf8
+        if !success { out += "X-Reckerd-Error: \(refusal.code)\r\n".utf8 }
+        out += "Via: \(via)\r\n".utf8
         for h in refusal.headers { out += "\(h)\r\n".utf8 }
         if close { out += "Connection: close\r\n".utf8 }
         out += "\r\n".utf8

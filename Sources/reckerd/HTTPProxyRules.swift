@@ -24,13 +24,27 @@ enum HTTPProxyRules {
     ]
 
     static let via = "1.1 reckerd"
-    static let methodsAllowed = "GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS, TRACE"
+    static let methodsAllowed = "GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS"
 
     /// Checks a parsed request against the proxy's rules and turns it into the request the
     /// engine sends. Refusals carry their status (400, 405, 417, 431, 505, 508, …).
     static func upstream(_ r: HTTPParsedRequest, originate: Set<String>, limits: HeaderLimits) throws(HTTPRefusal) -> Upstream {
-        guard r.major == 1 && r.minor <= 1 else {
+        // RFC 9110 §2.5: a later minor version of HTTP/1 is served as the highest this
+        // front speaks, 1.1.
+        guard r.major == 1 else {
             throw HTTPRefusal(505, "UNSUPPORTED_VERSION", "reckerd's HTTP front speaks HTTP/1.0 and HTTP/1.1")
+        }
+        if r.method == "TRACE" {
+            throw HTTPRefusal(405, "INVALID_METHOD",
+                              "TRACE is not forwarded: the upstream would reflect the request's credentials in its answer (cross-site tracing)",
+                              headers: ["Allow: \(methodsAllowed)"])
+        }
+        var maxForwards: Int?
+        if r.method == "OPTIONS", let value = r.values("max-forwards").first {
+            guard let n = Int(Substring(value).trimmingSpaces), n >= 0 else { throw HTTPRefusal(400, "BAD_REQUEST", "Max-Forwards is not a number") }
+            // RFC 9110 §7.6.2: at 0 the intermediary answers as the final recipient.
+            if n == 0 { throw HTTPRefusal(200, "OK", "", headers: ["Allow: \(methodsAllowed)"]) }
+            maxForwards = n - 1
         }
         if r.method == "CONNECT" {
             throw HTTPRefusal(405, "INVALID_METHOD",
@@ -80,6 +94,10 @@ enum HTTPProxyRules {
             let lower = h.name.lowercased()
             if hopByHop.contains(lower) || connectionNamed.contains(lower) || lower.hasPrefix("proxy-")
                 || lower == "host" || lower == "content-length" || lower == "expect" {
+                continue
+            }
+            if lower == "max-forwards", let n = maxForwards {
+                headers.append((h.name, String(n)))
                 continue
             }
             headers.append(h)

@@ -91,6 +91,24 @@ final class HTTPProxyRulesTests: XCTestCase {
         XCTAssertEqual(refusal(many)?.status, 431)
     }
 
+    /// RFC 9110 §2.5, §7.6.2, §9.3.8: HTTP/1.2 is served as 1.1; TRACE is not forwarded;
+    /// OPTIONS with Max-Forwards 0 is answered here, above 0 forwarded one lower.
+    func testVersionsTraceAndMaxForwards() throws {
+        var later = request("/x", [("Host", "a")])
+        later.minor = 2
+        XCTAssertNil(refusal(later), "HTTP/1.2 is served")
+        XCTAssertEqual(refusal(request("/x", [("Host", "a")], method: "TRACE"))?.status, 405)
+        XCTAssertEqual(refusal(request("/x", [("Host", "a"), ("Max-Forwards", "0")], method: "TRACE"))?.status, 405)
+        let final = refusal(request("/x", [("Host", "a"), ("Max-Forwards", "0")], method: "OPTIONS"))
+        XCTAssertEqual(final?.status, 200)
+        XCTAssertEqual(final?.headers.first?.hasPrefix("Allow:"), true)
+        let answer = String(decoding: HTTPProxyRules.errorResponse(try XCTUnwrap(final), close: false, method: "OPTIONS"), as: UTF8.self)
+        XCTAssertTrue(answer.hasPrefix("HTTP/1.1 200 OK\r\n") && answer.contains("Content-Length: 0\r\n") && !answer.contains("X-Reckerd-Error"), answer)
+        let up = try HTTPProxyRules.upstream(request("/x", [("Host", "a"), ("Max-Forwards", "3")], method: "OPTIONS"), originate: [], limits: .standard)
+        XCTAssertEqual(up.head.headers.first { $0.name == "Max-Forwards" }?.value, "2")
+        XCTAssertEqual(refusal(request("/x", [("Host", "a"), ("Max-Forwards", "x")], method: "OPTIONS"))?.status, 400)
+    }
+
     func head(_ status: UInt16, _ headers: [(String, String)]) -> ResponseHead {
         ResponseHead(status: status, httpVersion: 11, connectionID: 7, reused: true, queueMicros: 1234,
                      headers: headers.map { (name: $0.0, value: $0.1) })
