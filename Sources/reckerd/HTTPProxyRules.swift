@@ -96,6 +96,10 @@ enum HTTPProxyRules {
                 || lower == "host" || lower == "content-length" || lower == "expect" {
                 continue
             }
+            // A name with an underscore is dropped, as nginx does by default: a backend that
+            // maps "_" to "-" would read Transfer_Encoding as Transfer-Encoding, which this
+            // front never checked (a smuggling path).
+            if lower.contains("_") { continue }
             if lower == "max-forwards", let n = maxForwards {
                 headers.append((h.name, String(n)))
                 continue
@@ -128,7 +132,11 @@ enum HTTPProxyRules {
             }
             url = "http://" + host + r.target
         } else if r.target.lowercased().hasPrefix("http://") || r.target.lowercased().hasPrefix("https://") {
-            // RFC 9112 §3.2.2: the target's authority wins over Host, which is set anew.
+            // RFC 9112 §3.2.2: the target's authority wins over Host, which is set anew; a
+            // Host that is not an authority is refused all the same (HTTP-FRONT.md).
+            if let host = hosts.first, host.isEmpty || !host.utf8.allSatisfy(isAuthorityByte) {
+                throw HTTPRefusal(400, "BAD_REQUEST", "the Host header is not a host[:port]")
+            }
             url = r.target
         } else {
             throw HTTPRefusal(400, "INVALID_URL", "the request target must be an http:// or https:// URL (absolute-form) or a /path with Host")

@@ -109,6 +109,17 @@ final class HTTPProxyRulesTests: XCTestCase {
         XCTAssertEqual(refusal(request("/x", [("Host", "a"), ("Max-Forwards", "x")], method: "OPTIONS"))?.status, 400)
     }
 
+    /// An absolute-form request's Host is checked too; names with an underscore are dropped.
+    func testAbsoluteFormHostsAndUnderscoreNames() throws {
+        for bad in ["", "a/b", "a,b", "a b", "a@b"] {
+            XCTAssertEqual(refusal(request("http://api.example/x", [("Host", bad)]))?.status, 400, bad)
+        }
+        let up = try HTTPProxyRules.upstream(request("/x", [("Host", "a"), ("Transfer_Encoding", "chunked"), ("X_Y", "1"), ("X-Y", "2")]),
+                                             originate: [], limits: .standard)
+        XCTAssertEqual(up.head.headers.filter { $0.name.contains("_") }.count, 0)
+        XCTAssertEqual(up.head.headers.first { $0.name == "X-Y" }?.value, "2")
+    }
+
     func head(_ status: UInt16, _ headers: [(String, String)]) -> ResponseHead {
         ResponseHead(status: status, httpVersion: 11, connectionID: 7, reused: true, queueMicros: 1234,
                      headers: headers.map { (name: $0.0, value: $0.1) })
