@@ -167,14 +167,11 @@ final class HTTPFrontConnection: DaemonClient, EngineEvents {
             return
         }
         if n == 0 {
-            // The client shut its side: a request it sent whole is still answered (then the
-            // connection closes); otherwise it is gone and what it had in flight is cancelled.
-            if machine.inputEnded() {
-                inputEnded = true
-                updateInterest()
-            } else {
-                closeNow()
-            }
+            // The client shut its side: the requests it sent whole are still answered, each
+            // in turn (pipelined ones wait in `input`), then the connection closes.
+            inputEnded = true
+            endOfInputReached()
+            if !isClosed { updateInterest() }
             return
         }
         machine.bytesRead(now: daemon.loop.now)
@@ -251,6 +248,15 @@ final class HTTPFrontConnection: DaemonClient, EngineEvents {
             }
         }
         compactInput()
+        if inputEnded { endOfInputReached() }
+    }
+
+    /// After the client's half-close, once every buffered byte is parsed: the request in
+    /// progress, if whole, is answered and the connection closes after it; with nothing
+    /// left to answer (or only part of a request) it closes now.
+    private func endOfInputReached() {
+        guard !isClosed, inputStart >= input.count else { return }
+        if !machine.inputEnded() { closeNow() }
     }
 
     private func refuse(_ refusal: HTTPRefusal) {

@@ -135,6 +135,15 @@ final class HTTPFrontTests: XCTestCase {
         XCTAssertTrue(text.hasSuffix("hello from nginx\n"), text)
         XCTAssertTrue(closed, "closed after the answer")
 
+        // Three pipelined requests, then the half-close: all three are answered, in order.
+        let pipelined = try HTTPFrontClient(unix: sock)
+        let get = "GET /hello.txt HTTP/1.1\r\nHost: 127.0.0.1:\(nginx.httpPort)\r\n\r\n"
+        pipelined.send(get + get + get)
+        XCTAssertEqual(shutdown(pipelined.fd, Int32(SHUT_WR)), 0)
+        let three = pipelined.read(seconds: 10)
+        XCTAssertEqual(HTTPFrontClient.statuses(three.data), [200, 200, 200], String(decoding: three.data, as: UTF8.self))
+        XCTAssertTrue(three.closed, "closed after the third answer")
+
         let partial = try HTTPFrontClient(unix: sock)
         partial.send("GET /hello.txt HTTP/1.1\r\nHost: 127.0.0.1:\(nginx.httpPort)\r\n")
         XCTAssertEqual(shutdown(partial.fd, Int32(SHUT_WR)), 0)
