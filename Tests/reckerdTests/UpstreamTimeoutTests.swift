@@ -50,3 +50,30 @@ final class UpstreamTimeoutTests: XCTestCase {
         XCTAssertTrue(bad.stderr.contains("readTimeout"), bad.stderr)
     }
 }
+
+/// `connections_created` counts connections, not attempts: refused connects are connect
+/// failures, and the reuse ratio stays within 0...1 (PROTOCOL.md 2.12).
+final class ConnectionCountTests: XCTestCase {
+    func testRefusedConnectsAreNotConnections() async throws {
+        let server = try FaultServer()
+        let closed = TestEnvironment.freePort()
+        let daemon = try DaemonProcess(config: #"{ "agent": { "connections": 1 }, "http2": { "enabled": false } }"#)
+        let client = ReckerClient(socketPath: daemon.socketPath)
+        defer { client.close() }
+        for _ in 0 ..< 50 {
+            do {
+                _ = try await client.send(ReckerRequest(url: "http://127.0.0.1:\(closed)/"))
+                XCTFail("a closed port answered")
+            } catch {
+                XCTAssertEqual(error.code, .connectFailed)
+            }
+        }
+        for _ in 0 ..< 50 { _ = try await client.send(ReckerRequest(url: server.url("/delay/1"))) }
+        let s = try daemon.stats()
+        XCTAssertEqual(s["connections_created"] as? Int, 1, "\(s)")
+        XCTAssertEqual(s["connect_failures"] as? Int, 50)
+        XCTAssertEqual(server.connections, 1)
+        let ratio = try XCTUnwrap(s["reuse_ratio"] as? Double)
+        XCTAssertEqual(ratio, 0.98, accuracy: 0.0001, "1 - 1 / (100 - 50)")
+    }
+}
