@@ -226,7 +226,9 @@ final class RobustnessTests: XCTestCase {
         let cases: [(String, [UInt8], ReckerError.Code, Bool)] = [
             ("a HELLO 2 bytes too long", try frame(FrameType.hello, stream: 0, Message.magic + [0, 1, 0, 1, 0, 0, 0, 0, 0, 0]), .badHandshake, false),
             ("a second HELLO", try hello(), .badHandshake, true),
-            ("HELLO on stream 1", try frame(FrameType.hello, stream: 1, Message.magic + [0, 1, 0, 1, 0, 0, 0, 0]), .invalidStream, false),
+            // As the first frame, PROTOCOL.md 2.1 decides: BAD_HANDSHAKE; after the handshake, 1.1's INVALID_STREAM.
+            ("HELLO on stream 1 first", try frame(FrameType.hello, stream: 1, Message.magic + [0, 1, 0, 1, 0, 0, 0, 0]), .badHandshake, false),
+            ("HELLO on stream 1 later", try frame(FrameType.hello, stream: 1, Message.magic + [0, 1, 0, 1, 0, 0, 0, 0]), .invalidStream, true),
             ("PING on stream 5", try frame(FrameType.ping, stream: 5, [1, 2, 3, 4, 5, 6, 7, 8]), .invalidStream, true),
             ("a WELCOME from the client", try Message.welcome(.init(maxFrame: 4096, maxInFlight: 1, initialWindow: 1)).encoded, .malformedFrame, true),
             ("a malformed WELCOME from the client", try frame(FrameType.welcome, stream: 0, [1, 2, 3]), .malformedFrame, true),
