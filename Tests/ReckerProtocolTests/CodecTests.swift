@@ -79,6 +79,29 @@ final class CodecTests: XCTestCase {
         XCTAssertEqual(try Message(frame: try XCTUnwrap(try reader.next())), m)
     }
 
+    /// PROTOCOL.md 2.3: the last of two equal tags wins, any non-zero u8 flag is on, and
+    /// 0x8002 is an unknown critical tag, not total_timeout.
+    func testDuplicateOptionsFlagsAndCriticalBits() throws {
+        func head(_ options: [(UInt16, [UInt8])]) throws -> RequestHead {
+            var w: [UInt8] = []
+            func u16(_ v: UInt16) { w += [UInt8(v >> 8), UInt8(v & 0xFF)] }
+            func str(_ s: String) { u16(UInt16(s.utf8.count)); w += Array(s.utf8) }
+            str("GET"); str("http://h/x"); w += [UInt8](repeating: 0xFF, count: 8); u16(0)
+            u16(UInt16(options.count))
+            for (tag, value) in options { u16(tag); u16(UInt16(value.count)); w += value }
+            let frame = Frame(type: FrameType.requestHead, flags: 1, stream: 1, body: w)
+            guard case .requestHead(_, let h, _) = try Message(frame: frame) else { throw ReckerError(.malformedFrame, "not a head") }
+            return h
+        }
+        let twice = try head([(0x0002, [0, 0, 0, 10]), (0x0002, [0, 0, 0, 20])])
+        XCTAssertEqual(twice.options.totalTimeoutMs, 20)
+        XCTAssertEqual(try head([(0x0004, [2])]).options.compressed, true)
+        XCTAssertEqual(try head([(0x0005, [0])]).options.keepMethod, false)
+        let critical = try head([(0x8002, [0, 0, 0, 10])])
+        XCTAssertNil(critical.options.totalTimeoutMs)
+        XCTAssertThrowsError(try RequestValidator.validate(critical)) { XCTAssertEqual(($0 as? ReckerError)?.code, .unknownCriticalOption) }
+    }
+
     func testFramesSplitAcrossReads() throws {
         let bytes = try Self.vectors().flatMap(\.1)
         var reader = FrameReader()
