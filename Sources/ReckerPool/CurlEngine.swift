@@ -692,6 +692,10 @@ package final class CurlEngine: @unchecked Sendable {
         guard !t.finished else { return }
         t.finished = true
         var error = failure
+        // Read before the handle is reset: plain http is HTTP/1 here; https says so once a
+        // status line came.
+        let version = t.easy.long(CURLINFO_HTTP_VERSION)
+        let spokeHTTP1 = !t.request.target.https || version == Int(CURL_HTTP_VERSION_1_1) || version == Int(CURL_HTTP_VERSION_1_0)
         if (t.sent || t.sentBefore), let e = error, !e.mayHaveReachedUpstream {
             // This attempt failed before sending (a resend's connect, say), but an earlier
             // one went out: the request may have reached the upstream.
@@ -732,6 +736,11 @@ package final class CurlEngine: @unchecked Sendable {
         if let list = t.headerList { curl_slist_free_all(list) }
         let now = loop.now
         if let c = t.connection { execute(pool.connectionReleased(c, now: now)) }
+        // An HTTP/1 connection whose answer broke the protocol is not trusted with another
+        // request, whatever libcurl would do with it (README, "An upstream that lies").
+        if error?.code == .upstreamProtocol && spokeHTTP1, let c = t.connection, !isCarrying(c) {
+            closeConnection(c)
+        }
         if t.isWarmUp { pool.warmUpEnded(domain: domain, succeeded: error == nil, now: now) }
         if !t.isWarmUp {
             let end = ResponseEnd(totalMicros: total, bodyBytes: t.bodyBytes)

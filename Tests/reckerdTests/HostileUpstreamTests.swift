@@ -129,6 +129,13 @@ final class HostileUpstreamTests: XCTestCase {
         for (name, _) in Self.h1Cases {
             XCTAssertEqual(upstream.times(name), 3, "\(name): once per run, never resent")
         }
+        // A connection whose answer was refused carries no further request (README, "An
+        // upstream that lies"): the request after it came on another connection.
+        let log = upstream.requests.map { $0.split(separator: " ").map(String.init) }
+        let refused = Set(Self.h1Cases.compactMap { if case .refused = $0.1 { "/" + $0.0 } else { nil } })
+        for (i, line) in log.enumerated() where i + 1 < log.count && refused.contains(line[2]) {
+            XCTAssertNotEqual(log[i + 1][0], line[0], "after \(line[2]) the next request went out on a new connection")
+        }
         XCTAssertEqual(try daemon.stats()["requests_in_flight"] as? Int, 0)
         daemon.stop()
         XCTAssertFalse(daemon.stderr.contains("Fatal error") || daemon.stderr.contains("corrupted"), daemon.stderr)
