@@ -193,6 +193,12 @@ extension CurlEngine {
             warn("request \(t.id) starts on a connection reckerd has no record of")
             return CURL_PREREQFUNC_OK
         }
+        if t.resends > 0 && record.requests > 0 && t.restarts == 0 && (!t.request.hasBody || t.replayable) {
+            // libcurl's resend picked another reused connection, which may be as stale as the
+            // first (PROTOCOL.md 5.1 says a fresh one): the engine starts it over on one.
+            t.restartFresh = true
+            return CURL_PREREQFUNC_ABORT
+        }
         connectionFDs[id] = fd
         if record.requests == 0 { count(record.domain) { $0.connectionsCreated += 1 } }
         t.startedOnReuse = record.requests > 0

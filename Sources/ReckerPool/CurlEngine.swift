@@ -598,6 +598,8 @@ package final class CurlEngine: @unchecked Sendable {
             let result = recker_msg_result(msg)
             if t.headOnlyAnswered {
                 finish(t, error: nil)
+            } else if t.restartFresh {
+                startOver(t)
             } else if result == CURLE_OK && t.sawResponse && !t.responseHead.complete {
                 // libcurl 8.14 takes a head cut off by the upstream's close ("HTTP/1.1 200
                 // OK\r\n", then EOF) for a whole, empty response.
@@ -813,7 +815,8 @@ package final class CurlEngine: @unchecked Sendable {
         recycle(t)
         if let list = t.headerList { curl_slist_free_all(list) }
         if let c = t.connection { execute(pool.connectionReleased(c, now: loop.now)) }
-        count(t.request.target.domain) { $0.retries += 1 }
+        // A resend libcurl began was counted when it began.
+        if !t.restartFresh { count(t.request.target.domain) { $0.retries += 1 } }
         transfers[t.id] = nil
         begin(t.id, t.request, t.sink, over: t)
     }

@@ -19,6 +19,8 @@ extension ReckerError {
         case CURLE_GOT_NOTHING, CURLE_WEIRD_SERVER_REPLY, CURLE_HTTP2, CURLE_HTTP2_STREAM, CURLE_BAD_CONTENT_ENCODING, CURLE_TOO_LARGE:
             wire = .upstreamProtocol
         case CURLE_TOO_MANY_REDIRECTS: wire = .tooManyRedirects
+        // A URL libcurl cannot use that the door let through ("http://[zz]/"): nothing was sent.
+        case CURLE_URL_MALFORMAT: wire = .invalidURL
         case CURLE_ABORTED_BY_CALLBACK, CURLE_WRITE_ERROR: wire = .cancelled
         default: wire = .upstreamFailed
         }
@@ -30,7 +32,7 @@ extension ReckerError {
             message += " (the CA bundle in reckerd's tls.caFile or tls.extraCaFile cannot be used)"
         default: break
         }
-        let reached = ![.dnsFailed, .connectFailed, .connectTimeout, .tlsFailed].contains(wire)
+        let reached = ![.dnsFailed, .connectFailed, .connectTimeout, .tlsFailed, .invalidURL].contains(wire)
         let safe = !reached || RequestValidator.isSafeMethod(method)
         return ReckerError(wire, message, detail: code.rawValue, mayHaveReachedUpstream: reached, retrySafe: safe)
     }

@@ -15,6 +15,8 @@ package struct ResponseHeadReader {
     /// The current head's headers, in order, names and values as passed on.
     package private(set) var headers: [(name: String, value: String)] = []
     package private(set) var reason = ""
+    /// The latest status line's code.
+    package private(set) var status = 0
     /// A status line was read and its head ended with the empty line.
     package private(set) var complete = false
     private var inHead = false
@@ -80,6 +82,7 @@ package struct ResponseHeadReader {
         inHead = true
         complete = false
         reason = i < text.count ? Self.cleanValue(text[(i + 1)...]) : ""
+        status = Int(String(decoding: text[(i - 3) ..< i], as: UTF8.self)) ?? 0
         return .status
     }
 

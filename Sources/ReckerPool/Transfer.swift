@@ -94,8 +94,10 @@ final class Transfer {
     var sent = false
     /// An earlier transfer of the same request (one the engine started over) went out.
     var sentBefore = false
-    /// Times libcurl sent the request again after its connection died (at most once).
+    /// Times libcurl sent the request again after its connection died (at most once), and
+    /// whether that resend was stopped to go out on a fresh connection instead.
     var resends = 0
+    var restartFresh = false
     /// libcurl wanted to send the request again after a reused connection died, and the
     /// replay policy refused (`RequestValidator.mayResend`).
     var resendRefused = false
@@ -139,6 +141,13 @@ final class Transfer {
         switch responseHead.read(line) {
         case .status:
             sawResponse = true
+            // RFC 9110 §15.4.4: a 303 is followed with a GET. libcurl drops the body of an
+            // upload itself but keeps a custom method (a PUT was followed as a body-less PUT;
+            // CURLFOLLOW_OBEYCODE would drop PATCH's method on a 307 as well).
+            if responseHead.status == 303, (request.head.options.followRedirects ?? 0) > 0,
+               !["GET", "HEAD", "POST"].contains(request.head.method) {
+                easy.set(CURLOPT_CUSTOMREQUEST, pointer: nil)
+            }
             return true
         case .ok:
             // A HEAD sent with a body goes out as an upload, and libcurl would then wait for

@@ -40,6 +40,9 @@ enum HTTPProxyRules {
                               headers: ["Allow: \(methodsAllowed)"])
         }
         var maxForwards: Int?
+        if r.method == "OPTIONS" && r.values("max-forwards").count > 1 {
+            throw HTTPRefusal(400, "BAD_REQUEST", "more than one Max-Forwards (RFC 9110 §7.6.2: one number)")
+        }
         if r.method == "OPTIONS", let value = r.values("max-forwards").first {
             guard let n = Int(Substring(value).trimmingSpaces), n >= 0 else { throw HTTPRefusal(400, "BAD_REQUEST", "Max-Forwards is not a number") }
             // RFC 9110 §7.6.2: at 0 the intermediary answers as the final recipient.

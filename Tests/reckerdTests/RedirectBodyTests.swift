@@ -30,6 +30,63 @@ final class RedirectBodyTests: XCTestCase {
         }
     }
 
+    /// Other methods keep their method and body on 301, 302, 307 and 308, and become a GET
+    /// without the body on a 303 (RFC 9110 §15.4.4); a body-less PUT was sent after a 303.
+    func testOtherMethodsFollowA303AsAGet() async throws {
+        let server = try FaultServer()
+        let daemon = try DaemonProcess()
+        let client = ReckerClient(socketPath: daemon.socketPath)
+        defer { client.close() }
+        let body = Array("hello".utf8)
+        for method in ["PUT", "PATCH", "DELETE"] {
+            for code in [301, 302, 303, 307, 308] {
+                for keep in [false, true] {
+                    var r = ReckerRequest(method: method, url: server.url("/moved/\(code)/\(server.url("/digest"))"), body: body)
+                    r.head.options.followRedirects = 2
+                    r.head.options.keepMethod = keep
+                    let text = String(decoding: try await client.send(r).body, as: UTF8.self)
+                    let expected = code == 303 ? "GET 0 \(String(FaultServer.fnv1a([]), radix: 16))"
+                                               : "\(method) 5 \(String(FaultServer.fnv1a(body), radix: 16))"
+                    XCTAssertEqual(text, expected, "\(method) after \(code), keep_method \(keep)")
+                }
+            }
+        }
+    }
+
+    /// A URL the door lets through but libcurl cannot use is INVALID_URL, sent nowhere.
+    func testAURLLibcurlRefusesWasNotSent() async throws {
+        let daemon = try DaemonProcess()
+        let client = ReckerClient(socketPath: daemon.socketPath)
+        defer { client.close() }
+        for url in ["http://[zz]/", #"http://["x"]/"#] {
+            do {
+                _ = try await client.send(ReckerRequest(url: url))
+                XCTFail("\(url) answered")
+            } catch {
+                XCTAssertEqual(error.code, .invalidURL, "\(url): \(error)")
+                XCTAssertFalse(error.mayHaveReachedUpstream, url)
+                XCTAssertTrue(error.retrySafe, url)
+            }
+        }
+    }
+
+    /// A resend goes out on a fresh connection (PROTOCOL.md 5.1), not on another idle one that
+    /// may be as stale as the first: with four stale connections in the pool, a GET whose
+    /// reused connection died is answered.
+    func testAResendGoesOutOnAFreshConnection() async throws {
+        let server = try FaultServer()
+        let daemon = try DaemonProcess(config: #"{ "agent": { "connections": 4 }, "http2": { "enabled": false } }"#)
+        let client = ReckerClient(socketPath: daemon.socketPath)
+        defer { client.close() }
+        let warm = await client.batch((0 ..< 8).map { _ in ReckerRequest(url: server.url("/close-on-reuse?warm")) }, concurrency: 4)
+        XCTAssertGreaterThanOrEqual(server.connections, 2, "several idle connections, each of which dies on reuse")
+        _ = warm
+        let r = try await client.send(ReckerRequest(url: server.url("/close-on-reuse?x")))
+        XCTAssertEqual(r.status, 200)
+        XCTAssertFalse(r.head.reused, "the answer came on a fresh connection")
+        XCTAssertLessThanOrEqual(server.received("GET", "/close-on-reuse?x"), 2, "sent at most twice")
+    }
+
     /// A 307 to a request whose body is over what reckerd keeps to send again fails saying
     /// so (it said "the reused connection closed before any answer").
     func testA307WithABodyTooLargeToSendAgainSaysSo() async throws {
