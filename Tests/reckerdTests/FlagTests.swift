@@ -79,6 +79,30 @@ final class FlagTests: XCTestCase {
         XCTAssertNotEqual(r.status, 0)
     }
 
+    /// The Python client's own call timeout on a request still in the daemon's queue: the
+    /// TIMEOUT carries the daemon's word that it never left (it said may-have-reached).
+    func testAPythonTimeoutOfAQueuedRequestSaysItNeverLeft() throws {
+        let server = try FaultServer()
+        let daemon = try DaemonProcess(config: #"{ "agent": { "connections": 1 }, "http2": { "enabled": false } }"#)
+        let python = """
+            import sys, threading, time
+            sys.path.insert(0, \(String(reflecting: PythonClientTests.clientDir)))
+            import recker
+            busy = recker.Client(\(String(reflecting: daemon.socketPath)))
+            threading.Thread(target=lambda: busy.send(\(String(reflecting: server.url("/delay/2000")))), daemon=True).start()
+            time.sleep(0.3)
+            c = recker.Client(\(String(reflecting: daemon.socketPath)))
+            try:
+                c.send(\(String(reflecting: server.url("/delay/5"))), timeout=0.5)
+                print("answered")
+            except recker.ReckerError as e:
+                print(e.name, e.may_have_reached_upstream, e.retry_safe)
+            """
+        let py = try TestEnvironment.run(PythonClientTests.python, ["-c", python], timeout: 30)
+        XCTAssertEqual(py.text, "TIMEOUT False True\n", py.stderr)
+        XCTAssertEqual(server.received("GET", "/delay/5"), 0)
+    }
+
     /// CANCEL of a request still waiting for a connection: it never left reckerd.
     func testCancellingAQueuedRequestSaysItNeverLeft() throws {
         let server = try FaultServer()

@@ -224,6 +224,7 @@ class _Stream:
         self.done = False
         self.error = None
         self.cancelled = False        # CANCEL sent: wait for the daemon's answer, drop the rest
+        self.daemon_flags = None      # (may_have_reached, retry_safe) from the daemon's answer to a CANCEL
 
 
 class Client:
@@ -518,9 +519,10 @@ class Client:
         while not condition():
             try:
                 timeout = self._remaining(deadline)
-            except ReckerError:
+            except ReckerError as late:
                 if sid is not None:
                     self._cancel_quietly(sid)
+                    self._settle(sid, late)
                 raise
             try:
                 frame = self._read_frame(timeout)
@@ -543,6 +545,21 @@ class Client:
                 self._forget(sid, st)
             raise st.error
 
+    def _settle(self, sid, error):
+        """After a CANCEL on the call's timeout: waits (at most 1 s) for the daemon's answer,
+        whose flags say whether the request left the queue (PROTOCOL.md section 5), and
+        gives `error` those flags."""
+        st = self._streams.get(sid)
+        settle_by = time.monotonic() + 1.0
+        while st is not None and not st.done and self._sock is not None and time.monotonic() < settle_by:
+            try:
+                frame = self._read_frame(max(0.01, settle_by - time.monotonic()))
+            except (socket.timeout, OSError, ReckerError):
+                break
+            self._dispatch(*frame)
+        if st is not None and st.daemon_flags is not None:
+            error.may_have_reached_upstream, error.retry_safe = st.daemon_flags
+
     def _forget(self, sid, st):
         """Drops a finished stream, unless its id already belongs to a newer one."""
         if self._streams.get(sid) is st:
@@ -563,6 +580,13 @@ class Client:
         if st is None:
             return
         if st.cancelled:
+            if ftype == _ERROR:
+                # The daemon's word on where the request had got to.
+                answer = _decode_error(body, flags)
+                st.daemon_flags = (answer.may_have_reached_upstream, answer.retry_safe)
+                st.error.may_have_reached_upstream, st.error.retry_safe = st.daemon_flags
+            elif ftype == _RESPONSE_END:
+                st.daemon_flags = (True, st.error.retry_safe)
             if ftype in (_RESPONSE_END, _ERROR) or (ftype == _STATS_RESPONSE and not flags & 1):
                 st.done = True
                 del self._streams[sid]
