@@ -316,7 +316,7 @@ package final class CurlEngine: @unchecked Sendable {
             engineWork {
                 auditConnections()
                 forgetIdleDomains(now: now)
-                endStalledUploads(now: now)
+                endStalledUploads()
                 dnsShares.sweep(unusedSince: now &- UInt64(options.dnsCacheTimeoutS) * 1_000_000_000)
             }
             // Once nothing is in flight after a busy spell, the heap's free pages go back to
@@ -463,10 +463,7 @@ package final class CurlEngine: @unchecked Sendable {
         if let expected = t.request.head.bodyLength,
            t.uploadReceived > expected || (end && t.uploadReceived != expected) {
             // The head may have gone out already: the flags say so (PROTOCOL.md 2.3).
-            finish(t, error: ReckerError(.bodyLengthMismatch,
-                                         "request body was \(t.uploadReceived)\(end ? "" : "+") bytes, head said \(expected)",
-                                         mayHaveReachedUpstream: true,
-                                         retrySafe: RequestValidator.isSafeMethod(t.request.head.method)))
+            finish(t, error: t.reachedError(.bodyLengthMismatch, "request body was \(t.uploadReceived)\(end ? "" : "+") bytes, head said \(expected)"))
             return
         }
         if !chunk.isEmpty { t.uploadQueue.append(chunk) }
@@ -519,8 +516,7 @@ package final class CurlEngine: @unchecked Sendable {
     private func totalTimeoutPassed(_ id: TransferID, ms: UInt32) {
         totalTimers[id] = nil
         if let t = transfers[id] {
-            finish(t, error: ReckerError(.timeout, "the request took longer than its total_timeout of \(ms) ms",
-                                         mayHaveReachedUpstream: true, retrySafe: RequestValidator.isSafeMethod(t.request.head.method)))
+            finish(t, error: t.reachedError(.timeout, "the request took longer than its total_timeout of \(ms) ms"))
         } else if let (request, sink) = waiting[id] {
             failWaiting(id, request, sink, ReckerError(.timeout, "the request waited for a connection longer than its total_timeout of \(ms) ms",
                                                        mayHaveReachedUpstream: false, retrySafe: true))
@@ -603,11 +599,9 @@ package final class CurlEngine: @unchecked Sendable {
             } else if result == CURLE_OK && t.sawResponse && !t.responseHead.complete {
                 // libcurl 8.14 takes a head cut off by the upstream's close ("HTTP/1.1 200
                 // OK\r\n", then EOF) for a whole, empty response.
-                finish(t, error: ReckerError(.upstreamProtocol, "the upstream closed before its response head was complete",
-                                             mayHaveReachedUpstream: true, retrySafe: RequestValidator.isSafeMethod(t.request.head.method)))
+                finish(t, error: t.reachedError(.upstreamProtocol, "the upstream closed before its response head was complete"))
             } else if result == CURLE_OK, let why = t.interimAsFinal {
-                finish(t, error: ReckerError(.upstreamProtocol, why, mayHaveReachedUpstream: true,
-                                             retrySafe: RequestValidator.isSafeMethod(t.request.head.method)))
+                finish(t, error: t.reachedError(.upstreamProtocol, why))
             } else if result == CURLE_OK {
                 finish(t, error: nil)
             } else if mayStartOver(t, result) {
@@ -622,37 +616,27 @@ package final class CurlEngine: @unchecked Sendable {
             } else if result == CURLE_TOO_LARGE && !t.headSent && t.sawResponse {
                 // libcurl 8.6+ reports a response header line over its 100 KiB limit
                 // (CURL_MAX_HTTP_HEADER) so; 7.88 said CURLE_OUT_OF_MEMORY.
-                finish(t, error: ReckerError(.upstreamProtocol, "the upstream's response head has a header line over libcurl's 100 KiB limit (CURLE_TOO_LARGE)",
-                                             detail: result.rawValue, mayHaveReachedUpstream: true,
-                                             retrySafe: RequestValidator.isSafeMethod(t.request.head.method)))
+                finish(t, error: t.reachedError(.upstreamProtocol, "the upstream's response head has a header line over libcurl's 100 KiB limit (CURLE_TOO_LARGE)", detail: result.rawValue))
             } else if result == CURLE_UNSUPPORTED_PROTOCOL,
                       t.easy.string(CURLINFO_EFFECTIVE_URL)?.lowercased().hasPrefix("http") == true {
                 // libcurl's word (7.88 and 8.14) for an answer without a status line (HTTP/0.9), which
                 // reckerd never accepts; a redirect to another scheme is UPSTREAM_FAILED below.
-                finish(t, error: ReckerError(.upstreamProtocol, "the upstream answered without an HTTP status line (HTTP/0.9), which reckerd does not accept",
-                                             detail: result.rawValue, mayHaveReachedUpstream: true,
-                                             retrySafe: RequestValidator.isSafeMethod(t.request.head.method)))
+                finish(t, error: t.reachedError(.upstreamProtocol, "the upstream answered without an HTTP status line (HTTP/0.9), which reckerd does not accept", detail: result.rawValue))
             } else if result == CURLE_SEND_FAIL_REWIND && t.sawResponse {
                 // A 307 or 308 asks for the body again (PROTOCOL.md 2.3); reckerd keeps at most
                 // limits.responseBuffer of it.
                 let status = t.easy.long(CURLINFO_RESPONSE_CODE)
-                finish(t, error: ReckerError(
-                    .upstreamFailed,
-                    "the upstream redirected with \(status), which sends the body again, but the body was larger than the \(t.responseBuffer) bytes reckerd keeps for that (limits.responseBuffer); the redirect was not followed",
-                    detail: result.rawValue, mayHaveReachedUpstream: true, retrySafe: RequestValidator.isSafeMethod(t.request.head.method)))
+                finish(t, error: t.reachedError(
+                    .upstreamFailed, "the upstream redirected with \(status), which sends the body again, but the body was larger than the \(t.responseBuffer) bytes reckerd keeps for that (limits.responseBuffer); the redirect was not followed", detail: result.rawValue))
             } else if result == CURLE_SEND_FAIL_REWIND {
                 // The body was over the replay limit, so the resend could not go (PROTOCOL.md 5.1).
                 count(t.request.target.domain) { $0.retries += 1 }
-                finish(t, error: ReckerError(
-                    .upstreamRecvFailed,
-                    "the reused connection closed before any answer, and the body (over limits.responseBuffer) was not kept for a resend (it may have reached the upstream)",
-                    detail: result.rawValue, mayHaveReachedUpstream: true, retrySafe: RequestValidator.isSafeMethod(t.request.head.method)))
+                finish(t, error: t.reachedError(
+                    .upstreamRecvFailed, "the reused connection closed before any answer, and the body (over limits.responseBuffer) was not kept for a resend (it may have reached the upstream)", detail: result.rawValue))
             } else if let refused = t.redirectRefused {
-                finish(t, error: ReckerError(.upstreamFailed, refused, detail: result.rawValue, mayHaveReachedUpstream: true,
-                                             retrySafe: RequestValidator.isSafeMethod(t.request.head.method)))
+                finish(t, error: t.reachedError(.upstreamFailed, refused, detail: result.rawValue))
             } else if let broken = t.headRefused {
-                finish(t, error: ReckerError(.upstreamProtocol, broken, detail: result.rawValue, mayHaveReachedUpstream: true,
-                                             retrySafe: RequestValidator.isSafeMethod(t.request.head.method)))
+                finish(t, error: t.reachedError(.upstreamProtocol, broken, detail: result.rawValue))
             } else if t.resendRefused {
                 let method = t.request.head.method
                 let why = RequestValidator.mayResend(t.request.head)
@@ -775,23 +759,20 @@ package final class CurlEngine: @unchecked Sendable {
     /// upstream connection waits for it: a slow sender must not hold a connection for good.
     /// Likewise a client that has taken none of its response for as long while the upstream
     /// connection waits on it (paused: the spill file was off or full).
-    private func endStalledUploads(now: UInt64) {
+    private func endStalledUploads() {
         let limit = UInt64(options.bodyTimeoutMs) * 1_000_000
-        for t in Array(transfers.values) where t.recvPaused && !t.finished && now > t.recvPausedSince && now - t.recvPausedSince >= limit {
-            finish(t, error: ReckerError(.timeout, "the client read none of the response for \(options.bodyTimeoutMs) ms (limits.bodyTimeout); its upstream connection is freed",
-                                         mayHaveReachedUpstream: true, retrySafe: RequestValidator.isSafeMethod(t.request.head.method)))
+        for t in Array(transfers.values) where t.recvPaused && !t.finished && elapsed(since: t.recvPausedSince) >= limit {
+            finish(t, error: t.reachedError(.timeout, "the client read none of the response for \(options.bodyTimeoutMs) ms (limits.bodyTimeout); its upstream connection is freed"))
         }
-        for t in Array(transfers.values) where t.sendPaused && now > t.sendPausedSince && now - t.sendPausedSince >= limit {
-            finish(t, error: ReckerError(.timeout, "the client sent no request body for \(options.bodyTimeoutMs) ms (limits.bodyTimeout)",
-                                         mayHaveReachedUpstream: true, retrySafe: RequestValidator.isSafeMethod(t.request.head.method)))
+        for t in Array(transfers.values) where t.sendPaused && elapsed(since: t.sendPausedSince) >= limit {
+            finish(t, error: t.reachedError(.timeout, "the client sent no request body for \(options.bodyTimeoutMs) ms (limits.bodyTimeout)"))
         }
         // The upstream's side: nothing moved while reckerd waited on the upstream, not the
         // client (agent.readTimeout; a connect is connectTimeout's).
         for t in Array(transfers.values) where !t.finished && !t.recvPaused && !t.sendPaused && !t.isWarmUp && t.connection != nil {
             let ms = options.agent(forDomain: t.request.target.domain, host: t.request.target.host).readTimeoutMs
-            guard now > t.lastActivity, now - t.lastActivity >= UInt64(ms) * 1_000_000 else { continue }
-            finish(t, error: ReckerError(.timeout, "nothing moved between reckerd and the upstream for \(ms) ms (agent.readTimeout)",
-                                         mayHaveReachedUpstream: true, retrySafe: RequestValidator.isSafeMethod(t.request.head.method)))
+            guard elapsed(since: t.lastActivity) >= UInt64(ms) * 1_000_000 else { continue }
+            finish(t, error: t.reachedError(.timeout, "nothing moved between reckerd and the upstream for \(ms) ms (agent.readTimeout)"))
         }
     }
 

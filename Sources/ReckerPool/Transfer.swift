@@ -20,6 +20,12 @@ final class Transfer {
     /// A HEAD sent with a body got its final head: the answer is whole (`onHeader`).
     var headOnlyAnswered = false
 
+    /// An error for this request once it may have reached the upstream: retry-safe only by
+    /// its method (RFC 9110 §9.2.1; PROTOCOL.md 5).
+    func reachedError(_ code: ReckerError.Code, _ message: String, detail: UInt32 = 0) -> ReckerError {
+        ReckerError(code, message, detail: detail, mayHaveReachedUpstream: true, retrySafe: RequestValidator.isSafeMethod(request.head.method))
+    }
+
     /// The request's host is an address literal: nothing is looked up (PROTOCOL.md 2.5 says
     /// namelookup_us is 0 then; libcurl reports the time it took to parse it).
     var hostIsAddress: Bool {
