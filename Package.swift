@@ -58,12 +58,6 @@ let package = Package(
         // What Glibc's module leaves out for the event loop: epoll, eventfd, accept4, peer
         // credentials, signals as bytes.
         .target(name: "CReckerLoop"),
-        // Debian's libhttp-parser (Node's long-serving HTTP/1 parser) behind typed wrappers,
-        // for the HTTP front. Only the daemon links it.
-        .target(
-            name: "CReckerHTTP",
-            linkerSettings: [.linkedLibrary("http_parser")]
-        ),
         // The event loop everything a request touches runs on (epoll, timers, inbox).
         .target(name: "ReckerLoop", dependencies: ["CReckerLoop", "ReckerProtocol"]),
         // Wire format and client library. No NIO and no Foundation, so clients stay small.
@@ -82,7 +76,6 @@ let package = Package(
         .executableTarget(
             name: "reckerd",
             dependencies: [
-                "CReckerHTTP",
                 "CReckerLoop",
                 "CReckerSystemd",
                 "ReckerLoop",

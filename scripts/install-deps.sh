@@ -3,7 +3,7 @@
 #   scripts/install-deps.sh            what building needs (make build/run/install): the
 #                                      shared libraries libcurl 8.14's archive links against
 #                                      (scripts/fetch-libcurl.sh brings libcurl itself),
-#                                      libsystemd and libhttp-parser headers
+#                                      and libsystemd's headers
 #   scripts/install-deps.sh test [...] that, plus what the tests and benchmarks use (nginx,
 #                                      openssl, systemd and util-linux tools, the Prometheus
 #                                      parser), plus any extra PACKAGE or PACKAGE:COMMAND given
@@ -19,8 +19,6 @@ for lib in libnghttp2-14 libidn2-0 librtmp1 libssh2-1 libpsl5 libssl3 libgssapi-
   have_pkg "$lib" || need+=("$lib")
 done
 have_pkg libsystemd-dev || need+=(libsystemd-dev)
-# The HTTP front's request parser (Node's http-parser 2.9, Sources/CReckerHTTP).
-have_pkg libhttp-parser-dev || need+=(libhttp-parser-dev)
 if [ "${1:-}" = test ]; then
   shift
   command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)

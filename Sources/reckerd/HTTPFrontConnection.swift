@@ -5,7 +5,7 @@ import ReckerPool
 import ReckerProtocol
 
 /// One HTTP/1.1 client of the HTTP front (or of the metrics port): its socket, its
-/// libhttp-parser and the head scanner before it, its output buffer and its timer. What the
+/// request reader, its output buffer and its timer. What the
 /// requests become, and when the connection goes on or closes, is decided by its
 /// `HTTPSessionStateMachine`; this carries out the actions, on the same engine, pools,
 /// limits and policy as the binary front. Loop-confined, like the daemon.
@@ -20,11 +20,7 @@ final class HTTPFrontConnection: DaemonClient, EngineEvents {
     var countedAs: UInt32? { kind.isUnix ? peer?.uid : kind == .metrics ? Daemon.metricsPeers : Daemon.tcpPeers }
     let sink = ConnectionSink<HTTPFrontConnection>()
     private var machine: HTTPSessionStateMachine
-    private let parser: HTTPRequestParser?
-    private var scanner: HTTPHeadScanner
-    /// How far the input has been scanned for the current head, and whether its end was found.
-    private var scanPos = 0
-    private var headDone = false
+    private var reader: HTTPRequestReader
     private var input: [UInt8] = []
     private var inputStart = 0
     private var output: [UInt8] = []
@@ -52,8 +48,7 @@ final class HTTPFrontConnection: DaemonClient, EngineEvents {
         self.peer = peer
         self.client = client
         let config = daemon.config
-        parser = HTTPRequestParser()
-        scanner = HTTPHeadScanner(limit: Self.headLimit(config.pool.headerLimits))
+        reader = HTTPRequestReader(headLimit: Self.headLimit(config.pool.headerLimits))
         var refusal: HTTPRefusal?
         if let tooMany {
             refusal = HTTPRefusal(503, tooMany.code.name, tooMany.message)
@@ -68,7 +63,6 @@ final class HTTPFrontConnection: DaemonClient, EngineEvents {
                 refusal = HTTPRefusal(403, ReckerError.Code.accessDenied.name, "reckerd could not read this client's credentials")
             }
         }
-        if parser == nil { refusal = HTTPRefusal(503, ReckerError.Code.localResources.name, "out of memory") }
         machine = HTTPSessionStateMachine(role: kind == .metrics ? .metrics : .proxy, refusal: refusal, now: daemon.loop.now)
     }
 
@@ -117,10 +111,6 @@ final class HTTPFrontConnection: DaemonClient, EngineEvents {
             case .log(let level, let text):
                 daemon.logger.log(level: level, "\(text)")
             case .resumeParsing:
-                parser?.continueAfterMessage()
-                scanner.reset()
-                headDone = false
-                scanPos = inputStart
                 scheduleProcess()
             case .rearm:
                 rearm()
@@ -190,61 +180,27 @@ final class HTTPFrontConnection: DaemonClient, EngineEvents {
         }
     }
 
-    /// Scans and parses what has been read, request by request, until the input runs out,
-    /// a complete request waits for its response, or the connection is refused.
+    /// Reads what has arrived, request by request, until the input runs out, a complete
+    /// request waits for its response, or the connection is refused.
     private func process() {
-        guard let parser else { return }
-        while !isClosed && machine.acceptsInput && inputStart < input.count {
-            var end = input.count
-            if !headDone {
-                let begun = scanner.hasBegun
-                var i = max(scanPos, inputStart)
-                scanning: while i < input.count {
-                    switch scanner.scan(input[i]) {
-                    case .more:
-                        i += 1
-                    case .endOfHead:
-                        i += 1
-                        headDone = true
-                        break scanning
-                    case .bareLineEnd:
-                        return refuse(HTTPRefusal(400, "BAD_REQUEST", "a line of the request head ends in a bare LF or CR, not CRLF (RFC 9112 §2.2)"))
-                    case .obsFold:
-                        return refuse(HTTPRefusal(400, "BAD_REQUEST", "a header line is folded (obs-fold, RFC 9112 §5.2)"))
-                    case .tooLong:
-                        let limits = daemon.config.pool.headerLimits
-                        return refuse(HTTPRefusal(431, ReckerError.Code.headersTooLarge.name,
-                                                  "the request head is longer than \(Self.headLimit(limits)) bytes (limits.maxHeaderBytes, limits.maxHeaders)"))
-                    }
-                }
-                scanPos = i
-                end = i
-                if !begun && scanner.hasBegun { run(machine.headBegins(now: daemon.loop.now)) }
-            }
-            let fed = end - inputStart
-            let taken = input.withUnsafeBytes { parser.execute(UnsafeRawBufferPointer(rebasing: $0[inputStart ..< end])) }
+        while !isClosed && machine.acceptsInput && (inputStart < input.count || reader.hasEventWithoutInput) {
+            let (taken, event) = reader.read(input[inputStart...])
             inputStart += taken
-            if let failure = parser.failure {
-                return refuse(HTTPRefusal(400, "BAD_REQUEST", "malformed request: \(failure.description) (\(failure.name))"))
-            }
-            if parser.headComplete {
-                run(machine.head(parser.request, transfer: daemon.engine.makeTransferID(), config: daemon.config,
+            guard let event else { break }
+            switch event {
+            case .begun:
+                run(machine.headBegins(now: daemon.loop.now))
+            case .head(let request):
+                run(machine.head(request, transfer: daemon.engine.makeTransferID(), config: daemon.config,
                                  draining: daemon.isDraining, now: daemon.loop.now,
                                  client: client, user: TurnKey.of(uid: countedAs ?? Daemon.tcpPeers, connection: client)))
                 if isClosed || machine.closing { return }
-                parser.continueAfterHead()
-            }
-            run(machine.body(parser.takeBody()))
-            if parser.messageComplete {
+            case .body(let piece):
+                run(machine.body([Array(piece)]))
+            case .end:
                 run(machine.requestComplete(now: daemon.loop.now))
-                continue
-            }
-            if !parser.isPaused && taken == fed {
-                if headDone && machine.exchange == nil && !isClosed {
-                    // The scanner saw the head end but the parser did not: never feed it more.
-                    return refuse(HTTPRefusal(400, "BAD_REQUEST", "the request head could not be parsed"))
-                }
-                if end == input.count { break }
+            case .refused(let refusal):
+                return refuse(refusal)
             }
         }
         compactInput()
@@ -260,17 +216,15 @@ final class HTTPFrontConnection: DaemonClient, EngineEvents {
     }
 
     private func refuse(_ refusal: HTTPRefusal) {
-        run(machine.refuse(refusal, method: parser?.request.method ?? "", now: daemon.loop.now))
+        run(machine.refuse(refusal, method: reader.method, now: daemon.loop.now))
     }
 
     private func compactInput() {
         if inputStart == input.count {
-            scanPos = max(0, scanPos - inputStart)
             input.removeAll(keepingCapacity: input.capacity <= 128 * 1024)
             inputStart = 0
         } else if inputStart > 64 * 1024 {
             input.removeFirst(inputStart)
-            scanPos = max(0, scanPos - inputStart)
             inputStart = 0
         }
     }
@@ -366,7 +320,7 @@ final class HTTPFrontConnection: DaemonClient, EngineEvents {
         timerAt = .max
         guard !isClosed, lingerTimer == nil, let d = machine.deadline(daemon.config) else { return }
         guard daemon.loop.now >= d else { return rearm() }
-        run(machine.timedOut(daemon.config, headStarted: scanner.hasBegun, now: daemon.loop.now))
+        run(machine.timedOut(daemon.config, headStarted: reader.inRequest, now: daemon.loop.now))
     }
 
     /// After a refusal or a last response: the write side is shut and what the client still

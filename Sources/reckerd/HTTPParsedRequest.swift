@@ -1,4 +1,4 @@
-/// A request head as the parser read it from an HTTP client, before reckerd's rules.
+/// A request head as HTTPRequestReader read it from an HTTP client, before reckerd's rules.
 struct HTTPParsedRequest {
     var method = ""
     /// The request target as sent: "/path?q" (origin-form), "http://host/path"
@@ -8,7 +8,7 @@ struct HTTPParsedRequest {
     var minor: UInt = 1
     /// In order, as received (names as sent, values without surrounding whitespace).
     var headers: [(name: String, value: String)] = []
-    /// The parser's verdict on the client's wish for keep-alive (version and `Connection`).
+    /// The reader's verdict on the client's wish for keep-alive (version and `Connection`).
     var keepAlive = true
     var chunked = false
     var contentLength: UInt64?

@@ -56,24 +56,8 @@ enum HTTPProxyRules {
         }
         do { try limits.check(r.headers, "the request") } catch { throw HTTPRefusal(error) }
 
-        // Framing (RFC 9112 §6.1, §6.3): libhttp-parser refuses most conflicts already;
-        // these hold whatever its leniency.
-        let lengths = r.values("content-length")
-        let codings = r.values("transfer-encoding")
-        if !codings.isEmpty && !lengths.isEmpty {
-            throw HTTPRefusal(400, "BAD_REQUEST", "both Transfer-Encoding and Content-Length: a request smuggling pattern (RFC 9112 §6.3)")
-        }
-        if lengths.count > 1 {
-            throw HTTPRefusal(400, "BAD_REQUEST", "more than one Content-Length (RFC 9112 §6.3)")
-        }
-        if let length = lengths.first, !length.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) || length.isEmpty {
-            throw HTTPRefusal(400, "BAD_REQUEST", "Content-Length is not a number")
-        }
-        if !codings.isEmpty {
-            guard codings.count == 1, codings[0].lowercased() == "chunked", r.chunked else {
-                throw HTTPRefusal(400, "BAD_REQUEST", "Transfer-Encoding must be exactly \"chunked\" (other codings are not accepted from clients)")
-            }
-        }
+        // Framing (Content-Length, Transfer-Encoding) was decided, and its conflicts
+        // refused, by HTTPRequestReader: it had to find where the request ends.
         if r.values("via").contains(where: { $0.lowercased().contains("reckerd") }) {
             throw HTTPRefusal(508, "LOOP_DETECTED", "the request has been through reckerd already (Via): it would loop")
         }

@@ -47,6 +47,16 @@ final class HTTPFrontSmugglingTests: XCTestCase {
             ("a space before the colon", "GET /hello.txt HTTP/1.1\r\n\(host)Transfer-Encoding : chunked\r\n\r\n0\r\n\r\n" + smuggled),
             ("two Host headers", "GET /hello.txt HTTP/1.1\r\n\(host)Host: example.com\r\n\r\n" + smuggled),
             ("no Host in HTTP/1.1", "GET /hello.txt HTTP/1.1\r\n\r\n" + smuggled),
+            ("a chunk size in 0x form", "POST /hello.txt HTTP/1.1\r\n\(host)Transfer-Encoding: chunked\r\n\r\n0x5\r\nhello\r\n0\r\n\r\n" + smuggled),
+            ("a space after the chunk size", "POST /hello.txt HTTP/1.1\r\n\(host)Transfer-Encoding: chunked\r\n\r\n5 \r\nhello\r\n0\r\n\r\n" + smuggled),
+            ("a CR then another byte ending a chunk size", "POST /hello.txt HTTP/1.1\r\n\(host)Transfer-Encoding: chunked\r\n\r\n5\rXhello\r\n0\r\n\r\n" + smuggled),
+            ("two bytes other than CRLF after chunk data", "POST /hello.txt HTTP/1.1\r\n\(host)Transfer-Encoding: chunked\r\n\r\n5\r\nhelloXY0\r\n\r\n" + smuggled),
+            ("0 CR Z as the last chunk", "POST /hello.txt HTTP/1.1\r\n\(host)Transfer-Encoding: chunked\r\n\r\n0\rZ" + smuggled),
+            ("a folded trailer", "POST /hello.txt HTTP/1.1\r\n\(host)Transfer-Encoding: chunked\r\n\r\n0\r\nX-T: 1\r\n 2\r\n\r\n" + smuggled),
+            ("a version that is not HTTP", "GET /hello.txt HXYZ/1.1\r\n\(host)\r\n" + smuggled),
+            ("two spaces in the request line", "GET  /hello.txt HTTP/1.1\r\n\(host)\r\n" + smuggled),
+            ("a method that is not a token", "G(T /hello.txt HTTP/1.1\r\n\(host)\r\n" + smuggled),
+            ("a control character in a value", "GET /hello.txt HTTP/1.1\r\n\(host)X-A: 1\u{1}2\r\n\r\n" + smuggled),
             ("a Host that is not an authority", "GET /hello.txt HTTP/1.1\r\nHost: 127.0.0.1:\(nginx.httpPort)/n/9.txt?\r\n\r\n" + smuggled),
         ]
         for (name, request) in cases {
@@ -56,6 +66,26 @@ final class HTTPFrontSmugglingTests: XCTestCase {
             XCTAssertTrue(r.text.contains("reckerd: "), "\(name): the body says why: \(r.text)")
         }
         XCTAssertFalse(nginx.log().contains { $0.uri == "/n/9.txt" }, "no smuggled request reached nginx: \(nginx.log())")
+        XCTAssertEqual(daemon.stop(), 0)
+    }
+
+    /// Any token is a method (RFC 9110 §9.1): extension methods reach the upstream as
+    /// written, with their bodies, and the connection goes on.
+    func testExtensionMethodsAreForwardedAsWritten() throws {
+        let nginx = try Nginx(files: Fixtures.files)
+        let (daemon, sock) = try startDaemon(nginx)
+        let host = "Host: 127.0.0.1:\(nginx.httpPort)\r\n"
+        let methods = ["QUERY", "LABEL", "VERSION-CONTROL", "ORDERPATCH", "BREW", "X-CUSTOM", String(repeating: "M", count: 64)]
+        let c = try HTTPFrontClient(unix: sock)
+        for (i, method) in methods.enumerated() {
+            c.send("\(method) /hello.txt?m=\(i) HTTP/1.1\r\n\(host)Content-Length: 2\r\n\r\nhi")
+            let (data, closed) = c.read(seconds: 5, until: { HTTPFrontClient.statuses($0).count == 1 })
+            XCTAssertEqual(HTTPFrontClient.statuses(data).count, 1, "\(method): \(String(decoding: data, as: UTF8.self))")
+            XCTAssertFalse(closed, method)
+        }
+        let seen = nginx.log().filter { $0.uri.hasPrefix("/hello.txt?m=") }
+        XCTAssertEqual(seen.map(\.method), methods, "each method reached nginx as written: \(seen)")
+        XCTAssertEqual(Set(seen.map(\.connection)).count, 1, "on one upstream connection")
         XCTAssertEqual(daemon.stop(), 0)
     }
 

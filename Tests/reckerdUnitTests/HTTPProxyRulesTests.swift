@@ -76,10 +76,7 @@ final class HTTPProxyRulesTests: XCTestCase {
         XCTAssertEqual(up.head.bodyLength, 3)
     }
 
-    func testFramingConflictsAndOddRequestsAreRefused() {
-        XCTAssertEqual(refusal(request("/x", [("Host", "a"), ("Content-Length", "3"), ("Transfer-Encoding", "chunked")], method: "POST", chunked: true))?.status, 400)
-        XCTAssertEqual(refusal(request("/x", [("Host", "a"), ("Transfer-Encoding", "gzip")], method: "POST"))?.status, 400)
-        XCTAssertEqual(refusal(request("/x", [("Host", "a"), ("Content-Length", "3"), ("Content-Length", "3")], method: "POST", length: 3))?.status, 400)
+    func testOddRequestsAreRefused() {
         XCTAssertEqual(refusal(request("a:443", [("Host", "a:443")], method: "CONNECT"))?.status, 405)
         XCTAssertEqual(refusal(request("a:443", [("Host", "a:443")], method: "CONNECT"))?.headers.first?.hasPrefix("Allow:"), true)
         XCTAssertEqual(refusal(request("/x", [("Host", "a"), ("Expect", "something")]))?.status, 417)
@@ -173,25 +170,6 @@ final class HTTPProxyRulesTests: XCTestCase {
         XCTAssertTrue(body.hasPrefix("HTTP/1.1 502 Bad Gateway\r\n"))
         XCTAssertTrue(body.hasSuffix("\r\n\r\nreckerd: CONNECT_FAILED: refused\n"))
         XCTAssertTrue(body.contains("X-Reckerd-Error: CONNECT_FAILED\r\n"))
-    }
-
-    func testTheHeadScannerRefusesBareLineEndsAndObsFold() {
-        func verdict(_ text: String) -> HTTPHeadScanner.Verdict {
-            var s = HTTPHeadScanner(limit: 1000)
-            for b in text.utf8 {
-                let v = s.scan(b)
-                if v != .more { return v }
-            }
-            return .more
-        }
-        XCTAssertEqual(verdict("GET / HTTP/1.1\r\nHost: a\r\n\r\n"), .endOfHead)
-        XCTAssertEqual(verdict("\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n"), .endOfHead, "an empty line before the request line is ignored")
-        XCTAssertEqual(verdict("GET / HTTP/1.1\nHost: a\r\n\r\n"), .bareLineEnd)
-        XCTAssertEqual(verdict("GET / HTTP/1.1\r\nHost: a\rX: 1\r\n\r\n"), .bareLineEnd)
-        XCTAssertEqual(verdict("GET / HTTP/1.1\r\nHost: a\r\n b\r\n\r\n"), .obsFold)
-        XCTAssertEqual(verdict("GET / HTTP/1.1\r\nHost: a\r\n\tb\r\n\r\n"), .obsFold)
-        XCTAssertEqual(verdict("GET / HTTP/1.1\r\nHost: a b\r\n\r\n"), .endOfHead, "spaces inside a line are the parser's business")
-        XCTAssertEqual(verdict("GET /" + String(repeating: "a", count: 1000) + " HTTP/1.1\r\n\r\n"), .tooLong)
     }
 
     func testLoopbackAddresses() {
