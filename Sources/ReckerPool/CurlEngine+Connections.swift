@@ -172,10 +172,17 @@ extension CurlEngine {
         }
         t.connection = nil
         if t.sent && !t.sawResponse {
+            t.resentAfterHTTP2 = t.resentAfterHTTP2 || t.attemptOnReusedHTTP2
+            // libcurl 8.14 resends after an attempt on a fresh connection only for
+            // REFUSED_STREAM (nghttp2 also reports so a stream a GOAWAY left out): the
+            // upstream did not process it (RFC 9113 §8.7), so any method may go again.
+            // After a reused connection's end it cannot say whether the upstream did.
+            if !t.startedOnReuse { t.attemptsRefused += 1 }
+            let refused = !t.startedOnReuse
             count(t.request.target.domain) { $0.retries += 1 }
             // Once more at most (PROTOCOL.md §5.1): libcurl itself would try up to five
             // times after a GOAWAY or REFUSED_STREAM, each reaching the upstream.
-            guard RequestValidator.mayResend(t.request.head), t.resends == 0, !t.sentBefore else {
+            guard refused || RequestValidator.mayResend(t.request.head), t.resends == 0, !t.sentBefore else {
                 t.resendRefused = true
                 return CURL_PREREQFUNC_ABORT
             }
@@ -202,6 +209,8 @@ extension CurlEngine {
         connectionFDs[id] = fd
         if record.requests == 0 { count(record.domain) { $0.connectionsCreated += 1 } }
         t.startedOnReuse = record.requests > 0
+        // A reused connection that never answered in HTTP/1 answered in HTTP/2.
+        t.attemptOnReusedHTTP2 = record.requests > 0 && !record.http1
         connections[fd]?.requests += 1
         t.connection = id
         deferred += pool.connectionInUse(id)

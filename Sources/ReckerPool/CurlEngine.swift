@@ -637,11 +637,21 @@ package final class CurlEngine: @unchecked Sendable {
                 finish(t, error: t.reachedError(.upstreamFailed, refused, detail: result.rawValue))
             } else if let broken = t.headRefused {
                 finish(t, error: t.reachedError(.upstreamProtocol, broken, detail: result.rawValue))
+            } else if t.resendRefused && t.neverProcessed {
+                finish(t, error: ReckerError(
+                    .upstreamRecvFailed, "the upstream refused the stream each time reckerd sent \(t.request.head.method) (REFUSED_STREAM, or a GOAWAY that left it out): it did not process it (RFC 9113 §8.7); reckerd sends a request at most twice",
+                    mayHaveReachedUpstream: false, retrySafe: true))
             } else if t.resendRefused {
                 let method = t.request.head.method
+                // libcurl 8.14 resends after REFUSED_STREAM, or a GOAWAY that left the stream
+                // out, as after a dead connection, and says which only in its trace output:
+                // the stream may have been processed, as far as reckerd can tell.
+                let ended = t.resentAfterHTTP2
+                    ? "the upstream ended the HTTP/2 stream before any answer (its connection closed, or it sent GOAWAY or REFUSED_STREAM; libcurl does not say which)"
+                    : "the reused connection closed before any answer"
                 let why = RequestValidator.mayResend(t.request.head)
-                    ? "the connection closed before any answer again after reckerd sent \(method) a second time; it sends a request at most twice"
-                    : "the reused connection closed before any answer, and \(method) is not idempotent: reckerd did not send it again (it may have reached the upstream; an Idempotency-Key header allows one resend)"
+                    ? "\(ended) again after reckerd sent \(method) a second time; it sends a request at most twice"
+                    : "\(ended), and \(method) is not idempotent: reckerd did not send it again (it may have reached the upstream; an Idempotency-Key header allows one resend)"
                 finish(t, error: ReckerError(.upstreamRecvFailed, why, mayHaveReachedUpstream: true,
                                              retrySafe: RequestValidator.isSafeMethod(method)))
             } else {
@@ -682,7 +692,7 @@ package final class CurlEngine: @unchecked Sendable {
         // status line came.
         let version = t.easy.long(CURLINFO_HTTP_VERSION)
         let spokeHTTP1 = !t.request.target.https || version == Int(CURL_HTTP_VERSION_1_1) || version == Int(CURL_HTTP_VERSION_1_0)
-        if (t.sent || t.sentBefore), let e = error, !e.mayHaveReachedUpstream {
+        if (t.sent || t.sentBefore), !t.neverProcessed, let e = error, !e.mayHaveReachedUpstream {
             // This attempt failed before sending (a resend's connect, say), but an earlier
             // one went out: the request may have reached the upstream.
             error?.mayHaveReachedUpstream = true

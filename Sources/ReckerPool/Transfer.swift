@@ -107,6 +107,15 @@ final class Transfer {
     /// libcurl wanted to send the request again after a reused connection died, and the
     /// replay policy refused (`RequestValidator.mayResend`).
     var resendRefused = false
+    /// libcurl's resend followed an HTTP/2 stream's end: a dead connection, GOAWAY or
+    /// REFUSED_STREAM, which libcurl 8.14 does not tell apart outside its trace.
+    var resentAfterHTTP2 = false
+    var attemptOnReusedHTTP2 = false
+    /// Attempts the upstream refused unprocessed (REFUSED_STREAM on a fresh connection).
+    var attemptsRefused = 0
+    /// Every attempt that went out was refused unprocessed: the request never reached the
+    /// upstream's application, whatever `sent` says.
+    var neverProcessed: Bool { attemptsRefused > 0 && attemptsRefused == resends + 1 && !sentBefore }
     /// Why a redirect hop was not followed, when it was not.
     var redirectRefused: String?
     /// The request last went out on a connection that had carried requests before.

@@ -141,26 +141,11 @@ final class ReplayTests: XCTestCase {
     /// starts it over itself, under the same policy. The upstream (h2_fault.py) counts.
     func testHTTP2StreamsOfADeadConnectionFollowTheSamePolicy() async throws {
         let nginx = try Nginx(files: Fixtures.files)  // for its certificates
-        let port = TestEnvironment.freePort()
-        let log = nginx.dir.appendingPathComponent("h2.log").path
-        let upstream = Process()
-        upstream.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        upstream.arguments = [TestEnvironment.packageRoot.appendingPathComponent("Tests/ReckerTestSupport/h2_fault.py").path, String(port),
-                              nginx.dir.appendingPathComponent("server.pem").path, nginx.dir.appendingPathComponent("server.key").path, log]
-        upstream.standardOutput = FileHandle.nullDevice
-        upstream.standardError = FileHandle.nullDevice
-        try upstream.run()
-        defer {
-            kill(upstream.processIdentifier, SIGKILL)
-            upstream.waitUntilExit()
-        }
-        XCTAssertTrue(TestEnvironment.eventually(10) { Nginx.canConnect(port: port) }, "h2_fault.py listens")
+        let upstream = try H2FaultServer(certificatesOf: nginx)
+        let port = upstream.port
         let daemon = try DaemonProcess(config: Fixtures.config(nginx, extra: #""agent": { "connections": 1 }"#))
         let client = ReckerClient(socketPath: daemon.socketPath)
         defer { client.close() }
-        func received(_ line: String) -> Int {
-            ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n").filter { $0 == line }.count
-        }
         let cases: [(String, [(name: String, value: String)], Bool)] = [
             ("GET", [], true), ("PUT", [], true), ("DELETE", [], true), ("POST", [("Idempotency-Key", "k")], true),
             ("POST", [], false), ("PATCH", [], false),
@@ -179,7 +164,7 @@ final class ReplayTests: XCTestCase {
                 XCTAssertEqual(e.code, .upstreamRecvFailed, "\(method): \(e)")
                 XCTAssertTrue(e.mayHaveReachedUpstream)
             }
-            XCTAssertEqual(received("\(method) \(path) \(body?.count ?? 0)"), resent ? 2 : 1, "\(method): times the upstream read it")
+            XCTAssertEqual(upstream.received("\(method) \(path) \(body?.count ?? 0)"), resent ? 2 : 1, "\(method): times the upstream read it")
         }
     }
 }
