@@ -250,6 +250,39 @@ extension CurlEngine {
         connections[fd]?.identity = dead
         openConnections -= 1
         deferred += pool.connectionClosed(id)
+        schedulePrune()
+    }
+
+    /// libcurl lets go of a closed idle connection's descriptor only when it next looks over
+    /// its pool, which a transfer's start does at most once a second (8.14: url.c's
+    /// create_conn calls Curl_cpool_prune_dead). So a second after connections are closed,
+    /// and while any wait, the engine starts a transfer that makes it look and then fails
+    /// without leaving the machine: to a Unix socket path that cannot exist (ENOTDIR).
+    func schedulePrune() {
+        guard pruneTimer == nil, !pruning else { return }
+        pruneTimer = loop.schedule(at: loop.now &+ 1_100_000_000) { [unowned self] in
+            pruneTimer = nil
+            guard !retired.isEmpty, !stopping else { return }
+            if pruneHandle == nil, let h = EasyHandle() {
+                _ = h.set(CURLOPT_URL, "http://localhost/")
+                _ = h.set(CURLOPT_UNIX_SOCKET_PATH, "/dev/null/reckerd-prune")
+                _ = h.set(CURLOPT_PROXY, "")
+                _ = h.set(CURLOPT_NOSIGNAL, 1)
+                pruneHandle = h
+            }
+            guard let h = pruneHandle else { return }
+            pruning = curl_multi_add_handle(multi.raw, h.raw) == CURLM_OK
+            retiredBeforePrune = retired.count
+        }
+    }
+
+    /// The prune transfer ended; if it let go of some retired connections but not all
+    /// (libcurl's once-a-second limit), another follows.
+    func pruned() {
+        guard let h = pruneHandle, pruning else { return }
+        curl_multi_remove_handle(multi.raw, h.raw)
+        pruning = false
+        if !retired.isEmpty && retired.count < retiredBeforePrune { schedulePrune() }
     }
 
     /// An idle HTTP/1 connection's socket became readable while libcurl did not watch it:

@@ -72,6 +72,12 @@ package final class CurlEngine: @unchecked Sendable {
     var socketsOf: [ConnectionID: [Int32]] = [:]
     var connectionFDs: [ConnectionID: Int32] = [:]
     var retired: Set<ConnectionID> = []
+    /// The transfer that makes libcurl let go of retired connections' descriptors
+    /// (`schedulePrune`), its timer, and whether it is in the multi handle now.
+    var pruneHandle: EasyHandle?
+    var pruneTimer: EventLoop.TimerID?
+    var pruning = false
+    var retiredBeforePrune = 0
     /// When the connection records were last audited against their descriptors (and idle
     /// domains forgotten), and the time of the current loop pass.
     private var lastAudit: UInt64 = 0
@@ -361,6 +367,11 @@ package final class CurlEngine: @unchecked Sendable {
             if let t = poolTimer { loop.cancel(t.id) }
             for easy in spareHandles { easy.cleanup() }
             spareHandles = []
+            if let t = pruneTimer { loop.cancel(t) }
+            if let h = pruneHandle {
+                if pruning { curl_multi_remove_handle(multi.raw, h.raw) }
+                h.cleanup()
+            }
             curl_multi_cleanup(multi.raw)
             dnsShares.cleanupAll()
             for r in curlSockets.values { loop.unregister(r) }
@@ -589,7 +600,10 @@ package final class CurlEngine: @unchecked Sendable {
             guard msg.pointee.msg == CURLMSG_DONE, let easy = msg.pointee.easy_handle else { continue }
             var raw: UnsafeMutableRawPointer?
             _ = recker_easy_getinfo_pointer(easy, CURLINFO_PRIVATE, &raw)
-            guard let raw else { continue }
+            guard let raw else {
+                if easy == pruneHandle?.raw { pruned() }
+                continue
+            }
             let t = Unmanaged<Transfer>.fromOpaque(raw).takeUnretainedValue()
             let result = recker_msg_result(msg)
             if t.headOnlyAnswered {

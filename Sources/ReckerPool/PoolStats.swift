@@ -56,13 +56,33 @@ package struct PoolStats: Sendable, Equatable {
 }
 
 /// A latency distribution kept by the engine (µs, up to 10 minutes, 2 significant digits).
-struct LatencyRecorder {
-    private var histogram = Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .two)
+/// A domain's first `exactSamples` values are kept as they are (about half a kilobyte);
+/// only a domain that goes past them gets a histogram (about 23 KB), so a daemon that has
+/// seen 20,000 domains once each does not hold 20,000 histograms.
+package struct LatencyRecorder {
+    package static let exactSamples = 64
+    private var samples: [UInt64] = []
+    private var histogram: Histogram<UInt64>?
     private var sum: UInt64 = 0
+    private var count: UInt64 = 0
 
-    mutating func record(_ micros: UInt64) {
-        _ = histogram.record(min(micros, 600_000_000))
+    package init() {}
+
+    package mutating func record(_ micros: UInt64) {
+        let value = min(micros, 600_000_000)
         sum &+= micros
+        count += 1
+        if histogram == nil && samples.count < Self.exactSamples {
+            samples.append(value)
+            return
+        }
+        if histogram == nil {
+            var h = Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .two)
+            for v in samples { _ = h.record(v) }
+            samples = []
+            histogram = h
+        }
+        _ = histogram!.record(value)
     }
 
     /// The last percentiles computed, kept while nothing is recorded: each costs a walk
@@ -70,15 +90,23 @@ struct LatencyRecorder {
     /// otherwise walk 6,000 of them on the loop (~80 ms in a debug build).
     private var cached: Quantiles?
 
-    mutating func quantiles() -> Quantiles {
-        if let cached, cached.count == histogram.totalCount { return cached }
+    package mutating func quantiles() -> Quantiles {
+        if let cached, cached.count == count { return cached }
         var q = Quantiles()
-        q.count = histogram.totalCount
+        q.count = count
         q.sum = sum
-        if q.count > 0 {
+        if let histogram {
             q.p50 = histogram.valueAtPercentile(50)
             q.p90 = histogram.valueAtPercentile(90)
             q.p99 = histogram.valueAtPercentile(99)
+        } else if !samples.isEmpty {
+            // Nearest rank, as the histogram reports it: the smallest value with at least
+            // p % of the samples at or below it.
+            let sorted = samples.sorted()
+            func at(_ p: Int) -> UInt64 { sorted[max(0, (p * sorted.count + 99) / 100 - 1)] }
+            q.p50 = at(50)
+            q.p90 = at(90)
+            q.p99 = at(99)
         }
         cached = q
         return q
