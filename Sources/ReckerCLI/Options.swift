@@ -7,8 +7,19 @@ import Glibc
 /// The command line, parsed by hand in the style of curl (no parser library: `recker`
 /// must start in well under a millisecond, and a script may call it hundreds of times).
 struct Options {
+    /// One URL to fetch, after globbing, and where its body goes.
+    struct Target: Equatable {
+        var url: String
+        /// The URL as the command line gave it, glob patterns expanded (%{url}).
+        var given: String
+        var output: String?
+    }
+
+    /// Every URL the command line names, in the order they are fetched (one after another,
+    /// over the one daemon connection, as curl without -Z).
+    var targets: [Target] = []
+    /// The target being fetched (set from `targets`, one at a time).
     var url: String?
-    /// The URL as the command line gave it (%{url}).
     var givenURL: String?
     var method: String?
     /// Headers from -H, -A, -u, -e, -b, in order; an empty value is sent empty ("Name;").
@@ -28,6 +39,8 @@ struct Options {
     var verbose = false
     var writeOut: String?
     var headOnly = false
+    /// -e 'URL;auto': a Referer naming the previous URL on each redirect -L follows.
+    var autoReferer = false
     var socket: String?
     var request = RequestOptions()
     /// Follow redirects (-L), client-side, up to `maxRedirects` hops.
@@ -123,7 +136,7 @@ struct Options {
     static let shortFlags: [Character: String] = [
         "X": "--request", "H": "--header", "d": "--data", "F": "--form", "G": "--get", "T": "--upload-file",
         "u": "--user", "A": "--user-agent", "e": "--referer", "b": "--cookie", "o": "--output",
-        "O": "--remote-name", "D": "--dump-header", "i": "--include", "I": "--head", "v": "--verbose",
+        "O": "--remote-name", "D": "--dump-header", "g": "--globoff", "i": "--include", "I": "--head", "v": "--verbose",
         "s": "--silent", "S": "--show-error", "f": "--fail", "L": "--location", "m": "--max-time",
         "w": "--write-out", "c": "--concurrency", "V": "--version", "h": "--help", "N": "--no-buffer",
         "k": "--insecure", "x": "--proxy", "U": "--proxy-user", "0": "--http1.0",
@@ -133,7 +146,7 @@ struct Options {
         "--get", "--remote-name", "--include", "--head", "--verbose", "--silent", "--show-error", "--fail",
         "--fail-with-body", "--location", "--compressed", "--version", "--help", "--fallback", "--prometheus",
         "--retry-connrefused", "--no-progress-meter", "--no-buffer", "--insecure", "--http1.0", "--http1.1",
-        "--http2", "--http2-prior-knowledge", "--http3", "--proxy-insecure",
+        "--http2", "--http2-prior-knowledge", "--http3", "--proxy-insecure", "--globoff", "--remote-name-all",
     ]
 
     /// Why a flag cannot apply to one request on a shared pool, and what to do instead.
@@ -162,7 +175,10 @@ struct Options {
         var form: [FormPart] = []
         var get = false
         var upload: String?
-        var remoteName = false
+        /// -o FILE and -O, in order: the Nth goes with the Nth URL (as curl pairs them).
+        var outputs: [String?] = []
+        var remoteNameAll = false
+        var globOff = false
         var positional: [String] = []
         var given: [String] = []
         var concurrency: String?
@@ -242,7 +258,14 @@ struct Options {
                     }
                     o.headers.append((name: "Authorization", value: "Basic " + Base64.encode(Array(v.utf8))))
                 case "--user-agent": o.headers.append((name: "User-Agent", value: v))
-                case "--referer": o.headers.append((name: "Referer", value: v))
+                case "--referer":
+                    // curl's ";auto" suffix: also send a Referer on each redirect followed.
+                    var referer = v
+                    if referer.hasSuffix(";auto") {
+                        referer.removeLast(5)
+                        o.autoReferer = true
+                    }
+                    if !referer.isEmpty { o.headers.append((name: "Referer", value: referer)) }
                 case "--cookie":
                     guard v.contains("=") else {
                         throw UsageError("option -b \(v): recker reads no cookie files; give the cookies themselves: -b 'NAME=VALUE; NAME2=VALUE2'")
@@ -253,8 +276,10 @@ struct Options {
                     } else {
                         o.headers.append((name: "Cookie", value: v))
                     }
-                case "--output": o.output = v
-                case "--remote-name": remoteName = true
+                case "--output": outputs.append(v)
+                case "--remote-name": outputs.append(nil)
+                case "--remote-name-all": remoteNameAll = true
+                case "--globoff": globOff = true
                 case "--output-dir": o.outputDir = v
                 case "--dump-header": o.dumpHeader = v
                 case "--include": o.include = true
@@ -277,7 +302,9 @@ struct Options {
                     o.retryMaxTimeSeconds = n == 0 ? nil : n
                 case "--retry-connrefused": o.retryConnectionRefused = true
                 case "--write-out":
-                    o.writeOut = v.hasPrefix("@") ? String(decoding: try readAll(String(v.dropFirst())), as: UTF8.self) : v
+                    // As curl 7.88: a format file's line ends are dropped; \n in it still works.
+                    o.writeOut = v.hasPrefix("@")
+                        ? String(decoding: try readAll(String(v.dropFirst())).filter { $0 != 0x0A && $0 != 0x0D }, as: UTF8.self) : v
                 case "--url":
                     positional.append(v)
                 case "--socket", "--unix-socket": o.socket = v
@@ -315,9 +342,7 @@ struct Options {
             return o
         }
         if concurrency != nil { throw UsageError(refusal("--cookie-jar")!) }
-        guard let first = positional.first else { throw UsageError("no URL given") }
-        guard positional.count == 1 else { throw UsageError("only one URL per call (got \(first) and \(positional[1]))") }
-        var url = URLText.withScheme(first)
+        guard !positional.isEmpty else { throw UsageError("no URL given") }
 
         // One way to send a body, as curl insists.
         let bodies = [!parts.isEmpty && !get ? "-d" : nil, form.isEmpty ? nil : "-F", upload == nil ? nil : "-T",
@@ -325,6 +350,7 @@ struct Options {
         if bodies.count > 1 {
             throw UsageError("you can only select one HTTP request method: \(bodies.joined(separator: " and ")) both ask for one")
         }
+        var query: String?
         if !parts.isEmpty {
             var data: [UInt8] = []
             var previousWasJSON = false
@@ -335,7 +361,7 @@ struct Options {
                 previousWasJSON = p.isJSON
             }
             if get {
-                url = URLText.appendingQuery(url, String(decoding: data, as: UTF8.self))
+                query = String(decoding: data, as: UTF8.self)
             } else {
                 o.body = data
                 if parts.contains(where: \.isJSON) {
@@ -351,30 +377,48 @@ struct Options {
             o.body = try Multipart.body(form, boundary: boundary)
             o.automaticContentType = "multipart/form-data; boundary=\(boundary)"
         }
-        if let file = upload {
-            o.body = try readAll(file)
-            if url.hasSuffix("/") && file != "-" {
-                let name = file.split(separator: "/").last.map(String.init) ?? file
-                url += URLText.percentEncoded(name)
-            }
-        }
+        if let file = upload { o.body = try readAll(file) }
         if o.has("content-type") { o.automaticContentType = nil }
-        if remoteName {
-            guard o.output == nil else { throw UsageError("-o and -O both name the output: give one") }
-            guard let name = URLText.remoteName(url) else {
-                throw UsageError("-O: the URL has no file name to save under (\(url)): use -o FILE", exitCode: 23)
+
+        for (n, argument) in positional.enumerated() {
+            // The Nth -o or -O goes with the Nth URL; --remote-name-all gives the rest -O.
+            let paired: String?? = n < outputs.count ? outputs[n] : remoteNameAll ? .some(nil) : .none
+            let expanded = globOff ? [URLGlob.Expanded(url: argument, values: [])] : try URLGlob.expand(argument)
+            for e in expanded {
+                var url = URLText.withScheme(e.url)
+                if let query { url = URLText.appendingQuery(url, query) }
+                if let file = upload, url.hasSuffix("/") && file != "-" {
+                    let name = file.split(separator: "/").last.map(String.init) ?? file
+                    url += URLText.percentEncoded(name)
+                }
+                var output: String?
+                switch paired {
+                case .some(.some(let template)): output = URLGlob.outputName(template, e.values)
+                case .some(.none):
+                    guard let name = URLText.remoteName(url) else {
+                        throw UsageError("-O: the URL has no file name to save under (\(url)): use -o FILE", exitCode: 23)
+                    }
+                    output = name
+                case .none: output = nil
+                }
+                if let dir = o.outputDir, let out = output, out != "-", !out.hasPrefix("/") {
+                    output = dir.hasSuffix("/") ? dir + out : dir + "/" + out
+                }
+                o.targets.append(Target(url: url, given: e.url, output: output))
             }
-            o.output = name
-        }
-        if let dir = o.outputDir, let out = o.output, out != "-", !out.hasPrefix("/") {
-            o.output = dir.hasSuffix("/") ? dir + out : dir + "/" + out
         }
         o.method = o.method ?? (o.headOnly ? "HEAD" : upload != nil ? "PUT" : o.body != nil ? "POST" : "GET")
         // As curl: a method named with -X stays across 301/302/303.
         o.request.keepMethod = given.contains("--request") ? true : nil
-        o.url = url
-        o.givenURL = first
+        o.select(o.targets[0])
         return o
+    }
+
+    /// Makes `target` the one fetched next.
+    mutating func select(_ target: Target) {
+        url = target.url
+        givenURL = target.given
+        output = target.output
     }
 
     /// Adds one -H argument: "Name: value", "Name:" (send none), "Name;" (send it empty).

@@ -128,11 +128,13 @@ func run(_ o: Options, _ env: CLIEnvironment) -> Int32 {
         }
         let code = report(error)
         if !o.stats && !o.batch, let w = o.writeOut {
-            var r = TransferReport(url: o.givenURL ?? o.url!, urlEffective: o.url!, method: o.method!)
-            r.error = error
-            r.exitCode = code
-            r.errorMessage = error.message
-            WriteOut(report: r, filename: o.output, pooled: !env.direct, referer: o.referer).write(w)
+            for target in o.targets {
+                var r = TransferReport(url: target.given, urlEffective: target.url, method: o.method!)
+                r.error = error
+                r.exitCode = code
+                r.errorMessage = error.message
+                WriteOut(report: r, filename: target.output, pooled: !env.direct, referer: o.referer).write(w)
+            }
         }
         return code
     }
@@ -180,6 +182,21 @@ func run(_ o: Options, _ env: CLIEnvironment) -> Int32 {
         }
     }
 
+    // One URL after another over the one connection, as curl without -Z: each writes its
+    // own output and -w, and the exit code is the last one's (curl's).
+    var channel = connection
+    var code = ExitCode.ok
+    for target in o.targets {
+        var one = o
+        one.select(target)
+        (code, channel) = fetch(one, env, socketPath: socketPath, connection: channel, report: report)
+    }
+    return code
+}
+
+/// Fetches `o`'s selected URL: opens its outputs, runs the transfer, writes -w and the error.
+private func fetch(_ o: Options, _ env: CLIEnvironment, socketPath: String, connection: any MessageChannel,
+                   report: (ReckerError) -> Int32) -> (Int32, any MessageChannel) {
     var out = Output.stdout
     // -o FILE: a regular file (or a new one) is written to a temporary file beside it,
     // renamed over it only on success, so a refused request, a -f error or a broken transfer
@@ -197,7 +214,7 @@ func run(_ o: Options, _ env: CLIEnvironment) -> Int32 {
                 if !o.silent || o.showError {
                     Output.stderr.write("recker: cannot write \(path): \(String(cString: strerror(errno)))\n")
                 }
-                return ExitCode.writeError
+                return (ExitCode.writeError, connection)
             }
             var target = stat()
             let regular = fstat(fd, &target) == 0 && (target.st_mode & S_IFMT) == S_IFREG
@@ -212,7 +229,7 @@ func run(_ o: Options, _ env: CLIEnvironment) -> Int32 {
                 if !o.silent || o.showError {
                     Output.stderr.write("recker: cannot write \(path): \(String(cString: strerror(errno)))\n")
                 }
-                return ExitCode.writeError
+                return (ExitCode.writeError, connection)
             }
             let mask = umask(0)
             umask(mask)
@@ -235,7 +252,7 @@ func run(_ o: Options, _ env: CLIEnvironment) -> Int32 {
                 }
                 if let staged { close(staged.fd); unlink(staged.temp); StagedOutput.removeOnSignal(nil) }
                 if let direct { close(direct.fd) }
-                return ExitCode.writeError
+                return (ExitCode.writeError, connection)
             }
             dump = Output(fd: fd)
         }
@@ -250,7 +267,8 @@ func run(_ o: Options, _ env: CLIEnvironment) -> Int32 {
     } else {
         rewind = nil
     }
-    var result = Transfer(o, env: env, socketPath: socketPath, connection: connection, out: out, dump: dump, rewind: rewind).run()
+    let transfer = Transfer(o, env: env, socketPath: socketPath, connection: connection, out: out, dump: dump, rewind: rewind)
+    var result = transfer.run()
     if let dump, dump.fd != 1 { close(dump.fd) }
     if let staged {
         close(staged.fd)
@@ -273,5 +291,5 @@ func run(_ o: Options, _ env: CLIEnvironment) -> Int32 {
             Output.stderr.write("recker: \(m)\n")
         }
     }
-    return result.exitCode
+    return (result.exitCode, transfer.connection)
 }

@@ -240,6 +240,12 @@ final class Transfer {
                 if parts.origin != origin {
                     headers.removeAll { ["authorization", "cookie"].contains($0.name.lowercased()) }
                 }
+                if o.autoReferer {
+                    // -e ';auto': the hop's Referer is the URL redirected from (without its fragment).
+                    headers.removeAll { $0.name.lowercased() == "referer" }
+                    let from = report.urlEffective.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false)[0]
+                    headers.append((name: "Referer", value: String(from)))
+                }
                 report.urlEffective = next
             }
         }

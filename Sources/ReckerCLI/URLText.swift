@@ -53,11 +53,23 @@ enum URLText {
         return Parts(scheme: scheme, authority: authority, userinfo: userinfo, target: target)
     }
 
-    /// `base` with `query` added to its query string (-G).
+    /// `base` with `query` added to its query string (-G). curl 7.88 appends it through its
+    /// URL parser, which writes every %XX escape of the added part in lower case.
     static func appendingQuery(_ base: String, _ query: String) -> String {
         var url = base
         if let hash = url.firstIndex(of: "#") { url = String(url[..<hash]) }
-        return url + (url.contains("?") ? "&" : "?") + query
+        var added = Array(query.utf8)
+        var i = 0
+        while i + 2 < added.count {
+            if added[i] == UInt8(ascii: "%"), added[i + 1].isHexDigit, added[i + 2].isHexDigit {
+                added[i + 1] = added[i + 1].lowercasedASCII
+                added[i + 2] = added[i + 2].lowercasedASCII
+                i += 3
+            } else {
+                i += 1
+            }
+        }
+        return url + (url.contains("?") ? "&" : "?") + String(decoding: added, as: UTF8.self)
     }
 
     /// The URL a `Location` value leads to from `base` (RFC 3986 §5.2).
@@ -105,11 +117,11 @@ enum URLText {
     static func percentEncoded(_ s: String) -> String { percentEncoded(bytes: Array(s.utf8)) }
 
     /// The same for --data-urlencode, written as curl 7.88 writes it there: a space as '+',
-    /// lower-case hex digits.
+    /// upper-case hex digits (`q={` is `q=%7B`; request signatures depend on it).
     static func formEncoded(_ s: String) -> String { percentEncoded(bytes: Array(s.utf8), form: true) }
 
     static func percentEncoded(bytes: [UInt8], form: Bool = false) -> String {
-        let hex = Array((form ? "0123456789abcdef" : "0123456789ABCDEF").utf8)
+        let hex = Array("0123456789ABCDEF".utf8)
         var out: [UInt8] = []
         for b in bytes {
             switch b {
@@ -131,4 +143,9 @@ extension String {
     func trimming(_ set: String) -> String {
         String(drop { set.contains($0) }.reversed().drop { set.contains($0) }.reversed())
     }
+}
+
+extension UInt8 {
+    var isHexDigit: Bool { (0x30 ... 0x39).contains(self) || (0x41 ... 0x46).contains(self) || (0x61 ... 0x66).contains(self) }
+    var lowercasedASCII: UInt8 { (0x41 ... 0x5A).contains(self) ? self + 0x20 : self }
 }

@@ -126,12 +126,13 @@ extension CurlEngine {
             e.set(CURLOPT_HTTPGET, 1)
         } else if method == "HEAD" {
             e.set(CURLOPT_NOBODY, 1)
-        } else if plainPost {
+        } else if plainPost && head.bodyLength == 0 {
             e.set(CURLOPT_POST, 1)
             e.set(CURLOPT_POSTFIELDSIZE_LARGE, offset: 0)
         } else {
+            // PROTOCOL.md 2.3: an unknown length without a body sends no Content-Length.
             e.set(CURLOPT_CUSTOMREQUEST, method)
-            if ["POST", "PUT", "PATCH"].contains(method) { list = curl_slist_append(list, "Content-Length: 0") }
+            if ["PUT", "PATCH"].contains(method) && head.bodyLength == 0 { list = curl_slist_append(list, "Content-Length: 0") }
         }
         t.headerList = list
         recker_easy_setopt_slist(e.raw, CURLOPT_HTTPHEADER, list)

@@ -68,9 +68,9 @@ public final class DaemonProcess: @unchecked Sendable {
     }
 
     /// Runs the `recker` CLI against this daemon.
-    public func recker(_ args: [String], stdin: Data? = nil) throws -> TestEnvironment.Result {
+    public func recker(_ args: [String], stdin: Data? = nil, directory: URL? = nil) throws -> TestEnvironment.Result {
         try TestEnvironment.run(TestEnvironment.binDir.appendingPathComponent("recker").path,
-                                ["--socket", socketPath] + args, stdin: stdin)
+                                ["--socket", socketPath] + args, stdin: stdin, directory: directory)
     }
 
     /// The daemon's stats document.

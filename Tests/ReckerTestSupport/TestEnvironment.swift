@@ -68,10 +68,11 @@ public enum TestEnvironment {
     /// Runs a program to its end (bounded by `timeout` seconds) and collects its output.
     @discardableResult
     public static func run(_ path: String, _ args: [String], stdin: Data? = nil,
-                           environment: [String: String]? = nil, timeout: TimeInterval = 60) throws -> Result {
+                           environment: [String: String]? = nil, directory: URL? = nil, timeout: TimeInterval = 60) throws -> Result {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: path)
         p.arguments = args
+        if let directory { p.currentDirectoryURL = directory }
         if let environment { p.environment = environment }
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
