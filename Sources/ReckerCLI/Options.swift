@@ -42,6 +42,9 @@ struct Options {
     /// -e 'URL;auto': a Referer naming the previous URL on each redirect -L follows.
     var autoReferer = false
     var socket: String?
+    /// What this call asks of its own connection, and the first option that asked.
+    var direct = DirectSettings()
+    var directReason: String?
     var request = RequestOptions()
     /// Follow redirects (-L), client-side, up to `maxRedirects` hops.
     var follow = false
@@ -130,7 +133,7 @@ struct Options {
         "--output", "--output-dir", "--dump-header", "--write-out", "--max-time", "--connect-timeout",
         "--max-redirs", "--retry", "--retry-delay", "--retry-max-time", "--url", "--socket", "--unix-socket",
         "--concurrency", "--cacert", "--capath", "--resolve", "--connect-to", "--proxy", "--noproxy",
-        "--cookie-jar", "--proxy-user",
+        "--cookie-jar", "--proxy-user", "--cert", "--key",
     ]
     /// Short letters and the long name each stands for.
     static let shortFlags: [Character: String] = [
@@ -139,7 +142,8 @@ struct Options {
         "O": "--remote-name", "D": "--dump-header", "g": "--globoff", "i": "--include", "I": "--head", "v": "--verbose",
         "s": "--silent", "S": "--show-error", "f": "--fail", "L": "--location", "m": "--max-time",
         "w": "--write-out", "c": "--concurrency", "V": "--version", "h": "--help", "N": "--no-buffer",
-        "k": "--insecure", "x": "--proxy", "U": "--proxy-user", "0": "--http1.0",
+        "k": "--insecure", "x": "--proxy", "U": "--proxy-user", "0": "--http1.0", "E": "--cert",
+        "4": "--ipv4", "6": "--ipv6",
     ]
     /// Long names that take no value.
     static let switches: Set<String> = [
@@ -147,21 +151,16 @@ struct Options {
         "--fail-with-body", "--location", "--compressed", "--version", "--help", "--fallback", "--prometheus",
         "--retry-connrefused", "--no-progress-meter", "--no-buffer", "--insecure", "--http1.0", "--http1.1",
         "--http2", "--http2-prior-knowledge", "--http3", "--proxy-insecure", "--globoff", "--remote-name-all",
+        "--ipv4", "--ipv6",
     ]
 
-    /// Why a flag cannot apply to one request on a shared pool, and what to do instead.
+    /// Why a flag is refused, and what to do instead.
     static func refusal(_ flag: String) -> String? {
         switch flag {
-        case "--insecure", "--proxy-insecure":
-            "option \(flag): refused: reckerd's upstream connections are shared by every client, so one request cannot turn certificate checks off. Trust the upstream's CA in the daemon's config instead (tls.caFile)"
-        case "--cacert", "--capath":
-            "option \(flag): refused: the CAs trusted are the daemon's, for connections every client shares. Name the bundle in reckerd's config (tls.caFile) and reload it"
-        case "--resolve", "--connect-to":
-            "option \(flag): refused: where a host name leads is decided once by the daemon for the connections every client shares. Send the request to the address and name the host with -H 'Host: NAME' (plain http), or map the name where the daemon resolves it (/etc/hosts); per-host settings go in the config's \"domains\""
-        case "--proxy", "--noproxy", "--proxy-user":
-            "option \(flag): refused: the proxy is the daemon's, for connections every client shares. Set upstreamProxy and noProxy in reckerd's config"
-        case "--http1.0", "--http1.1", "--http2", "--http2-prior-knowledge", "--http3":
-            "option \(flag): refused: the HTTP version is the shared connection's: reckerd offers HTTP/2 on https (http2.enabled in its config) and speaks HTTP/1.1 on http. %{http_version} says what was used"
+        case "--http3":
+            "option --http3: refused: neither reckerd nor recker-direct speaks HTTP/3 (libcurl here is built without it)"
+        case "--proxy-insecure":
+            "option --proxy-insecure: refused: recker does not turn off a proxy's certificate checks"
         case "--cookie-jar":
             "option -c/--cookie-jar: refused: recker keeps no cookies (-c N is batch's concurrency). Read Set-Cookie with -D FILE and send it back with -b 'NAME=VALUE'"
         default: nil
@@ -307,7 +306,26 @@ struct Options {
                         ? String(decoding: try readAll(String(v.dropFirst())).filter { $0 != 0x0A && $0 != 0x0D }, as: UTF8.self) : v
                 case "--url":
                     positional.append(v)
-                case "--socket", "--unix-socket": o.socket = v
+                case "--socket": o.socket = v
+                case "--unix-socket": o.direct.unixSocket = v; o.needsDirect(name)
+                case "--insecure": o.direct.insecure = true
+                case "--cacert": o.direct.caFile = v; o.needsDirect(name)
+                case "--capath": o.direct.caPath = v; o.needsDirect(name)
+                case "--resolve": o.direct.resolve.append(v); o.needsDirect(name)
+                case "--connect-to": o.direct.connectTo.append(v); o.needsDirect(name)
+                case "--proxy":
+                    o.direct.proxy = v
+                    if !v.isEmpty { o.needsDirect(name) }
+                case "--noproxy": o.direct.noProxy = v
+                case "--proxy-user": o.direct.proxyUser = v
+                case "--http1.0": o.direct.httpVersion = .http10; o.needsDirect(name)
+                case "--http1.1": o.direct.httpVersion = .http11; o.needsDirect(name)
+                case "--http2": o.direct.httpVersion = .http2; o.needsDirect(name)
+                case "--http2-prior-knowledge": o.direct.httpVersion = .http2PriorKnowledge; o.needsDirect(name)
+                case "--cert": o.direct.cert = v; o.needsDirect(name)
+                case "--key": o.direct.key = v; o.needsDirect(name)
+                case "--ipv4": o.direct.ipVersion = 4; o.needsDirect(name)
+                case "--ipv6": o.direct.ipVersion = 6; o.needsDirect(name)
                 case "--fallback": o.fallback = true
                 case "--concurrency": concurrency = v
                 case "--prometheus": o.statsFormat = 1
@@ -322,7 +340,7 @@ struct Options {
 
         if positional.first == "stats" {
             positional.removeFirst()
-            try o.only(given, ["--json", "--prometheus", "--socket", "--unix-socket", "--silent", "--show-error"], "stats")
+            try o.only(given, ["--json", "--prometheus", "--socket", "--silent", "--show-error"], "stats")
             guard positional.isEmpty else { throw UsageError("stats takes no URL (got \(positional[0]))") }
             return o
         }
@@ -332,7 +350,7 @@ struct Options {
             o.batch = true
             try o.only(given, ["--header", "--fail", "--concurrency", "--output-dir", "--max-time", "--connect-timeout",
                                "--location", "--max-redirs", "--compressed", "--silent", "--show-error", "--socket",
-                               "--unix-socket", "--fallback", "--user", "--user-agent", "--referer", "--cookie"], "batch")
+                               "--fallback", "--user", "--user-agent", "--referer", "--cookie"], "batch")
             if let c = concurrency {
                 o.concurrency = try number("-c", c, 1 ... 100_000)
             }
@@ -407,11 +425,18 @@ struct Options {
                 o.targets.append(Target(url: url, given: e.url, output: output))
             }
         }
+        // -k changes nothing for http:// (as curl); for https:// it needs a connection of its own.
+        if o.direct.insecure && o.targets.contains(where: { $0.url.lowercased().hasPrefix("https:") }) { o.needsDirect("--insecure") }
         o.method = o.method ?? (o.headOnly ? "HEAD" : upload != nil ? "PUT" : o.body != nil ? "POST" : "GET")
         // As curl: a method named with -X stays across 301/302/303.
         o.request.keepMethod = given.contains("--request") ? true : nil
         o.select(o.targets[0])
         return o
+    }
+
+    /// Notes that `flag` makes this call one the pool cannot serve (the first one named).
+    mutating func needsDirect(_ flag: String) {
+        if directReason == nil { directReason = flag }
     }
 
     /// Makes `target` the one fetched next.

@@ -6,15 +6,16 @@ import Glibc
 
 /// What differs between `recker` and its fallback helper `recker-direct`.
 public struct CLIEnvironment {
-    /// Opens the channel requests go through.
-    public var connect: (_ socketPath: String, _ handshakeTimeoutMs: Int) throws(ReckerError) -> any MessageChannel
+    /// Opens the channel requests go through (`recker-direct` makes its connections as
+    /// `DirectSettings` say; the daemon's are its own).
+    public var connect: (_ socketPath: String, _ handshakeTimeoutMs: Int, _ direct: DirectSettings) throws(ReckerError) -> any MessageChannel
     /// Runs the request without the daemon when none listens and fallback is on; returns
     /// the exit code (or nil when no fallback is available).
     public var fallback: (() -> Int32?)?
     /// True in `recker-direct`: the request goes out directly, not pooled.
     public var direct: Bool
 
-    public init(connect: @escaping (_ socketPath: String, _ handshakeTimeoutMs: Int) throws(ReckerError) -> any MessageChannel,
+    public init(connect: @escaping (_ socketPath: String, _ handshakeTimeoutMs: Int, _ direct: DirectSettings) throws(ReckerError) -> any MessageChannel,
                 fallback: (() -> Int32?)?, direct: Bool) {
         self.connect = connect
         self.fallback = fallback
@@ -118,10 +119,16 @@ func run(_ o: Options, _ env: CLIEnvironment) -> Int32 {
         }
     }
 
+    if let reason = o.directReason, !env.direct {
+        // Served in this process as curl would, not pooled (DirectSettings).
+        if let fallback = env.fallback, let code = fallback() { return code }
+        Output.stderr.write("recker: \(reason) needs a connection of its own, made by recker-direct, which could not be run\n")
+        return ExitCode.daemonUnavailable
+    }
     let connection: any MessageChannel
     do {
         // The handshake waits as long as -m allows, else a few seconds.
-        connection = try env.connect(socketPath, o.request.totalTimeoutMs.map { Int($0) } ?? ReckerConnection.defaultHandshakeTimeoutMs)
+        connection = try env.connect(socketPath, o.request.totalTimeoutMs.map { Int($0) } ?? ReckerConnection.defaultHandshakeTimeoutMs, o.direct)
     } catch {
         if error.code == .daemonUnavailable, o.fallback, let fallback = env.fallback, let code = fallback() {
             return code
@@ -138,7 +145,7 @@ func run(_ o: Options, _ env: CLIEnvironment) -> Int32 {
         }
         return code
     }
-    if env.direct && !o.silent {
+    if env.direct && o.directReason == nil && !o.silent {
         Output.stderr.write("recker: no reckerd listening; fetching directly (not pooled)\n")
     }
 

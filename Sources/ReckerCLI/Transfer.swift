@@ -87,7 +87,7 @@ final class Transfer {
             backoff = min(backoff * 2, 600)
             if let e = report.error, e.code == .connectionLost || e.code.isConnectionError {
                 do {
-                    connection = try env.connect(socketPath, ReckerConnection.defaultHandshakeTimeoutMs)
+                    connection = try env.connect(socketPath, ReckerConnection.defaultHandshakeTimeoutMs, o.direct)
                 } catch {
                     report.error = error
                     report.exitCode = ExitCode.of(error)

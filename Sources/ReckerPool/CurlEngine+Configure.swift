@@ -40,6 +40,8 @@ extension CurlEngine {
         } else {
             e.set(CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_1_1))
         }
+        let own = options.processOnly
+        if own != ProcessOnlyOptions() { configureProcessOnly(e, own) }
         // 0 means the configured value, as no option does (PROTOCOL.md 2.3).
         let connectTimeout = head.options.connectTimeoutMs.flatMap { $0 == 0 ? nil : Int($0) } ?? agent.connectTimeoutMs
         e.set(CURLOPT_CONNECTTIMEOUT_MS, connectTimeout)
@@ -136,5 +138,41 @@ extension CurlEngine {
         }
         t.headerList = list
         recker_easy_setopt_slist(e.raw, CURLOPT_HTTPHEADER, list)
+    }
+}
+
+extension CurlEngine {
+    /// recker-direct's own connection settings (never the daemon's: see ProcessOnlyOptions).
+    /// libcurl keys connection reuse on each of them, so none leaks into another request.
+    func configureProcessOnly(_ e: EasyHandle, _ own: ProcessOnlyOptions) {
+        if let path = own.unixSocketPath { e.set(CURLOPT_UNIX_SOCKET_PATH, path) }
+        if own.insecure {
+            e.set(CURLOPT_SSL_VERIFYPEER, 0)
+            e.set(CURLOPT_SSL_VERIFYHOST, 0)
+        }
+        if let path = own.caPath { e.set(CURLOPT_CAPATH, path) }
+        if !own.resolve.isEmpty { recker_easy_setopt_slist(e.raw, CURLOPT_RESOLVE, processSlist(own.resolve)) }
+        if !own.connectTo.isEmpty { recker_easy_setopt_slist(e.raw, CURLOPT_CONNECT_TO, processSlist(own.connectTo)) }
+        if let user = own.proxyUser { e.set(CURLOPT_PROXYUSERPWD, user) }
+        if let v = own.httpVersion { e.set(CURLOPT_HTTP_VERSION, v) }
+        if let cert = own.clientCert {
+            // curl's -E FILE:PASSWORD.
+            if let colon = cert.lastIndex(of: ":"), !cert.hasPrefix("pkcs11:") {
+                e.set(CURLOPT_SSLCERT, String(cert[..<colon]))
+                e.set(CURLOPT_KEYPASSWD, String(cert[cert.index(after: colon)...]))
+            } else {
+                e.set(CURLOPT_SSLCERT, cert)
+            }
+        }
+        if let key = own.clientKey { e.set(CURLOPT_SSLKEY, key) }
+        if let v = own.ipResolve { e.set(CURLOPT_IPRESOLVE, v) }
+    }
+
+    /// A string list kept for the engine's life (recker-direct's process).
+    private func processSlist(_ items: [String]) -> UnsafeMutablePointer<curl_slist>? {
+        var list: UnsafeMutablePointer<curl_slist>?
+        for item in items { list = curl_slist_append(list, item) }
+        processLists.append(list)
+        return list
     }
 }

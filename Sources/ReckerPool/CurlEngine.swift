@@ -78,6 +78,8 @@ package final class CurlEngine: @unchecked Sendable {
     var pruneTimer: EventLoop.TimerID?
     var pruning = false
     var retiredBeforePrune = 0
+    /// String lists recker-direct's settings hand libcurl (ProcessOnlyOptions).
+    var processLists: [UnsafeMutablePointer<curl_slist>?] = []
     /// When the connection records were last audited against their descriptors (and idle
     /// domains forgotten), and the time of the current loop pass.
     private var lastAudit: UInt64 = 0
@@ -367,6 +369,8 @@ package final class CurlEngine: @unchecked Sendable {
             if let t = poolTimer { loop.cancel(t.id) }
             for easy in spareHandles { easy.cleanup() }
             spareHandles = []
+            for list in processLists { curl_slist_free_all(list) }
+            processLists = []
             if let t = pruneTimer { loop.cancel(t) }
             if let h = pruneHandle {
                 if pruning { curl_multi_remove_handle(multi.raw, h.raw) }

@@ -88,6 +88,9 @@ package struct PoolOptions: Sendable, Equatable {
     /// Seconds a resolved name is kept by libcurl (its own default, made explicit).
     package var dnsCacheTimeoutS = 60
 
+    /// Settings for one process's own connections (recker-direct); the daemon never sets them.
+    package var processOnly = ProcessOnlyOptions()
+
     package init() {}
 
     /// The options for a domain (`host:port`): its own override, its host's, or the global.
@@ -99,4 +102,25 @@ package struct PoolOptions: Sendable, Equatable {
     package func poolKey(forDomain domain: String) -> String {
         perDomainPooling ? domain : "*"
     }
+}
+
+/// What `recker-direct` sets for the one command line it serves, as curl would (another
+/// Unix socket, no certificate checks, a host mapping, an HTTP version, a client
+/// certificate). The daemon never sets any of it: its connections are shared by every
+/// client, so none may carry one client's choices.
+package struct ProcessOnlyOptions: Sendable, Equatable {
+    package var unixSocketPath: String?
+    package var insecure = false
+    package var caPath: String?
+    package var resolve: [String] = []
+    package var connectTo: [String] = []
+    package var proxyUser: String?
+    /// A CURL_HTTP_VERSION_* value.
+    package var httpVersion: Int?
+    package var clientCert: String?
+    package var clientKey: String?
+    /// A CURL_IPRESOLVE_* value.
+    package var ipResolve: Int?
+
+    package init() {}
 }

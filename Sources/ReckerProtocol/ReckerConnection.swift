@@ -81,6 +81,11 @@ package final class ReckerConnection {
             if n == 0 {
                 throw ReckerError(.connectionLost, "reckerd closed the connection during the handshake")
             }
+            if readBuffer.starts(with: Array("HTTP/".utf8)) {
+                // The HTTP front's socket (or another HTTP server) answered HELLO as a request.
+                socket.close()
+                throw ReckerError(.badHandshake, "\(socketPath) speaks HTTP, not reckerd's protocol: send HTTP to it (curl --unix-socket \(socketPath) URL), or give recker the protocol socket (--socket, RECKER_SOCKET)")
+            }
             reader.append(readBuffer)
         }
         socket.setReceiveTimeout(milliseconds: 0)

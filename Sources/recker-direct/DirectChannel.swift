@@ -1,4 +1,6 @@
+import CReckerCurl
 import Foundation
+import ReckerCLI
 import ReckerPool
 import ReckerProtocol
 import Synchronization
@@ -17,10 +19,33 @@ final class DirectChannel: MessageChannel, TransferSink, @unchecked Sendable {
     private var byTransfer: [TransferID: UInt32] = [:]
 
     /// `CURL_CA_BUNDLE`, as curl reads it, names a CA bundle to trust instead of the system's.
-    init() throws {
+    /// As curl, no destination is refused by policy: this process serves one command line.
+    init(_ settings: DirectSettings) throws {
         if let refusal = Libcurl.refusal { throw ReckerError(.internalError, refusal) }
         var options = PoolOptions()
         if let ca = ProcessInfo.processInfo.environment["CURL_CA_BUNDLE"], !ca.isEmpty { options.caFile = ca }
+        options.denyLinkLocal = false
+        var own = ProcessOnlyOptions()
+        own.unixSocketPath = settings.unixSocket
+        own.insecure = settings.insecure
+        if let ca = settings.caFile { options.caFile = ca }
+        own.caPath = settings.caPath
+        own.resolve = settings.resolve
+        own.connectTo = settings.connectTo
+        if let proxy = settings.proxy, !proxy.isEmpty { options.upstreamProxy = proxy }
+        options.noProxy = settings.noProxy
+        own.proxyUser = settings.proxyUser
+        switch settings.httpVersion {
+        case .http10: own.httpVersion = Int(CURL_HTTP_VERSION_1_0)
+        case .http11: own.httpVersion = Int(CURL_HTTP_VERSION_1_1)
+        case .http2: own.httpVersion = Int(CURL_HTTP_VERSION_2_0)
+        case .http2PriorKnowledge: own.httpVersion = Int(CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE)
+        case nil: break
+        }
+        own.clientCert = settings.cert
+        own.clientKey = settings.key
+        own.ipResolve = settings.ipVersion.map { $0 == 4 ? Int(CURL_IPRESOLVE_V4) : Int(CURL_IPRESOLVE_V6) }
+        options.processOnly = own
         engine = try CurlEngine(options: options)
     }
 

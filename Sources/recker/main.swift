@@ -28,7 +28,7 @@ func execDirect() -> Int32? {
 }
 
 let env = CLIEnvironment(
-    connect: { (path: String, timeout: Int) throws(ReckerError) -> any MessageChannel in
+    connect: { (path: String, timeout: Int, _: DirectSettings) throws(ReckerError) -> any MessageChannel in
         try ReckerConnection(socketPath: path, handshakeTimeoutMs: timeout, waitForWelcome: false)
     },
     fallback: execDirect,

@@ -21,6 +21,19 @@ final class CLISocketTests: XCTestCase {
         XCTAssertFalse(r.stderr.contains("no reckerd listening") || r.stderr.contains("start the daemon"), r.stderr)
     }
 
+    /// --socket naming the HTTP front's socket (which answers HELLO as a bad HTTP request)
+    /// says that socket speaks HTTP and what to use, not that a frame was too large.
+    func testTheHTTPSocketIsNamedForWhatItIs() throws {
+        let daemon = try DaemonProcess(config: #"{ "http": { "enabled": true } }"#)
+        let http = daemon.dir.appendingPathComponent("http.sock").path
+        let r = try TestEnvironment.run(TestEnvironment.binDir.appendingPathComponent("recker").path,
+                                        ["--socket", http, "http://127.0.0.1:1/"])
+        XCTAssertEqual(r.status, 71, r.stderr)
+        XCTAssertTrue(r.stderr.contains("speaks HTTP") && r.stderr.contains("curl --unix-socket \(http)"), r.stderr)
+        XCTAssertFalse(r.stderr.contains("frame length"), r.stderr)
+        XCTAssertEqual(daemon.stop(), 0)
+    }
+
     /// Discovery skips a candidate socket nothing listens on ($XDG_RUNTIME_DIR's, left
     /// behind) and takes the next one it can connect to (/tmp/reckerd-UID).
     func testDiscoveryTakesTheFirstSocketThatAnswers() throws {
