@@ -42,6 +42,12 @@ struct Options {
     /// -e 'URL;auto': a Referer naming the previous URL on each redirect -L follows.
     var autoReferer = false
     var socket: String?
+    /// -b FILE (cookie files to read), -c FILE (the jar written at exit), -j.
+    var cookieFiles: [String] = []
+    var cookieJar: String?
+    var junkSessionCookies = false
+    /// The cookie engine runs (curl starts it with any -b FILE or -c).
+    var cookieEngine: Bool { !cookieFiles.isEmpty || cookieJar != nil }
     /// What this call asks of its own connection, and the first option that asked.
     var direct = DirectSettings()
     var directReason: String?
@@ -65,7 +71,7 @@ struct Options {
     var statsFormat: UInt8 = 2
 
     static let usage = """
-    usage: recker [options] URL
+    usage: recker [options] URL...
            recker stats [--json | --prometheus]
            recker batch [-c N] [-H 'N: V'] [-f] [--output-dir DIR] [FILE | -]
       -X, --request METHOD     request method (default GET, or POST with -d, PUT with -T)
@@ -84,9 +90,16 @@ struct Options {
       -u, --user USER:PASS     HTTP Basic authentication (Authorization header)
       -A, --user-agent NAME    the User-Agent header (default recker/VERSION)
       -e, --referer URL        the Referer header
-      -b, --cookie 'N=V; …'    the Cookie header (cookie files are not read)
-      -o, --output FILE        write the body to FILE (- for stdout); FILE is replaced only on success
+      -b, --cookie 'N=V; …'    the Cookie header; without '=', a cookie file to read (Netscape or
+                               Set-Cookie lines), which starts recker's cookie engine for this call
+      -c, --cookie-jar FILE    write every cookie at exit (- for stdout); cookies are kept by recker
+                               for this call only, across -L hops and URLs
+      -j, --junk-session-cookies  leave out session cookies read with -b FILE
+      -o, --output FILE        write the body to FILE (- for stdout; #N: the Nth glob's value); FILE
+                               is replaced only on success. The Nth -o/-O goes with the Nth URL
       -O, --remote-name        write the body to a file named like the URL's last path segment
+          --remote-name-all    -O for every URL
+      -g, --globoff            no URL globbing: send [ ] { } as they are
           --output-dir DIR     where -o and -O write (batch: one file per item)
       -D, --dump-header FILE   write the response heads to FILE (- for stdout)
       -i, --include            print the response head before the body (with -L, every hop's)
@@ -112,14 +125,19 @@ struct Options {
                                %{stdout}, and reckerd's %{reused} %{connection_id} %{time_queue}
                                %{pooled} %{may_have_reached_upstream}
           --socket PATH        reckerd's socket (default: $RECKER_SOCKET, then the usual places)
+      URLs may use curl's globs: {a,b}, [1-10], [01-10], [a-z], [1-10:2]; several URLs are
+      fetched one after another over one daemon connection; the exit code is the last one's.
+    Served by recker-direct in this process, as curl serves them, not pooled (the pool's
+      connections are shared by every client): --unix-socket PATH (HTTP to that socket), -k on
+      https, --cacert, --capath, --resolve, --connect-to, -x/--proxy, -U, --http1.0, --http1.1,
+      --http2, --http2-prior-knowledge, -E/--cert, --key, -4, -6. -k on http changes nothing.
           --fallback           with no daemon listening, fetch directly, not pooled (also RECKER_FALLBACK=1)
           --no-progress-meter, -N, --no-buffer
                                accepted as curl's: recker has no progress meter and never buffers
       -V, --version            print recker's version and protocol version
       -h, --help               this text
-    Refused, since reckerd's connections are shared by every client: -k, --cacert, --capath,
-      --resolve, --connect-to, -x/--proxy, --http1.0/1.1/2/3 (each says what to do instead).
-    batch: one request per input line (a URL, or {"method","url","headers","body"} JSON;
+    Refused: --http3, --proxy-insecure (each says why).
+    batch (-c N is its concurrency there): one request per input line (a URL, or {"method","url","headers","body"} JSON;
       "body_base64" for bytes), sent over one connection with at most N in flight (-c, default
       10); one JSON line per result as it completes, then a summary line. -H adds headers to
       every item, -f counts a status >= 400 as failed, --output-dir (which must exist) writes
@@ -142,7 +160,7 @@ struct Options {
         "O": "--remote-name", "D": "--dump-header", "g": "--globoff", "i": "--include", "I": "--head", "v": "--verbose",
         "s": "--silent", "S": "--show-error", "f": "--fail", "L": "--location", "m": "--max-time",
         "w": "--write-out", "c": "--concurrency", "V": "--version", "h": "--help", "N": "--no-buffer",
-        "k": "--insecure", "x": "--proxy", "U": "--proxy-user", "0": "--http1.0", "E": "--cert",
+        "j": "--junk-session-cookies", "k": "--insecure", "x": "--proxy", "U": "--proxy-user", "0": "--http1.0", "E": "--cert",
         "4": "--ipv4", "6": "--ipv6",
     ]
     /// Long names that take no value.
@@ -151,7 +169,7 @@ struct Options {
         "--fail-with-body", "--location", "--compressed", "--version", "--help", "--fallback", "--prometheus",
         "--retry-connrefused", "--no-progress-meter", "--no-buffer", "--insecure", "--http1.0", "--http1.1",
         "--http2", "--http2-prior-knowledge", "--http3", "--proxy-insecure", "--globoff", "--remote-name-all",
-        "--ipv4", "--ipv6",
+        "--ipv4", "--ipv6", "--junk-session-cookies",
     ]
 
     /// Why a flag is refused, and what to do instead.
@@ -161,8 +179,6 @@ struct Options {
             "option --http3: refused: neither reckerd nor recker-direct speaks HTTP/3 (libcurl here is built without it)"
         case "--proxy-insecure":
             "option --proxy-insecure: refused: recker does not turn off a proxy's certificate checks"
-        case "--cookie-jar":
-            "option -c/--cookie-jar: refused: recker keeps no cookies (-c N is batch's concurrency). Read Set-Cookie with -D FILE and send it back with -b 'NAME=VALUE'"
         default: nil
         }
     }
@@ -266,8 +282,10 @@ struct Options {
                     }
                     if !referer.isEmpty { o.headers.append((name: "Referer", value: referer)) }
                 case "--cookie":
+                    // As curl: with a '=' it is cookies, else a file to read them from.
                     guard v.contains("=") else {
-                        throw UsageError("option -b \(v): recker reads no cookie files; give the cookies themselves: -b 'NAME=VALUE; NAME2=VALUE2'")
+                        o.cookieFiles.append(v)
+                        break
                     }
                     // Several -b join into one Cookie header, as curl sends them (RFC 6265 5.4).
                     if let i = o.headers.firstIndex(where: { $0.name == "Cookie" }) {
@@ -328,6 +346,8 @@ struct Options {
                 case "--ipv6": o.direct.ipVersion = 6; o.needsDirect(name)
                 case "--fallback": o.fallback = true
                 case "--concurrency": concurrency = v
+                case "--cookie-jar": o.cookieJar = v
+                case "--junk-session-cookies": o.junkSessionCookies = true
                 case "--prometheus": o.statsFormat = 1
                 case "--version": o.version = true
                 case "--help": throw UsageError(nil)
@@ -354,12 +374,16 @@ struct Options {
             if let c = concurrency {
                 o.concurrency = try number("-c", c, 1 ... 100_000)
             }
+            if !o.cookieFiles.isEmpty || o.cookieJar != nil {
+                throw UsageError("batch keeps no cookies: give them with -b 'NAME=VALUE' (-c N is batch's concurrency)")
+            }
             guard positional.count <= 1 else { throw UsageError("batch reads one input (got \(positional.joined(separator: " ")))") }
             o.url = positional.first
             if o.follow { o.request.followRedirects = UInt8(min(o.maxRedirects, 255)) }
             return o
         }
-        if concurrency != nil { throw UsageError(refusal("--cookie-jar")!) }
+        // Outside batch, -c names the cookie jar, as in curl.
+        if let c = concurrency { o.cookieJar = c }
         guard !positional.isEmpty else { throw UsageError("no URL given") }
 
         // One way to send a body, as curl insists.

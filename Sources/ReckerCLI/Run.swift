@@ -53,7 +53,9 @@ enum ExitCode {
         case .dnsFailed: dns
         case .connectFailed: connect
         case .connectTimeout, .timeout, .queueTimeout: timeout
-        case .tlsFailed: tls
+        // curl's own code for each TLS failure (60: the certificate was not verified), which
+        // the daemon passes on as detail.
+        case .tlsFailed: (1 ... 99).contains(e.detail) ? Int32(e.detail) : tls
         case .tooManyRedirects: redirects
         case .upstreamSendFailed: send
         case .upstreamRecvFailed: e.detail == 18 ? partialFile : recv
@@ -193,16 +195,40 @@ func run(_ o: Options, _ env: CLIEnvironment) -> Int32 {
     // own output and -w, and the exit code is the last one's (curl's).
     var channel = connection
     var code = ExitCode.ok
+    // The cookie engine lives for the invocation, in this process (never the daemon's).
+    var jar: CookieJar?
+    if o.cookieEngine {
+        let j = CookieJar()
+        // As curl, a cookie file that cannot be read is no error: it starts empty.
+        for file in o.cookieFiles { if let bytes = try? readAll(file) { j.load(bytes, junkSession: o.junkSessionCookies) } }
+        jar = j
+    }
     for target in o.targets {
         var one = o
         one.select(target)
-        (code, channel) = fetch(one, env, socketPath: socketPath, connection: channel, report: report)
+        (code, channel) = fetch(one, env, socketPath: socketPath, connection: channel, jar: jar, report: report)
+    }
+    if let path = o.cookieJar, let jar {
+        let text = jar.netscapeFile()
+        if path == "-" {
+            Output.stdout.write(text)
+        } else if !writeFile(path, Array(text.utf8)) && !o.silent {
+            Output.stderr.write("recker: WARNING: failed to save cookies in \(path): \(String(cString: strerror(errno)))\n")
+        }
     }
     return code
 }
 
+/// Writes `bytes` to `path`, replacing it.
+private func writeFile(_ path: String, _ bytes: [UInt8]) -> Bool {
+    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o666)
+    guard fd >= 0 else { return false }
+    defer { close(fd) }
+    return Output(fd: fd).write(bytes)
+}
+
 /// Fetches `o`'s selected URL: opens its outputs, runs the transfer, writes -w and the error.
-private func fetch(_ o: Options, _ env: CLIEnvironment, socketPath: String, connection: any MessageChannel,
+private func fetch(_ o: Options, _ env: CLIEnvironment, socketPath: String, connection: any MessageChannel, jar: CookieJar?,
                    report: (ReckerError) -> Int32) -> (Int32, any MessageChannel) {
     var out = Output.stdout
     // -o FILE: a regular file (or a new one) is written to a temporary file beside it,
@@ -274,7 +300,7 @@ private func fetch(_ o: Options, _ env: CLIEnvironment, socketPath: String, conn
     } else {
         rewind = nil
     }
-    let transfer = Transfer(o, env: env, socketPath: socketPath, connection: connection, out: out, dump: dump, rewind: rewind)
+    let transfer = Transfer(o, env: env, socketPath: socketPath, connection: connection, out: out, dump: dump, rewind: rewind, jar: jar)
     var result = transfer.run()
     if let dump, dump.fd != 1 { close(dump.fd) }
     if let staged {

@@ -45,13 +45,16 @@ final class Transfer {
     let dump: Output?
     /// Rewinds a staged -o file before a retry; nil when the output cannot be rewound.
     let rewind: (() -> Bool)?
+    /// The invocation's cookie engine (-b FILE, -c), when it runs.
+    let jar: CookieJar?
     private var nextStream: UInt32 = 1
     private let start = MonotonicClock.nanoseconds()
     /// Bytes written to `out` in the current try.
     private var written = 0
 
     init(_ o: Options, env: CLIEnvironment, socketPath: String, connection: any MessageChannel, out: Output, dump: Output?,
-         rewind: (() -> Bool)?) {
+         rewind: (() -> Bool)?, jar: CookieJar? = nil) {
+        self.jar = jar
         self.o = o
         self.env = env
         self.socketPath = socketPath
@@ -150,6 +153,13 @@ final class Transfer {
                 options.totalTimeoutMs = UInt32(max(1, (deadline - now) / 1_000_000))
             }
             var sent = headers
+            let hop = URLText.parse(report.urlEffective)
+            if let jar, let hop, let cookies = jar.header(for: hop) {
+                // As libcurl: the engine's cookies first, then -b's own, in one header.
+                let given = sent.filter { $0.name.lowercased() == "cookie" }.map(\.value)
+                sent.removeAll { $0.name.lowercased() == "cookie" }
+                sent.append((name: "Cookie", value: ([cookies] + given).joined(separator: "; ")))
+            }
             if body != nil, let type = o.automaticContentType { sent.append((name: "Content-Type", value: type)) }
             let head = RequestHead(method: method, url: report.urlEffective, headers: sent,
                                    bodyLength: body.map { UInt64($0.count) }, options: options)
@@ -161,6 +171,9 @@ final class Transfer {
             var writeFailed = false
             let outcome = exchange(head, body ?? []) { (h: ResponseHead) -> Bool in
                 report.heads.append(h)
+                if let jar, let hop {
+                    for (name, value) in h.headers where name.lowercased() == "set-cookie" { jar.receive(value, from: hop) }
+                }
                 let text = HeadText.response(h)
                 report.headerBytes += text.utf8.count
                 if o.verbose {

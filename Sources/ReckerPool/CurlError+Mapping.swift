@@ -26,6 +26,8 @@ extension ReckerError {
         }
         var message = message
         switch code {
+        case CURLE_PEER_FAILED_VERIFICATION where message.contains("subject name") || message.contains("does not match"):
+            message += " (the upstream's certificate does not name this host: use a host name the certificate lists)"
         case CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_ISSUER_ERROR:
             message += " (the upstream's certificate is not trusted: to trust a private CA, add it to reckerd's config as tls.extraCaFile, or replace the system bundle with tls.caFile; recker --fallback reads CURL_CA_BUNDLE)"
         case CURLE_SSL_CACERT_BADFILE:

@@ -12,6 +12,9 @@ import NIOPosix
 /// - `/delay/MS` — answers "ok" after MS milliseconds.
 /// - `/headers` — answers the request headers, one per line.
 /// - `/set-cookie` — answers with `Set-Cookie: session=secret`.
+/// - `/cookies/...` — answers the Cookie header received; `/cookies/set...` also sets seven
+///   cookies (host-only, HttpOnly, Max-Age, a path, Secure with Expires, a Domain, one
+///   expired), `/cookies/del` expires `a`, `/cookies/redirect/LOCATION` sets `r` and redirects.
 /// - `/hang` — reads the request and never answers.
 /// - `/many-headers/N` — answers with N extra (empty) headers.
 /// - `/late-extra` — answers "ok", then 20 ms later writes `EVIL!` on the connection
@@ -181,6 +184,20 @@ public final class FaultServer: @unchecked Sendable {
                     context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
                 } else if path == "/digest" {
                     respond(context, head: head, body: "\(head.method.rawValue) \(length) \(String(hash, radix: 16))")
+                } else if path.hasPrefix("/cookies/") {
+                    var extra: [(String, String)] = []
+                    if path.hasPrefix("/cookies/set") {
+                        extra = [("Set-Cookie", "a=1"), ("Set-Cookie", "b=2; Path=/; HttpOnly"), ("Set-Cookie", "c=3; Max-Age=86400"),
+                                 ("Set-Cookie", "d=4; Path=/cookies/sub"), ("Set-Cookie", "e=5; Expires=Wed, 09 Jun 2038 10:18:14 GMT; Secure"),
+                                 ("Set-Cookie", "f=6; Domain=localhost"), ("Set-Cookie", "zz=old; Expires=Wed, 09 Jun 2001 10:18:14 GMT")]
+                    } else if path.hasPrefix("/cookies/del") {
+                        extra = [("Set-Cookie", "a=; Max-Age=0")]
+                    } else if path.hasPrefix("/cookies/redirect/") {
+                        extra = [("Set-Cookie", "r=9"), ("Location", String(path.dropFirst(18)))]
+                    }
+                    let cookie = head.headers["Cookie"].joined(separator: " | ")
+                    respond(context, head: head, body: "cookie: \(cookie.isEmpty ? "None" : cookie)\n",
+                            status: path.hasPrefix("/cookies/redirect/") ? .found : .ok, extra: extra)
                 } else if path == "/set-cookie" {
                     respond(context, head: head, body: "cookie set", extra: [("Set-Cookie", "session=secret; Path=/")])
                 } else if path == "/headers" {
