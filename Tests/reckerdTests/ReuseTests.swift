@@ -35,7 +35,7 @@ final class ReuseTests: XCTestCase {
         let daemon = try DaemonProcess(config: "{}")
         let before = nginx.log().count
         let r = try daemon.recker(["-sS", nginx.url("/hello.txt", https: true)])
-        XCTAssertEqual(r.status, 35, r.stderr)
+        XCTAssertEqual(r.status, 60, r.stderr)
         XCTAssertTrue(r.stderr.contains("TLS_FAILED"), r.stderr)
         usleep(200_000)
         XCTAssertEqual(nginx.log().count, before, "no request reached nginx")
