@@ -9,7 +9,7 @@ PREFIX ?= /usr/local
 CONFIG ?= config/reckerd.json
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps test-deps build release run test fuzz bench static install uninstall clean
+.PHONY: all deps test-deps build release run test fuzz bench static install uninstall deb clean
 
 all: build
 
@@ -90,6 +90,11 @@ install: $(if $(filter $(STATIC_BUILD)/release,$(INSTALL_BIN)),static,deps)
 	  else getent group reckerd >/dev/null || groupadd --system reckerd; fi; \
 	  if command -v systemctl >/dev/null 2>&1; then systemctl daemon-reload 2>/dev/null || true; fi; \
 	fi
+
+# dist/reckerd_VERSION_amd64.deb from the same static build (INSTALL_BIN= as for install), with
+# debhelper in a copy under dist/ (scripts/make-deb.sh); scripts/check-deb.sh FILE checks it.
+deb: $(if $(filter $(STATIC_BUILD)/release,$(INSTALL_BIN)),static,)
+	INSTALL_BIN=$(INSTALL_BIN) scripts/make-deb.sh
 
 uninstall:
 	-systemctl disable --now reckerd-http.socket reckerd.socket reckerd.service 2>/dev/null
