@@ -27,6 +27,9 @@ struct Options {
     /// Lower-cased names given as "-H 'Name:'": sent by no one, not even as a default.
     var removedHeaders: Set<String> = []
     var body: [UInt8]?
+    /// The body came from -d, --json or -F: a POST underneath, whatever -X names (curl's
+    /// redirect rules follow that, not the name).
+    var posts = false
     /// The Content-Type recker chose for -d, --json or -F (dropped with the body on a redirect).
     var automaticContentType: String?
     var output: String?
@@ -321,7 +324,7 @@ struct Options {
                 case "--write-out":
                     // As curl 7.88: a format file's line ends are dropped; \n in it still works.
                     o.writeOut = v.hasPrefix("@")
-                        ? String(decoding: try readAll(String(v.dropFirst())).filter { $0 != 0x0A && $0 != 0x0D }, as: UTF8.self) : v
+                        ? String(decoding: textOfFile(try readAll(String(v.dropFirst()))), as: UTF8.self) : v
                 case "--url":
                     positional.append(v)
                 case "--socket": o.socket = v
@@ -451,6 +454,7 @@ struct Options {
         }
         // -k changes nothing for http:// (as curl); for https:// it needs a connection of its own.
         if o.direct.insecure && o.targets.contains(where: { $0.url.lowercased().hasPrefix("https:") }) { o.needsDirect("--insecure") }
+        o.posts = o.body != nil && upload == nil
         o.method = o.method ?? (o.headOnly ? "HEAD" : upload != nil ? "PUT" : o.body != nil ? "POST" : "GET")
         // As curl: a method named with -X stays across 301/302/303.
         o.request.keepMethod = given.contains("--request") ? true : nil
@@ -511,7 +515,7 @@ struct Options {
     private static func dataFrom(_ arg: String, strip: Bool) throws(UsageError) -> [UInt8] {
         guard arg.hasPrefix("@") else { return Array(arg.utf8) }
         let out = try readAll(String(arg.dropFirst()))
-        return strip ? out.filter { $0 != 0x0A && $0 != 0x0D } : out
+        return strip ? textOfFile(out) : out
     }
 
     /// A --data-urlencode argument: content, =content, name=content, @file, name@file.
@@ -558,6 +562,25 @@ enum DataPart {
     }
 
     var isJSON: Bool { if case .json = self { true } else { false } }
+}
+
+/// A file read as curl 7.88 reads `-d @FILE` and `-w @FILE` (its file2string): in pieces of
+/// at most 255 bytes or one line, each cut at its first CR, LF or NUL.
+func textOfFile(_ bytes: [UInt8]) -> [UInt8] {
+    var out: [UInt8] = []
+    out.reserveCapacity(bytes.count)
+    var i = 0
+    while i < bytes.count {
+        var end = i
+        while end < bytes.count && end - i < 255 {
+            end += 1
+            if bytes[end - 1] == 0x0A { break }
+        }
+        let piece = bytes[i ..< end]
+        out += piece.prefix { $0 != 0x0D && $0 != 0x0A && $0 != 0 }
+        i = end
+    }
+    return out
 }
 
 /// A whole file, or standard input for "-".

@@ -197,7 +197,8 @@ final class Transfer {
                 if o.include || o.headOnly {
                     guard write(Array(text.utf8)) else { writeFailed = true; return false }
                 }
-                return true
+                // -I shows the head only, whatever method -X sends.
+                return !o.headOnly
             } body: { (data: [UInt8]) -> Bool in
                 report.delivered += UInt64(data.count)
                 return write(data)
@@ -242,12 +243,13 @@ final class Transfer {
                 }
                 report.redirects += 1
                 report.redirectMicros += UInt64(end.totalMicros)
-                // As curl: 303 makes anything but HEAD a GET; 301 and 302 make a POST a GET.
-                // A method named with -X stays (and keeps its body but after a 303).
+                // As curl 7.88: 303 makes anything but HEAD a GET; 301 and 302 make a POST a
+                // GET. A method named with -X keeps its name, but the body is dropped all the
+                // same (curl -X POST -L then sends a body-less POST).
                 let keep = o.request.keepMethod == true
-                if h.status == 303 || ((h.status == 301 || h.status == 302) && method == "POST") {
+                if h.status == 303 || ((h.status == 301 || h.status == 302) && o.posts && body != nil) {
                     if !keep && method != "HEAD" { method = "GET" }
-                    if !keep || h.status == 303 { body = nil }
+                    body = nil
                 }
                 // Credentials and cookies named on the command line go to the first origin only.
                 if parts.origin != origin {

@@ -63,6 +63,12 @@ public enum TestEnvironment {
         public var stdout: Data
         public var stderr: String
         public var text: String { String(decoding: stdout, as: UTF8.self) }
+
+        public init(status: Int32, stdout: Data, stderr: String) {
+            self.status = status
+            self.stdout = stdout
+            self.stderr = stderr
+        }
     }
 
     /// Runs a program to its end (bounded by `timeout` seconds) and collects its output.
