@@ -212,6 +212,26 @@ final class CookieJar {
 /// HTTP dates as cookies carry them (RFC 6265 §5.1.1, leniently: "Wed, 09 Jun 2021
 /// 10:18:14 GMT", "Wednesday, 09-Jun-21 10:18:14 GMT", asctime), in seconds since the epoch.
 enum HTTPDate {
+    /// RFC 9110's IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT".
+    static func format(_ seconds: Int64) -> String {
+        let days = seconds >= 0 ? seconds / 86400 : (seconds - 86399) / 86400
+        let secs = Int(seconds - days * 86400)
+        // Civil date from days since 1970-01-01.
+        let z = days + 719468
+        let era = (z >= 0 ? z : z - 146096) / 146097
+        let doe = z - era * 146097
+        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let d = doy - (153 * mp + 2) / 5 + 1
+        let m = mp < 10 ? mp + 3 : mp - 9
+        let y = yoe + era * 400 + (m <= 2 ? 1 : 0)
+        let weekday = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][Int(((days % 7) + 7) % 7)]
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        func two(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
+        return "\(weekday), \(two(Int(d))) \(months[Int(m) - 1]) \(y) \(two(secs / 3600)):\(two(secs / 60 % 60)):\(two(secs % 60)) GMT"
+    }
+
     static func parse(_ text: String) -> Int64? {
         let months = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
         var day: Int?, month: Int?, year: Int?, hms: (Int, Int, Int)?

@@ -23,6 +23,10 @@ public struct DirectSettings: Sendable, Equatable {
     public var key: String?
     /// -4 or -6.
     public var ipVersion: Int?
+    /// --tlsv1.3, --tls-max VERSION, --ciphers LIST.
+    public var minTLS13 = false
+    public var tlsMax: String?
+    public var ciphers: String?
 
     public enum HTTPVersion: Sendable, Equatable {
         case http10, http11, http2, http2PriorKnowledge

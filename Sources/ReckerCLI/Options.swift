@@ -27,6 +27,8 @@ struct Options {
     /// Lower-cased names given as "-H 'Name:'": sent by no one, not even as a default.
     var removedHeaders: Set<String> = []
     var body: [UInt8]?
+    /// -H 'Content-Length: N': checked against the body, whose own length is what goes.
+    var givenContentLength: String?
     /// The body came from -d, --json or -F: a POST underneath, whatever -X names (curl's
     /// redirect rules follow that, not the name).
     var posts = false
@@ -45,6 +47,30 @@ struct Options {
     /// -e 'URL;auto': a Referer naming the previous URL on each redirect -L follows.
     var autoReferer = false
     var socket: String?
+    /// --proto and --proto-redir: the schemes allowed (nil: http and https).
+    var protocols: Set<String>?
+    var redirectProtocols: Set<String>?
+    /// -C - (from the output file's size) or -C OFFSET.
+    enum Resume: Equatable {
+        case fromFile
+        case at(Int64)
+    }
+    var resume: Resume?
+    /// The byte the body starts at when resuming (set per URL from -C), 0 otherwise.
+    var resumeOffset: Int64 = 0
+    /// -z DATE or FILE (a leading '-' asks for If-Unmodified-Since).
+    var timeCondition: String?
+    var remoteTime = false
+    var remoteHeaderName = false
+    var createDirs = false
+    var removeOnError = false
+    /// -n, --netrc-optional, --netrc-file FILE (nil: ~/.netrc).
+    enum Netrc: Equatable {
+        case required(String?)
+        case optional(String?)
+    }
+    var netrc: Netrc?
+    var maxFileSize: Int64?
     /// -b FILE (cookie files to read), -c FILE (the jar written at exit), -j.
     var cookieFiles: [String] = []
     var cookieJar: String?
@@ -154,7 +180,8 @@ struct Options {
         "--output", "--output-dir", "--dump-header", "--write-out", "--max-time", "--connect-timeout",
         "--max-redirs", "--retry", "--retry-delay", "--retry-max-time", "--url", "--socket", "--unix-socket",
         "--concurrency", "--cacert", "--capath", "--resolve", "--connect-to", "--proxy", "--noproxy",
-        "--cookie-jar", "--proxy-user", "--cert", "--key",
+        "--cookie-jar", "--proxy-user", "--cert", "--key", "--proto", "--proto-redir", "--ciphers", "--tls-max",
+        "--range", "--continue-at", "--time-cond", "--config", "--netrc-file", "--max-filesize",
     ]
     /// Short letters and the long name each stands for.
     static let shortFlags: [Character: String] = [
@@ -164,7 +191,8 @@ struct Options {
         "s": "--silent", "S": "--show-error", "f": "--fail", "L": "--location", "m": "--max-time",
         "w": "--write-out", "c": "--concurrency", "V": "--version", "h": "--help", "N": "--no-buffer",
         "j": "--junk-session-cookies", "k": "--insecure", "x": "--proxy", "U": "--proxy-user", "0": "--http1.0", "E": "--cert",
-        "4": "--ipv4", "6": "--ipv6",
+        "4": "--ipv4", "6": "--ipv6", "q": "--disable", "#": "--progress-bar", "r": "--range", "C": "--continue-at",
+        "z": "--time-cond", "R": "--remote-time", "J": "--remote-header-name", "K": "--config", "n": "--netrc", "1": "--tlsv1",
     ]
     /// Long names that take no value.
     static let switches: Set<String> = [
@@ -172,7 +200,9 @@ struct Options {
         "--fail-with-body", "--location", "--compressed", "--version", "--help", "--fallback", "--prometheus",
         "--retry-connrefused", "--no-progress-meter", "--no-buffer", "--insecure", "--http1.0", "--http1.1",
         "--http2", "--http2-prior-knowledge", "--http3", "--proxy-insecure", "--globoff", "--remote-name-all",
-        "--ipv4", "--ipv6", "--junk-session-cookies",
+        "--ipv4", "--ipv6", "--junk-session-cookies", "--disable", "--progress-bar", "--tlsv1", "--tlsv1.0", "--tlsv1.1",
+        "--tlsv1.2", "--tlsv1.3", "--remote-time", "--remote-header-name", "--create-dirs", "--remove-on-error", "--netrc",
+        "--netrc-optional", "--tcp-nodelay", "--no-keepalive", "--styled-output", "--no-styled-output", "--ssl-reqd",
     ]
 
     /// Why a flag is refused, and what to do instead.
@@ -187,8 +217,13 @@ struct Options {
     }
 
     /// Parses `args` (without the program name); a `UsageError` names what is wrong.
-    static func parse(_ arguments: [String]) throws(UsageError) -> Options {
+    static func parse(_ commandLine: [String]) throws(UsageError) -> Options {
         var o = Options()
+        // As curl: ~/.curlrc (or $CURL_HOME's, $XDG_CONFIG_HOME's) first, unless -q comes first.
+        var arguments = commandLine
+        if commandLine.first != "-q" && commandLine.first != "--disable", let rc = CurlConfig.defaultFile() {
+            arguments = try CurlConfig.arguments(String(decoding: rc, as: UTF8.self)) + commandLine
+        }
         var parts: [DataPart] = []
         var form: [FormPart] = []
         var get = false
@@ -214,6 +249,8 @@ struct Options {
             if a == "--" { onlyURLs = true; continue }
             var flags: [(name: String, value: String?)] = []
             if a.hasPrefix("--") {
+                // curl takes long names in any case (--URL).
+                let a = a.lowercased()
                 guard valueFlags.contains(a) || switches.contains(a) else { throw UsageError("option \(a): is unknown") }
                 if valueFlags.contains(a) && !(a == "--json" && o.stats) {
                     guard i < arguments.count else { throw UsageError("option \(a): requires parameter") }
@@ -354,7 +391,41 @@ struct Options {
                 case "--prometheus": o.statsFormat = 1
                 case "--version": o.version = true
                 case "--help": throw UsageError(nil)
-                case "--no-progress-meter", "--no-buffer": break
+                case "--no-progress-meter", "--no-buffer", "--disable", "--progress-bar", "--tcp-nodelay", "--no-keepalive",
+                     "--styled-output", "--no-styled-output", "--ssl-reqd":
+                    // No progress meter to turn on or off; the rest is what recker does anyway.
+                    break
+                case "--config":
+                    // Its options take effect here, as if written in place of -K FILE.
+                    let text = String(decoding: try readAll(v), as: UTF8.self)
+                    arguments.insert(contentsOf: try CurlConfig.arguments(text), at: i)
+                case "--proto": o.protocols = try Protocols.parse(v, name)
+                case "--proto-redir": o.redirectProtocols = try Protocols.parse(v, name)
+                case "--tlsv1", "--tlsv1.0", "--tlsv1.1", "--tlsv1.2":
+                    // A floor reckerd's connections already meet (OpenSSL 3 on Debian: TLS 1.2+).
+                    break
+                case "--tlsv1.3": o.direct.minTLS13 = true; o.needsDirect(name)
+                case "--tls-max": o.direct.tlsMax = v; o.needsDirect(name)
+                case "--ciphers": o.direct.ciphers = v; o.needsDirect(name)
+                case "--range": o.headers.append((name: "Range", value: "bytes=" + v))
+                case "--continue-at":
+                    if v == "-" {
+                        o.resume = .fromFile
+                    } else {
+                        guard let n = Int64(v), n >= 0 else { throw UsageError("option -C: expected '-' or a byte offset, got '\(v)'") }
+                        o.resume = n == 0 ? nil : .at(n)
+                    }
+                case "--time-cond": o.timeCondition = v
+                case "--remote-time": o.remoteTime = true
+                case "--remote-header-name": o.remoteHeaderName = true
+                case "--create-dirs": o.createDirs = true
+                case "--remove-on-error": o.removeOnError = true
+                case "--netrc": o.netrc = .required(nil)
+                case "--netrc-optional": if o.netrc == nil { o.netrc = .optional(nil) }
+                case "--netrc-file": o.netrc = .required(v)
+                case "--max-filesize":
+                    guard let n = Int64(v), n >= 0 else { throw UsageError("option --max-filesize: expected a number of bytes, got '\(v)'") }
+                    o.maxFileSize = n
                 default: throw UsageError("option \(name): is unknown")
                 }
             }
@@ -422,7 +493,6 @@ struct Options {
             o.body = try Multipart.body(form, boundary: boundary)
             o.automaticContentType = "multipart/form-data; boundary=\(boundary)"
         }
-        if let file = upload { o.body = try readAll(file) }
         if o.has("content-type") { o.automaticContentType = nil }
 
         for (n, argument) in positional.enumerated() {
@@ -452,9 +522,19 @@ struct Options {
                 o.targets.append(Target(url: url, given: e.url, output: output))
             }
         }
+        // As curl, a URL that cannot be a URL is refused (exit 3) before any file is read.
+        for target in o.targets {
+            do { _ = try RequestValidator.parse(url: target.url) } catch {
+                throw UsageError("URL using bad/illegal format or missing URL (\(error.message)): \(target.given)", exitCode: 3)
+            }
+        }
+        if let file = upload { o.body = try readAll(file) }
         // -k changes nothing for http:// (as curl); for https:// it needs a connection of its own.
         if o.direct.insecure && o.targets.contains(where: { $0.url.lowercased().hasPrefix("https:") }) { o.needsDirect("--insecure") }
         o.posts = o.body != nil && upload == nil
+        if let given = o.givenContentLength, given.trimming(" \t") != String(o.body?.count ?? 0) {
+            throw UsageError("option -H Content-Length: \(given) disagrees with the body's \(o.body?.count ?? 0) bytes: reckerd sends a body's own length, so a request whose length is not its body's cannot be sent (drop the header)")
+        }
         o.method = o.method ?? (o.headOnly ? "HEAD" : upload != nil ? "PUT" : o.body != nil ? "POST" : "GET")
         // As curl: a method named with -X stays across 301/302/303.
         o.request.keepMethod = given.contains("--request") ? true : nil
@@ -483,9 +563,16 @@ struct Options {
             if v.isEmpty && ["host", "accept", "accept-encoding"].contains(name.lowercased()) {
                 throw UsageError("header '\(h)': reckerd's engine always sends \(name); give it another value instead")
             }
+            let lower = name.lowercased()
             if v.isEmpty {
-                removedHeaders.insert(name.lowercased())
-                headers.removeAll { $0.name.lowercased() == name.lowercased() }
+                removedHeaders.insert(lower)
+                headers.removeAll { $0.name.lowercased() == lower }
+            } else if Self.connectionHeaders.contains(lower) {
+                // Hop-by-hop (RFC 9110 §7.6.1), as browsers' "Copy as cURL" carries them: the
+                // connection's own business, left to it as any proxy does.
+                return
+            } else if lower == "content-length" {
+                givenContentLength = v
             } else {
                 headers.append((name: name, value: v))
             }
@@ -495,6 +582,10 @@ struct Options {
             throw UsageError("header '\(h)' has no colon (write 'Name: value', 'Name:' to send none, 'Name;' to send it empty)")
         }
     }
+
+    /// Headers about the connection, not the request: taken and left to reckerd's connection.
+    static let connectionHeaders: Set<String> = ["connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade",
+                                                 "expect", "transfer-encoding"]
 
     /// The Referer sent, for %{referer}.
     var referer: String? { headers.last { $0.name.lowercased() == "referer" }?.value }

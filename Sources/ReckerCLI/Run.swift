@@ -219,6 +219,32 @@ func run(_ o: Options, _ env: CLIEnvironment) -> Int32 {
     return code
 }
 
+/// The file name in a Content-Disposition header (`filename="a.tgz"`), its last path
+/// segment only, as curl -J takes it; nil without one.
+private func contentDispositionName(_ head: ResponseHead) -> String? {
+    guard let value = head.header("content-disposition") else { return nil }
+    let lower = Array(value.lowercased().utf8)
+    let key = Array("filename=".utf8)
+    guard let at = (0 ... max(0, lower.count - key.count)).first(where: { lower.count >= key.count && Array(lower[$0 ..< $0 + key.count]) == key })
+    else { return nil }
+    var name = String(decoding: Array(value.utf8)[(at + key.count)...], as: UTF8.self)
+    if name.hasPrefix("\"") {
+        name = String(name.dropFirst().prefix { $0 != "\"" })
+    } else {
+        name = String(name.prefix { $0 != ";" && $0 != " " })
+    }
+    if let slash = name.lastIndex(where: { $0 == "/" || $0 == "\\" }) { name = String(name[name.index(after: slash)...]) }
+    return name.isEmpty ? nil : name
+}
+
+/// mkdir -p of the directories above `path` (--create-dirs).
+private func makeParents(_ path: String) {
+    let bytes = Array(path.utf8)
+    for (i, b) in bytes.enumerated() where b == UInt8(ascii: "/") && i > 0 {
+        mkdir(String(decoding: bytes[..<i], as: UTF8.self), 0o777)
+    }
+}
+
 /// Writes `bytes` to `path`, replacing it.
 private func writeFile(_ path: String, _ bytes: [UInt8]) -> Bool {
     let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o666)
@@ -228,17 +254,53 @@ private func writeFile(_ path: String, _ bytes: [UInt8]) -> Bool {
 }
 
 /// Fetches `o`'s selected URL: opens its outputs, runs the transfer, writes -w and the error.
-private func fetch(_ o: Options, _ env: CLIEnvironment, socketPath: String, connection: any MessageChannel, jar: CookieJar?,
+private func fetch(_ given: Options, _ env: CLIEnvironment, socketPath: String, connection: any MessageChannel, jar: CookieJar?,
                    report: (ReckerError) -> Int32) -> (Int32, any MessageChannel) {
+    var o = given
     var out = Output.stdout
-    // -o FILE: a regular file (or a new one) is written to a temporary file beside it,
-    // renamed over it only on success, so a refused request, a -f error or a broken transfer
-    // leaves an existing FILE as it was. Anything else (a device such as /dev/null, a FIFO,
-    // a symbolic link) is opened and written in place, as curl does: renaming over it would
-    // replace the device or the link with a regular file.
+    if o.createDirs, let path = o.output, path != "-" { makeParents(path) }
+    // -C: Range from the output file's size (or the offset given); the body is appended.
+    if let resume = o.resume {
+        var st = stat()
+        let offset: Int64 = switch resume {
+        case .at(let n): n
+        case .fromFile: o.output.flatMap { $0 != "-" && stat($0, &st) == 0 ? Int64(st.st_size) : nil } ?? 0
+        }
+        if offset > 0 {
+            o.resumeOffset = offset
+            o.headers.append((name: "Range", value: "bytes=\(offset)-"))
+        }
+    }
+    // -z: a date, or a file's modification time; '-' first asks for an older one.
+    if let condition = o.timeCondition {
+        let unmodified = condition.hasPrefix("-")
+        let spec = unmodified ? String(condition.dropFirst()) : condition
+        var st = stat()
+        let when: Int64? = stat(spec, &st) == 0 ? Int64(st.st_mtim.tv_sec) : HTTPDate.parse(spec)
+        if let when {
+            o.headers.append((name: unmodified ? "If-Unmodified-Since" : "If-Modified-Since", value: HTTPDate.format(when)))
+        } else if !o.silent {
+            Output.stderr.write("Warning: Illegal date format for -z, --time-cond (and not a file name). Disabling time condition. See curl_getdate(3) for valid date syntax.\n")
+        }
+    }
+    // -o FILE: a regular file (or a new one) is written to a temporary file beside it and
+    // renamed over it at the end, so a refused request or a -f error, which write no body,
+    // leave an existing FILE as it was (curl opens it at the first byte); a transfer that
+    // broke after some bytes leaves them in FILE, as curl does (--remove-on-error: not).
+    // Anything else (a device such as /dev/null, a FIFO, a symbolic link) is opened and
+    // written in place, as curl does: renaming over it would replace the device or the
+    // link with a regular file. With -C the file is appended to in place.
     var staged: (fd: Int32, temp: String, path: String)?
     var direct: (fd: Int32, rewindable: Bool)?
-    if let path = o.output, path != "-" {
+    if let path = o.output, path != "-", o.resumeOffset > 0 {
+        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o666)
+        guard fd >= 0 else {
+            if !o.silent || o.showError { Output.stderr.write("recker: cannot write \(path): \(String(cString: strerror(errno)))\n") }
+            return (ExitCode.writeError, connection)
+        }
+        direct = (fd, false)
+        out = Output(fd: fd)
+    } else if let path = o.output, path != "-" {
         var st = stat()
         let exists = lstat(path, &st) == 0
         if exists && (st.st_mode & S_IFMT) != S_IFREG {
@@ -305,12 +367,31 @@ private func fetch(_ o: Options, _ env: CLIEnvironment, socketPath: String, conn
     if let dump, dump.fd != 1 { close(dump.fd) }
     if let staged {
         close(staged.fd)
-        if result.exitCode == ExitCode.ok && rename(staged.temp, staged.path) != 0 {
+        var path = staged.path
+        // -J: the name the answer's Content-Disposition gives, without any directory.
+        if o.remoteHeaderName, result.exitCode == ExitCode.ok, let name = result.heads.last.flatMap(contentDispositionName) {
+            path = o.outputDir.map { $0.hasSuffix("/") ? $0 + name : $0 + "/" + name } ?? name
+            if access(path, F_OK) == 0 {
+                result.exitCode = ExitCode.writeError
+                result.errorMessage = "Refusing to overwrite \(path): File exists"
+            }
+        }
+        // A time condition not met (-z: 304 or 412) leaves the file as it was, as does a
+        // failure before any byte of the body.
+        let keep = result.exitCode == ExitCode.ok ? !result.conditionUnmet : result.delivered > 0 && !o.removeOnError
+        if keep && rename(staged.temp, path) != 0 {
             let reason = String(cString: strerror(errno))
             result.exitCode = ExitCode.writeError
-            result.errorMessage = "cannot write \(staged.path): \(reason)"
+            result.errorMessage = "cannot write \(path): \(reason)"
+            unlink(staged.temp)
+        } else if !keep {
+            unlink(staged.temp)
         }
-        if result.exitCode != ExitCode.ok { unlink(staged.temp) }
+        if keep && o.remoteTime, let modified = result.heads.last?.header("last-modified").flatMap(HTTPDate.parse) {
+            // -R: the file's time is the answer's Last-Modified.
+            var times = [timespec(tv_sec: Int(modified), tv_nsec: 0), timespec(tv_sec: Int(modified), tv_nsec: 0)]
+            utimensat(AT_FDCWD, path, &times, 0)
+        }
         StagedOutput.removeOnSignal(nil)
     }
     if let direct { close(direct.fd) }

@@ -28,6 +28,8 @@ struct TransferReport {
     var requestBytes = 0
     /// Body bytes of the final response handed to the output (none with -f's failure).
     var delivered: UInt64 = 0
+    /// -z's condition was not met (304, or 412 for If-Unmodified-Since): nothing is written.
+    var conditionUnmet = false
 
     /// The final response, when the transfer succeeded: a head whose body then broke is not
     /// a response a script may trust.
@@ -141,7 +143,24 @@ final class Transfer {
         if !o.has("user-agent") { headers.append((name: "User-Agent", value: "recker/\(Message.release)")) }
         let origin = URLText.parse(url)?.origin
         let deadline = o.request.totalTimeoutMs.map { start + UInt64($0) * 1_000_000 }
+        // -n: credentials for the first origin's host from .netrc, unless -u gave some.
+        if let netrc = o.netrc, !headers.contains(where: { $0.name.lowercased() == "authorization" }),
+           let host = URLText.parse(url)?.host {
+            let path: String? = switch netrc {
+            case .required(let p), .optional(let p): p ?? Netrc.defaultPath()
+            }
+            if let path, let bytes = try? readAll(path), let user = Netrc(String(decoding: bytes, as: UTF8.self)).credentials(for: host) {
+                headers.append((name: "Authorization", value: "Basic " + Base64.encode(Array(user.utf8))))
+            }
+        }
         while true {
+            // --proto, and for redirects --proto-redir as well: a scheme not allowed is
+            // never asked for (curl's exit 1).
+            let scheme = URLText.parse(report.urlEffective)?.scheme ?? ""
+            let allowed = report.redirects == 0 ? o.protocols : (o.protocols ?? Protocols.known).intersection(o.redirectProtocols ?? Protocols.known)
+            if let allowed, !allowed.contains(scheme) {
+                return fail(&report, ReckerError(.invalidURL, "Protocol \"\(scheme)\" not supported or disabled in libcurl"), exitCode: 1)
+            }
             var options = o.request
             options.followRedirects = nil
             options.keepMethod = nil
@@ -167,6 +186,8 @@ final class Transfer {
             report.uploadBytes = body?.count ?? 0
             report.requestBytes = HeadText.request(head, version: "1.1").utf8.count
             var location: String?
+            var rangeIgnored = false
+            var tooLarge = false
             var failed = false
             var writeFailed = false
             let outcome = exchange(head, body ?? []) { (h: ResponseHead) -> Bool in
@@ -185,6 +206,24 @@ final class Transfer {
                 if location != nil {
                     // As curl -L -i: every hop's head, the last response's body.
                     if (o.include || o.headOnly) && !write(Array(text.utf8)) { writeFailed = true }
+                    return false
+                }
+                // -z's condition not met: the output stays as it was.
+                if o.timeCondition != nil && (h.status == 304 || h.status == 412) {
+                    report.conditionUnmet = true
+                    return false
+                }
+                if o.resumeOffset > 0 {
+                    // -C: 416 means the file is whole already (curl exits 0); an answer that
+                    // ignored the Range cannot be appended (curl's exit 33).
+                    if h.status == 416 { return false }
+                    if (200 ..< 300).contains(h.status) && h.status != 206 {
+                        rangeIgnored = true
+                        return false
+                    }
+                }
+                if let max = o.maxFileSize, let length = h.header("content-length").flatMap({ Int64($0) }), length > max {
+                    tooLarge = true
                     return false
                 }
                 // A response about to be tried again, or failed by -f, is not written.
@@ -219,6 +258,12 @@ final class Transfer {
                 if o.verbose {
                     let closed = env.direct || h.header("connection")?.lowercased() == "close"
                     Output.stderr.write("* reckerd connection #\(h.connectionID) \(closed ? "closed" : "left in the pool")\n")
+                }
+                if rangeIgnored {
+                    return fail(&report, ReckerError(.upstreamFailed, "HTTP server doesn't seem to support byte ranges. Cannot resume."), exitCode: 33)
+                }
+                if tooLarge {
+                    return fail(&report, ReckerError(.upstreamFailed, "Maximum file size exceeded"), exitCode: 63)
                 }
                 guard let location else {
                     report.end = end

@@ -49,7 +49,8 @@ struct WriteOut {
         case "ftp_entry_path": return .text(nil)
         case "http_code", "response_code": return .number(String(h?.status ?? 0))
         case "http_connect", "proxy_ssl_verify_result", "ssl_verify_result", "urlnum", "speed_upload": return .number("0")
-        case "http_version": return .text(h?.versionName ?? "0")
+        // curl 7.88 writes HTTP/1.0 as "1".
+        case "http_version": return .text(h.map { $0.httpVersion == 10 ? "1" : $0.versionName } ?? "0")
         case "local_ip": return .text(last?.facts?.localIP ?? "")
         case "remote_ip": return .text(last?.facts?.remoteIP ?? "")
         case "local_port": return .number(String(last?.facts?.localPort ?? 0))

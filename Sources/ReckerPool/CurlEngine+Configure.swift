@@ -166,6 +166,8 @@ extension CurlEngine {
         }
         if let key = own.clientKey { e.set(CURLOPT_SSLKEY, key) }
         if let v = own.ipResolve { e.set(CURLOPT_IPRESOLVE, v) }
+        if let v = own.sslVersion { e.set(CURLOPT_SSLVERSION, v) }
+        if let list = own.ciphers { e.set(CURLOPT_SSL_CIPHER_LIST, list) }
     }
 
     /// A string list kept for the engine's life (recker-direct's process).

@@ -121,6 +121,9 @@ package struct ProcessOnlyOptions: Sendable, Equatable {
     package var clientKey: String?
     /// A CURL_IPRESOLVE_* value.
     package var ipResolve: Int?
+    /// CURL_SSLVERSION_* (the floor, or-ed with a CURL_SSLVERSION_MAX_* ceiling), and OpenSSL's cipher list.
+    package var sslVersion: Int?
+    package var ciphers: String?
 
     package init() {}
 }

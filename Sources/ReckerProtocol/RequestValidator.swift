@@ -129,6 +129,11 @@ package enum RequestValidator {
             host = authority
         }
         guard !host.isEmpty else { throw ReckerError(.invalidURL, "URL has no host") }
+        // RFC 3986 §3.2.2 reg-name: no quote, angle bracket, backslash, caret, backtick, brace
+        // or bar (curl refuses them too); bytes above 0x7F pass for IDN names.
+        if authority.first != UInt8(ascii: "["), let bad = host.first(where: { Array("\"<>\\^`{|}".utf8).contains($0) }) {
+            throw ReckerError(.invalidURL, "the host holds \(printable(String(decoding: [bad], as: UTF8.self))), which no host name has")
+        }
         guard authority.first == UInt8(ascii: "[") || !host.contains(UInt8(ascii: ":")) else {
             throw ReckerError(.invalidURL, "URL has more than one port, or an IPv6 address without brackets")
         }

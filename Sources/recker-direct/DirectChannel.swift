@@ -45,6 +45,16 @@ final class DirectChannel: MessageChannel, TransferSink, @unchecked Sendable {
         own.clientCert = settings.cert
         own.clientKey = settings.key
         own.ipResolve = settings.ipVersion.map { $0 == 4 ? Int(CURL_IPRESOLVE_V4) : Int(CURL_IPRESOLVE_V6) }
+        var floor = settings.minTLS13 ? Int(CURL_SSLVERSION_TLSv1_3) : Int(CURL_SSLVERSION_DEFAULT)
+        switch settings.tlsMax {
+        case "1.0": floor |= Int(CURL_SSLVERSION_MAX_TLSv1_0)
+        case "1.1": floor |= Int(CURL_SSLVERSION_MAX_TLSv1_1)
+        case "1.2": floor |= Int(CURL_SSLVERSION_MAX_TLSv1_2)
+        case "1.3": floor |= Int(CURL_SSLVERSION_MAX_TLSv1_3)
+        default: break
+        }
+        if floor != 0 { own.sslVersion = floor }
+        own.ciphers = settings.ciphers
         options.processOnly = own
         engine = try CurlEngine(options: options)
     }

@@ -97,7 +97,8 @@ final class CLIOutputTests: XCTestCase {
     }
 
     /// `-L -d`: on 301, 302 and 303 the POST becomes a GET without its body, as curl does;
-    /// 307 keeps it; `-X POST` keeps it everywhere. Seen by the upstream.
+    /// 307 keeps it; `-X POST` keeps the method's name but, on a 302, not the body (curl
+    /// 7.88 sends a body-less POST, checked here against curl itself). Seen by the upstream.
     func testRedirectsTurnAPostIntoAGetAsCurlDoes() throws {
         let server = try FaultServer()
         let daemon = try DaemonProcess()
@@ -109,9 +110,11 @@ final class CLIOutputTests: XCTestCase {
             XCTAssertEqual(r.text, "GET 0 \(empty)", "\(code): \(r.stderr)")
         }
         XCTAssertEqual(try daemon.recker(["-sS", "-L", "-d", "hello", server.url("/moved/307/\(target)")]).text, "POST 5 \(hello)")
-        XCTAssertEqual(try daemon.recker(["-sS", "-L", "-X", "POST", "-d", "hello", server.url("/moved/302/\(target)")]).text,
-                       "POST 5 \(hello)", "-X POST keeps the method")
-        XCTAssertEqual(server.received("POST", "/digest"), 2)
+        let args = ["-sS", "-L", "-X", "POST", "-d", "hello", server.url("/moved/302/\(target)")]
+        let curl = try TestEnvironment.run(CLIRedirectTests.curl, args)
+        XCTAssertEqual(curl.text, "POST 0 \(empty)")
+        XCTAssertEqual(try daemon.recker(args).text, curl.text, "-X POST keeps the method, not the body")
+        XCTAssertEqual(server.received("POST", "/digest"), 3, "307's, recker's and curl's")
         XCTAssertEqual(server.received("GET", "/digest"), 3)
     }
 
