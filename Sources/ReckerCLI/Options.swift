@@ -88,6 +88,8 @@ struct Options {
     var retryDelaySeconds: Int?
     var retryMaxTimeSeconds: Int?
     var retryConnectionRefused = false
+    /// --retry-all-errors: any failure may be tried again, if it is retry-safe.
+    var retryAllErrors = false
     var stats = false
     /// Fetch directly when no daemon listens (`--fallback` or RECKER_FALLBACK=1).
     var fallback = getenv("RECKER_FALLBACK").map { String(cString: $0) == "1" } ?? false
@@ -129,6 +131,20 @@ struct Options {
       -O, --remote-name        write the body to a file named like the URL's last path segment
           --remote-name-all    -O for every URL
       -g, --globoff            no URL globbing: send [ ] { } as they are
+      -J, --remote-header-name with -O, the file name Content-Disposition gives (never a path)
+          --create-dirs        make the directories above -o's file
+          --remove-on-error    leave no partial file behind when a transfer breaks (else it is kept, as curl)
+      -C, --continue-at -|N    resume from the output file's size (or byte N), appending
+      -r, --range RANGE        ask for bytes RANGE (Range: bytes=RANGE)
+      -z, --time-cond D|FILE   If-Modified-Since the date or the file's time (-D: If-Unmodified-Since)
+      -R, --remote-time        the file's time from Last-Modified
+          --max-filesize N     exit 63 when the answer says it is longer than N bytes
+      -n, --netrc              credentials for the host from ~/.netrc (--netrc-file F, --netrc-optional)
+      -K, --config FILE        read options from FILE in curl's config syntax (- for stdin)
+      -q, --disable            first on the line: do not read ~/.curlrc
+          --proto LIST         schemes allowed (=https, -http, ...); --proto-redir for redirects
+          --retry-all-errors   retry after any retry-safe failure (and -f's HTTP errors)
+      -Z, --parallel           accepted: URLs go one after another (the same outputs and exit code)
           --output-dir DIR     where -o and -O write (batch: one file per item)
       -D, --dump-header FILE   write the response heads to FILE (- for stdout)
       -i, --include            print the response head before the body (with -L, every hop's)
@@ -161,7 +177,7 @@ struct Options {
       https, --cacert, --capath, --resolve, --connect-to, -x/--proxy, -U, --http1.0, --http1.1,
       --http2, --http2-prior-knowledge, -E/--cert, --key, -4, -6. -k on http changes nothing.
           --fallback           with no daemon listening, fetch directly, not pooled (also RECKER_FALLBACK=1)
-          --no-progress-meter, -N, --no-buffer
+          --no-progress-meter, -#, --progress-bar, -N, --no-buffer
                                accepted as curl's: recker has no progress meter and never buffers
       -V, --version            print recker's version and protocol version
       -h, --help               this text
@@ -181,7 +197,7 @@ struct Options {
         "--max-redirs", "--retry", "--retry-delay", "--retry-max-time", "--url", "--socket", "--unix-socket",
         "--concurrency", "--cacert", "--capath", "--resolve", "--connect-to", "--proxy", "--noproxy",
         "--cookie-jar", "--proxy-user", "--cert", "--key", "--proto", "--proto-redir", "--ciphers", "--tls-max",
-        "--range", "--continue-at", "--time-cond", "--config", "--netrc-file", "--max-filesize",
+        "--range", "--continue-at", "--time-cond", "--config", "--netrc-file", "--max-filesize", "--parallel-max",
     ]
     /// Short letters and the long name each stands for.
     static let shortFlags: [Character: String] = [
@@ -192,7 +208,7 @@ struct Options {
         "w": "--write-out", "c": "--concurrency", "V": "--version", "h": "--help", "N": "--no-buffer",
         "j": "--junk-session-cookies", "k": "--insecure", "x": "--proxy", "U": "--proxy-user", "0": "--http1.0", "E": "--cert",
         "4": "--ipv4", "6": "--ipv6", "q": "--disable", "#": "--progress-bar", "r": "--range", "C": "--continue-at",
-        "z": "--time-cond", "R": "--remote-time", "J": "--remote-header-name", "K": "--config", "n": "--netrc", "1": "--tlsv1",
+        "Z": "--parallel", "z": "--time-cond", "R": "--remote-time", "J": "--remote-header-name", "K": "--config", "n": "--netrc", "1": "--tlsv1",
     ]
     /// Long names that take no value.
     static let switches: Set<String> = [
@@ -202,7 +218,7 @@ struct Options {
         "--http2", "--http2-prior-knowledge", "--http3", "--proxy-insecure", "--globoff", "--remote-name-all",
         "--ipv4", "--ipv6", "--junk-session-cookies", "--disable", "--progress-bar", "--tlsv1", "--tlsv1.0", "--tlsv1.1",
         "--tlsv1.2", "--tlsv1.3", "--remote-time", "--remote-header-name", "--create-dirs", "--remove-on-error", "--netrc",
-        "--netrc-optional", "--tcp-nodelay", "--no-keepalive", "--styled-output", "--no-styled-output", "--ssl-reqd",
+        "--netrc-optional", "--parallel", "--parallel-immediate", "--retry-all-errors", "--fail-early", "--tcp-nodelay", "--no-keepalive", "--styled-output", "--no-styled-output", "--ssl-reqd",
     ]
 
     /// Why a flag is refused, and what to do instead.
@@ -358,6 +374,12 @@ struct Options {
                     let n = try number(name, v, 0 ... 86400)
                     o.retryMaxTimeSeconds = n == 0 ? nil : n
                 case "--retry-connrefused": o.retryConnectionRefused = true
+                case "--retry-all-errors": o.retryAllErrors = true
+                case "--parallel", "--parallel-immediate", "--fail-early":
+                    // URLs go one after another, with the same outputs and exit code as -Z's
+                    // (README, "Differences from curl").
+                    break
+                case "--parallel-max": _ = try number(name, v, 1 ... 300)
                 case "--write-out":
                     // As curl 7.88: a format file's line ends are dropped; \n in it still works.
                     o.writeOut = v.hasPrefix("@")

@@ -399,7 +399,11 @@ private func fetch(_ given: Options, _ env: CLIEnvironment, socketPath: String, 
         WriteOut(report: result, filename: o.output, pooled: !env.direct, referer: o.referer).write(w)
     }
     if result.exitCode != ExitCode.ok && (!o.silent || o.showError) {
-        if let e = result.error, result.exitCode != ExitCode.writeError {
+        if var e = result.error, result.exitCode != ExitCode.writeError {
+            if e.code == .timeout, o.request.totalTimeoutMs != nil {
+                // curl's words for -m running out.
+                e.message = "Operation timed out after \(result.totalMicros / 1000) milliseconds with \(result.delivered) bytes received"
+            }
             _ = report(e)
         } else if let m = result.errorMessage {
             Output.stderr.write("recker: \(m)\n")

@@ -113,7 +113,13 @@ final class Transfer {
     /// Why the try may be made again (curl's words), or nil when it may not.
     private func retryProblem(_ r: TransferReport) -> String? {
         if let e = r.error {
-            guard e.retrySafe else { return nil }
+            guard e.retrySafe else {
+                if o.retryAllErrors && !o.silent {
+                    Output.stderr.write("recker: not retried: \(e.code.name) may have reached the upstream, and \(r.method) is not safe to send twice\n")
+                }
+                return nil
+            }
+            if o.retryAllErrors { return ": \(e.code.name)" }
             switch e.code {
             case .timeout, .connectTimeout, .queueTimeout: return ": timeout"
             case .connectFailed: return o.retryConnectionRefused ? ": connection refused" : nil
@@ -122,6 +128,7 @@ final class Transfer {
             default: return nil
             }
         }
+        if o.retryAllErrors, r.exitCode == ExitCode.httpError, Transfer.idempotent.contains(r.method) { return ": HTTP error" }
         if let h = r.heads.last, Transfer.retryStatuses.contains(h.status), Transfer.idempotent.contains(r.method) {
             return ": HTTP error"
         }

@@ -79,6 +79,9 @@ public final class ReckerClient: Sendable {
         try await stats(format: 0)
     }
 
+    /// The User-Agent sent when a request names none: `ReckerProtocol/VERSION`.
+    public static let userAgent = "ReckerProtocol/\(ReckerVersion.release)"
+
     /// Closes the connection; requests in flight fail with `CONNECTION_LOST`. The next
     /// request connects again.
     public func close() {
@@ -91,6 +94,10 @@ public final class ReckerClient: Sendable {
     private func start(_ original: ReckerRequest, _ pending: PendingStream) async throws(ReckerError) {
         var request = original
         request.head.url = resolve(original.head.url)
+        // Many APIs refuse a request without a User-Agent; a caller's own (even empty) wins.
+        if !request.head.headers.contains(where: { $0.name.lowercased() == "user-agent" }) {
+            request.head.headers.append((name: "User-Agent", value: ReckerClient.userAgent))
+        }
         let link = try await core.register(pending)
         let id = pending.id
         guard let body = request.body, !body.isEmpty else {

@@ -44,6 +44,28 @@ final class PythonClientTests: XCTestCase {
         }
     }
 
+    /// Both clients send a User-Agent of their own when the request names none (many APIs
+    /// refuse requests without one), and a caller's own, even empty, instead.
+    func testTheClientsSendAUserAgent() async throws {
+        let server = try FaultServer()
+        let daemon = try DaemonProcess()
+        let r = try module(daemon, """
+            print(c.send(\(String(reflecting: server.url("/headers")))).body.decode())
+            print(c.send(\(String(reflecting: server.url("/headers"))), headers={"User-Agent": "mine/1"}).body.decode())
+            """)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.text.contains("User-Agent: recker-python/\(ReckerVersion.release)\n"), r.text)
+        XCTAssertTrue(r.text.contains("User-Agent: mine/1"), r.text)
+        XCTAssertEqual(r.text.components(separatedBy: "User-Agent:").count, 3, r.text)
+        let client = ReckerClient(socketPath: daemon.socketPath)
+        defer { client.close() }
+        let swift = try await client.send(ReckerRequest(url: server.url("/headers")))
+        XCTAssertTrue(String(decoding: swift.body, as: UTF8.self).contains("User-Agent: ReckerProtocol/\(ReckerVersion.release)"))
+        let own = try await client.send(ReckerRequest(url: server.url("/headers"), headers: [("User-Agent", "")]))
+        XCTAssertFalse(String(decoding: own.body, as: UTF8.self).contains("ReckerProtocol/"))
+        XCTAssertEqual(daemon.stop(), 0)
+    }
+
     func testTheSocketIsFoundFromTheEnvironment() throws {
         let nginx = try Nginx(files: Fixtures.files)
         let daemon = try DaemonProcess(config: Fixtures.config(nginx))

@@ -34,6 +34,10 @@ import time
 __all__ = ["Client", "Response", "ResponseStream", "ReckerError", "default_socket_path", "PROTOCOL_VERSION"]
 
 PROTOCOL_VERSION = 1
+#: reckerd's release this client ships with.
+RELEASE = "0.1.0"
+#: Sent when a request names no User-Agent.
+USER_AGENT = "recker-python/" + RELEASE
 _MAGIC = b"RECK"
 _UNKNOWN_LENGTH = 0xFFFFFFFFFFFFFFFF
 _DEFAULT_MAX_FRAME = 1 << 20
@@ -370,6 +374,10 @@ class Client:
             body = body.encode("utf-8")
         if isinstance(headers, dict):
             headers = list(headers.items())
+        headers = list(headers)
+        # Many APIs refuse a request without a User-Agent; the caller's own (even empty) wins.
+        if not any(name.lower() == "user-agent" for name, _ in headers):
+            headers.append(("User-Agent", USER_AGENT))
         head = _Writer()
         head.str(method, "the method")
         head.str(self._url(url), "the URL")
