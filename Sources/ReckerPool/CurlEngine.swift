@@ -38,6 +38,9 @@ package final class CurlEngine: @unchecked Sendable {
     private var lastTick: UInt64 = 0
     /// The pool's timers run at most this often (ns) while events keep coming.
     static let tickInterval: UInt64 = 1_000_000
+    /// How long a client that reads nothing may hold a connection another request waits
+    /// for, once no spill file can take its bytes (README, "limits.spillUserMax").
+    static let stalledReaderGrace: UInt64 = 2_000_000_000
     /// How much later than the engine's own total_timeout timer libcurl's backstop fires (ms).
     static let backstopSlackMs = 250
     private var cleanedUp = false
@@ -66,6 +69,7 @@ package final class CurlEngine: @unchecked Sendable {
     /// bytes in all spill files together.
     private var draining: [TransferID: Transfer] = [:]
     var spilledTotal = 0
+    var spilledByUser: [ClientID: Int] = [:]
     /// Upstream connections' sockets by descriptor; each connection's open sockets, and the
     /// one it carries requests on; connections reckerd closed whose sockets libcurl still holds.
     var connections: [Int32: ConnectionRecord] = [:]
@@ -792,6 +796,14 @@ package final class CurlEngine: @unchecked Sendable {
         for t in Array(transfers.values) where t.recvPaused && !t.finished && elapsed(since: t.recvPausedSince) >= limit {
             finish(t, error: t.reachedError(.timeout, "the client read none of the response for \(options.bodyTimeoutMs) ms (limits.bodyTimeout); its upstream connection is freed"))
         }
+        // A client that reads nothing while another request waits for its connection, and
+        // whose bytes no spill file can take (its budget is full, or spilling is off), is
+        // the one that waits: after a grace its response fails, so one user's client that
+        // never reads slows only that user (not every user of the domain until bodyTimeout).
+        for t in Array(transfers.values) where t.recvPaused && !t.finished && !t.isWarmUp && t.spillRefused != nil
+            && elapsed(since: t.recvPausedSince) >= Self.stalledReaderGrace && pool.queued(domain: t.request.target.domain) > 0 {
+            finish(t, error: t.reachedError(.timeout, "the client read none of the response for \(Self.stalledReaderGrace / 1_000_000) ms while other requests waited for its upstream connection, and \(t.spillRefused!); the connection is freed for them"))
+        }
         for t in Array(transfers.values) where t.sendPaused && elapsed(since: t.sendPausedSince) >= limit {
             finish(t, error: t.reachedError(.timeout, "the client sent no request body for \(options.bodyTimeoutMs) ms (limits.bodyTimeout)"))
         }
@@ -837,11 +849,16 @@ package final class CurlEngine: @unchecked Sendable {
     /// someone waits; false (pause instead) then, when spilling is off, or when the file
     /// would pass `maxSpillBytes`.
     func spill(_ t: Transfer, _ data: UnsafeBufferPointer<UInt8>) -> Bool {
-        guard !t.isWarmUp, options.maxSpillBytes > 0 else { return false }
+        guard !t.isWarmUp else { return false }
         let spilled = t.spill?.pending ?? 0
         if spilled == 0 && pool.queued(domain: t.request.target.domain) == 0 { return false }
-        guard spilled + data.count <= options.maxSpillBytes,
-              spilledTotal + data.count <= options.maxSpillTotalBytes else { return false }
+        let user = spilledByUser[t.spillOwner] ?? 0
+        t.spillRefused = options.maxSpillBytes == 0 ? "spilling is off (limits.spillMax 0)"
+            : spilled + data.count > options.maxSpillBytes ? "its spill file is full (limits.spillMax, \(options.maxSpillBytes) bytes)"
+            : user + data.count > options.maxSpillUserBytes ? "this user's spill files are full (limits.spillUserMax, \(options.maxSpillUserBytes) bytes)"
+            : spilledTotal + data.count > options.maxSpillTotalBytes ? "all spill files are full (limits.spillTotalMax, \(options.maxSpillTotalBytes) bytes)"
+            : nil
+        guard t.spillRefused == nil else { return false }
         if t.spill == nil {
             guard let file = SpillFile(directory: options.spillDirectory) else {
                 warn("cannot spill a response to \(options.spillDirectory): \(String(cString: strerror(errno))); its connection stays held")
@@ -857,6 +874,7 @@ package final class CurlEngine: @unchecked Sendable {
             return false
         }
         spilledTotal += data.count
+        spilledByUser[t.spillOwner, default: 0] += data.count
         t.bodyBytes += UInt64(data.count)
         count(t.request.target.domain) { $0.bytesIn += data.count }
         return true
@@ -864,8 +882,15 @@ package final class CurlEngine: @unchecked Sendable {
 
     /// Forgets what `t` still had in its spill file (it will never be read).
     private func dropSpill(_ t: Transfer) {
-        spilledTotal -= t.spill?.pending ?? 0
+        unspilled(t, t.spill?.pending ?? 0)
         t.spill = nil
+    }
+
+    /// `n` bytes left `t`'s spill file (read by the client, or dropped).
+    private func unspilled(_ t: Transfer, _ n: Int) {
+        spilledTotal -= n
+        let left = (spilledByUser[t.spillOwner] ?? 0) - n
+        spilledByUser[t.spillOwner] = left > 0 ? left : nil
     }
 
     /// A request was queued: responses paused for slow readers in the same pool resume into
@@ -897,7 +922,7 @@ package final class CurlEngine: @unchecked Sendable {
                 return
             }
             t.outstanding += chunk.count
-            spilledTotal -= chunk.count
+            unspilled(t, chunk.count)
             t.sink.transferBody(t.id, chunk)
         }
         if file.pending == 0, let end = t.pendingEnd, draining.removeValue(forKey: t.id) != nil {

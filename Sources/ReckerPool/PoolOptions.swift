@@ -65,6 +65,9 @@ package struct PoolOptions: Sendable, Equatable {
     package var maxSpillBytes = 64 << 20
     /// Most bytes in all spill files together; past it, slow readers keep their connections.
     package var maxSpillTotalBytes = 1 << 30
+    /// Most bytes one user's responses may have in spill files together, so one client that
+    /// never reads cannot take the budget every user shares.
+    package var maxSpillUserBytes = 256 << 20
     /// Where spill files are made (unnamed, `O_TMPFILE`).
     package var spillDirectory = "/tmp"
     /// Most headers and header bytes of an upstream's response head; more fail the request

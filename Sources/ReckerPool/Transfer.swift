@@ -83,6 +83,11 @@ final class Transfer {
     }
     /// When reading from the upstream last paused because the client read nothing more.
     var recvPausedSince: UInt64 = 0
+    /// Why the last bytes could not go to a spill file when someone waited for this
+    /// transfer's connection (a budget full, spilling off), or nil.
+    var spillRefused: String?
+    /// Whose spill budget this transfer draws on: the request's user, else its client.
+    var spillOwner: ClientID { request.user ?? request.client }
     var bodyBytes: UInt64 = 0
     /// The connection this request went out on, once libcurl has picked it.
     var connection: ConnectionID?

@@ -185,6 +185,7 @@ enum ConfigLoader {
         if let v = try r.int(limits, "dnsCacheTimeout", path: p, min: 0, max: 86400) { c.pool.dnsCacheTimeoutS = v }
         if let v = try r.int(limits, "spillMax", path: p, min: 0, max: Int(Int32.max)) { c.pool.maxSpillBytes = v }
         if let v = try r.int(limits, "spillTotalMax", path: p, min: 0, max: Int.max) { c.pool.maxSpillTotalBytes = v }
+        if let v = try r.int(limits, "spillUserMax", path: p, min: 0, max: Int.max) { c.pool.maxSpillUserBytes = v }
         if let v = try r.int(limits, "bodyTimeout", path: p, min: 100) { c.pool.bodyTimeoutMs = v }
         if let v = try r.int(limits, "maxClientsPerUser", path: p, min: 1) { c.maxClientsPerUser = v }
         if let v = try r.string(limits, "spillDirectory", path: p) {

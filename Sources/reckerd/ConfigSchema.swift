@@ -13,7 +13,7 @@ enum ConfigSchema {
         ("http2", ["enabled", "maxConcurrentStreams"]),
         ("tls", ["caFile", "extraCaFile"]),
         ("limits", ["maxFrame", "maxInFlightPerClient", "streamWindow", "responseBuffer", "maxDomains",
-                    "forgetIdleDomainsAfter", "dnsCacheTimeout", "spillMax", "spillTotalMax", "spillDirectory", "maxHeaders",
+                    "forgetIdleDomainsAfter", "dnsCacheTimeout", "spillMax", "spillTotalMax", "spillUserMax", "spillDirectory", "maxHeaders",
                     "maxHeaderBytes", "bodyTimeout", "maxClientsPerUser"]),
         ("policy", ["denyLinkLocal", "denyPrivate", "denyLoopback"]),
         ("warm[]", ["url", "minIdle"]),

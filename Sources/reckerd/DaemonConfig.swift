@@ -46,7 +46,7 @@ struct DaemonConfig: Equatable {
             ("streamWindow", .int(streamWindow)), ("responseBuffer", .int(pool.maxResponseBuffer)),
             ("maxDomains", .int(pool.maxTrackedDomains)), ("forgetIdleDomainsAfter", .int(pool.forgetIdleDomainsMs)),
             ("dnsCacheTimeout", .int(pool.dnsCacheTimeoutS)), ("spillMax", .int(pool.maxSpillBytes)),
-            ("spillTotalMax", .int(pool.maxSpillTotalBytes)), ("bodyTimeout", .int(pool.bodyTimeoutMs)),
+            ("spillTotalMax", .int(pool.maxSpillTotalBytes)), ("spillUserMax", .int(pool.maxSpillUserBytes)), ("bodyTimeout", .int(pool.bodyTimeoutMs)),
             ("maxClientsPerUser", .int(maxClientsPerUser)), ("spillDirectory", .string(pool.spillDirectory)),
             ("maxHeaders", .int(pool.headerLimits.count)), ("maxHeaderBytes", .int(pool.headerLimits.bytes)),
         ]

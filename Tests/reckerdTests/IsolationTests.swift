@@ -5,6 +5,40 @@ import XCTest
 
 /// Clients share connections, never state, and one client cannot take more than its share.
 final class IsolationTests: XCTestCase {
+    /// Another user's clients that never read hold both connections of a domain with 8 MB
+    /// answers; their spill budget (limits.spillUserMax, 1 MB here) fills. A request of this
+    /// user to the same domain is served within seconds (it waited for queueTimeout, 30 s,
+    /// when one user could fill the shared spill budget), and the stalled responses fail
+    /// with TIMEOUT saying why.
+    func testAClientThatNeverReadsSlowsOnlyItsOwnUser() throws {
+        let nginx = try Nginx(files: Fixtures.files)
+        let daemon = try DaemonProcess(config: Fixtures.config(nginx, extra: #""agent": { "connections": 2 }, "limits": { "spillUserMax": 1048576 }"#))
+        chmod(daemon.socketPath, 0o666)
+        let recker = TestEnvironment.binDir.appendingPathComponent("recker").path
+        let big = nginx.url("/size/8388608")
+        var stalled: [Process] = []
+        defer { for p in stalled where p.isRunning { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() } }
+        for _ in 0 ..< 2 {
+            // Its output goes to a pipe this test never reads: recker stops reading its socket.
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+            p.arguments = ["--reuid=4391", "--regid=4391", "--clear-groups", recker, "--socket", daemon.socketPath, "-s", big]
+            p.standardOutput = Pipe()
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            stalled.append(p)
+        }
+        XCTAssertTrue(try TestEnvironment.eventually(10) { (try daemon.stats()["requests_in_flight"] as? Int ?? 0) >= 2 }, "both big answers started")
+        let started = Date()
+        let mine = try daemon.recker(["-sS", "-m", "25", nginx.url("/hello.txt")])
+        let waited = Date().timeIntervalSince(started)
+        XCTAssertEqual(mine.text, "hello from nginx\n", mine.stderr)
+        XCTAssertLessThan(waited, 10, "another user's stalled clients held the domain")
+        print("served after \(waited) s beside two stalled clients of another user")
+        for p in stalled { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() }
+        XCTAssertEqual(daemon.stop(), 0)
+    }
+
     func testNoCookieCarriesFromOneRequestToAnother() throws {
         let server = try FaultServer()
         let daemon = try DaemonProcess()
