@@ -241,16 +241,32 @@ final class RobustnessTests: XCTestCase {
             ("WINDOW_UPDATE of 0", try frame(FrameType.windowUpdate, stream: 1, [0, 0, 0, 0]), .malformedFrame, true),
             ("a u32 option of 2 bytes", try Message.requestHead(stream: 1, RequestHead(url: server.url("/digest"), options: badOption), endRequest: true).encoded,
              .malformedFrame, true),
+            // A str that is not UTF-8: the method "G\u{FF}T".
+            ("a str that is not UTF-8", try frame(FrameType.requestHead, stream: 1, [0, 3, 0x47, 0xFF, 0x54] + [0, 1, 0x2F] + [UInt8](repeating: 0xFF, count: 8) + [0, 0, 0, 0]),
+             .malformedFrame, true),
         ]
         for (name, bytes, code, handshakeFirst) in cases {
             try expectConnectionError(daemon, name, bytes, code, afterHello: handshakeFirst)
         }
 
-        // What is ignored, and pipelining after HELLO: the connection goes on.
+        // After a connection error, only the ERROR on stream 0: none for the requests in flight.
+        let failing = try UnixSocket(connectingTo: daemon.socketPath)
+        try failing.write(try hello() + slow + (try Message.requestHead(stream: 3, RequestHead(url: server.url("/delay/2000")), endRequest: true).encoded)
+                          + (try frame(FrameType.welcome, stream: 0, [1, 2, 3])))
+        let got = try framesUntilClose(failing)
+        XCTAssertEqual(got.filter { if case .error = $0 { true } else { false } }.map(\.stream), [0], "\(got)")
+
+        // What is ignored, and pipelining after HELLO: the connection goes on. Frames for
+        // streams not in flight, and for stream 0 (WINDOW_UPDATE, CANCEL, REQUEST_BODY), an
+        // unasked PONG, a body after its request's END.
         let c = try UnixSocket(connectingTo: daemon.socketPath)
         try c.write(try hello() + (try Message.cancel(stream: 77).encoded) + (try Message.windowUpdate(stream: 78, increment: 10).encoded)
                     + (try Message.requestBody(stream: 79, [1], endRequest: true).encoded)
-                    + (try Message.requestHead(stream: 1, RequestHead(url: server.url("/digest")), endRequest: true).encoded))
+                    + (try frame(FrameType.windowUpdate, stream: 0, [0, 0, 0, 10])) + (try frame(FrameType.cancel, stream: 0, []))
+                    + (try frame(FrameType.requestBody, stream: 0, [1, 2, 3])) + (try Message.pong([1, 2, 3, 4, 5, 6, 7, 8]).encoded)
+                    + (try Message.requestHead(stream: 1, RequestHead(url: server.url("/digest"), bodyLength: 3), endRequest: false).encoded)
+                    + (try Message.requestBody(stream: 1, [1, 2, 3], endRequest: true).encoded)
+                    + (try Message.requestBody(stream: 1, [4, 5, 6], endRequest: true).encoded))
         var reader = FrameReader()
         var buffer: [UInt8] = []
         var seen: [String] = []
@@ -264,6 +280,7 @@ final class RobustnessTests: XCTestCase {
                 switch try Message(frame: f) {
                 case .welcome: seen.append("welcome")
                 case .responseHead(_, let h): seen.append("\(h.status)")
+                case .windowUpdate: continue
                 case .responseEnd: seen.append("end"); break loop
                 case .responseBody: continue
                 case let m: seen.append("\(m)")
@@ -313,6 +330,18 @@ final class RobustnessTests: XCTestCase {
         XCTAssertTrue(post.lowercased().contains("content-length: 0"), post)
         let get = String(decoding: try outcome(RequestHead(url: url, bodyLength: 0)).2, as: UTF8.self)
         XCTAssertFalse(get.lowercased().contains("content-length"), get)
+        // POST with END_REQUEST and an unknown length: none, as `curl -X POST URL` sends.
+        let bare = String(decoding: try outcome(RequestHead(method: "POST", url: url, bodyLength: nil)).2, as: UTF8.self)
+        XCTAssertFalse(bare.lowercased().contains("content-length"), bare)
+
+        // Methods are case-sensitive (RFC 9110 §9.1), but CONNECT is refused in any case;
+        // the first failing check answers (the method's before the URL's).
+        XCTAssertEqual(try outcome(RequestHead(method: "connect", url: url)).0, "INVALID_METHOD")
+        XCTAssertEqual(try outcome(RequestHead(method: "G T", url: "ftp://x/")).1?.message, "method is not an HTTP token")
+        // Sent as written: the fault server's HTTP parser (llhttp) refuses a lower-case "get"
+        // with 400, where "GET /digest" is 200.
+        XCTAssertEqual(try outcome(RequestHead(method: "get", url: server.url("/digest"))).0, "400")
+        XCTAssertEqual(try outcome(RequestHead(method: "GET", url: server.url("/digest"))).0, "200")
         // A POST with a body gets no Content-Type the client did not send.
         let json = String(decoding: try outcome(RequestHead(method: "POST", url: url, bodyLength: 2), end: false, body: Array("{}".utf8)).2,
                           as: UTF8.self)
