@@ -76,6 +76,12 @@ struct HTTPSessionStateMachine {
         var reportEvery: Int
         /// Request body bytes handed to the engine and not yet sent upstream.
         var bodyOutstanding = 0
+        /// A chunked request held back until its body is whole or past `holdLimit`: a request
+        /// refused partway through its framing then never reached the upstream (as nginx's
+        /// request buffering), and one that ends in time goes with a Content-Length.
+        var held: EngineRequest?
+        var heldBody: [UInt8] = []
+        var holdLimit = 0
     }
 
     let role: Role
@@ -140,8 +146,14 @@ struct HTTPSessionStateMachine {
                             clientKeepAlive: r.keepAlive && !r.upgrade, hasBody: up.hasBody, reportEvery: max(1, buffer / 4))
         var actions: [Action] = [.rearm]
         if up.expectContinue { actions.append(.write(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8))) }
-        actions.append(.start(id, EngineRequest(head: up.head, target: up.target, arrival: now, hasBody: up.hasBody,
-                                                responseBuffer: buffer, client: client, user: user)))
+        let request = EngineRequest(head: up.head, target: up.target, arrival: now, hasBody: up.hasBody,
+                                    responseBuffer: buffer, client: client, user: user)
+        if up.hasBody && up.head.bodyLength == nil {
+            exchange!.held = request
+            exchange!.holdLimit = min(buffer, config.streamWindow)
+            return actions
+        }
+        actions.append(.start(id, request))
         return actions
     }
 
@@ -178,6 +190,16 @@ struct HTTPSessionStateMachine {
         guard !pieces.isEmpty, let t = exchange?.transfer, !exchange!.responseEnded else { return [] }
         let data = pieces.count == 1 ? pieces[0] : Array(pieces.joined())
         guard !data.isEmpty else { return [] }
+        if let request = exchange!.held {
+            exchange!.heldBody += data
+            guard exchange!.heldBody.count > exchange!.holdLimit else { return [] }
+            // Past the limit: it goes as it is, chunked, with what was held first.
+            let first = exchange!.heldBody
+            exchange!.held = nil
+            exchange!.heldBody = []
+            exchange!.bodyOutstanding += first.count
+            return [.start(t, request), .sendBody(t, first, end: false)]
+        }
         exchange!.bodyOutstanding += data.count
         return [.sendBody(t, data, end: false)]
     }
@@ -189,6 +211,17 @@ struct HTTPSessionStateMachine {
         awaitingResponse = true
         exchange!.requestComplete = true
         var actions: [Action] = [.rearm]
+        if var request = exchange!.held, let t = exchange!.transfer {
+            // The whole body arrived within the limit: it goes at once, with its length.
+            let body = exchange!.heldBody
+            request.head.bodyLength = UInt64(body.count)
+            exchange!.held = nil
+            exchange!.heldBody = []
+            exchange!.bodyOutstanding += body.count
+            actions.append(.start(t, request))
+            actions.append(.sendBody(t, body, end: true))
+            return actions
+        }
         if exchange!.hasBody, let t = exchange!.transfer { actions.append(.sendBody(t, [], end: true)) }
         return actions
     }

@@ -195,6 +195,34 @@ final class HTTPFrontTests: XCTestCase {
         XCTAssertEqual(daemon.stop(), 0)
     }
 
+    /// A chunked request is held until its body is whole (up to the stream window): one
+    /// refused partway through its framing never reaches the upstream (as nginx's request
+    /// buffering), and a whole one goes with a Content-Length. A body past the window goes
+    /// chunked, as it comes (testChunkedBodiesBothWays, 300 KB).
+    func testChunkedRequestsAreHeldUntilTheirBodyIsWhole() throws {
+        let nginx = try makeNginx()
+        let server = try FaultServer()
+        let (daemon, sock, _) = try startDaemon(nginx)
+        let host = "Host: 127.0.0.1:\(server.port)\r\n"
+        let broken = try HTTPFrontClient(unix: sock)
+        broken.send("POST /digest?broken HTTP/1.1\r\n\(host)Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
+        usleep(300_000)
+        broken.send("3\r\nabcXY0\r\n\r\n")
+        let (data, closed) = broken.read(seconds: 5)
+        XCTAssertEqual(HTTPFrontClient.statuses(data), [400], String(decoding: data, as: UTF8.self))
+        XCTAssertTrue(closed)
+        usleep(300_000)
+        XCTAssertEqual(server.connections, 0, "nothing of the refused request reached the upstream: not even a connection")
+
+        let whole = try HTTPFrontClient(unix: sock)
+        whole.send("POST /headers HTTP/1.1\r\n\(host)Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
+        let (answer, _) = whole.read(seconds: 5, until: { String(decoding: $0, as: UTF8.self).contains("Via") && $0.count > 100 })
+        let text = String(decoding: answer, as: UTF8.self)
+        XCTAssertTrue(text.contains("Content-Length: 11"), text)
+        XCTAssertFalse(text.lowercased().contains("transfer-encoding"), text)
+        XCTAssertEqual(daemon.stop(), 0)
+    }
+
     /// `Expect: 100-continue`: the client is told to go on, and its body arrives whole.
     func testExpect100Continue() throws {
         let nginx = try makeNginx()
