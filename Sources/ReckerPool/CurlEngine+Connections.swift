@@ -260,7 +260,8 @@ extension CurlEngine {
     /// without leaving the machine: to a Unix socket path that cannot exist (ENOTDIR).
     func schedulePrune() {
         guard pruneTimer == nil, !pruning else { return }
-        pruneTimer = loop.schedule(at: loop.now &+ 1_100_000_000) { [unowned self] in
+        pruneTimer = loop.schedule(at: loop.now &+ 1_100_000_000) { [weak self] in
+            guard let self else { return }
             pruneTimer = nil
             guard !retired.isEmpty, !stopping else { return }
             if pruneHandle == nil, let h = EasyHandle() {

@@ -51,6 +51,8 @@ package final class CurlEngine: @unchecked Sendable {
     private let inFlightCount = Atomic<Int>(0)
     private let stopped = Mutex<Bool>(false)
     private let exited = DispatchSemaphore(value: 0)
+    /// Signalled when a loop of the engine's own has stopped running (its thread's end).
+    private let loopStopped = DispatchSemaphore(value: 0)
 
     var pool: PoolStateMachine
     private var waiting: [TransferID: (EngineRequest, any TransferSink)] = [:]
@@ -149,8 +151,13 @@ package final class CurlEngine: @unchecked Sendable {
         }
         if loop.isCurrent { start() } else { loop.execute(start) }
         if ownsLoop {
-            let loop = self.loop
-            EventLoop.spawn(name: "reckerd-engine") { loop.run() }
+            // The thread keeps the engine alive until its loop has stopped: work of the last
+            // pass (timers, callbacks that reach the engine unowned) may run after cleanup,
+            // and the process may be exiting meanwhile (recker-direct's last request).
+            EventLoop.spawn(name: "reckerd-engine") { [self] in
+                loop.run()
+                loopStopped.signal()
+            }
         }
     }
 
@@ -236,7 +243,10 @@ package final class CurlEngine: @unchecked Sendable {
         }
         guard first else { return }
         post(.stop)
-        if !loop.isCurrent { exited.wait() }
+        if !loop.isCurrent {
+            exited.wait()
+            if ownsLoop { loopStopped.wait() }
+        }
     }
 
     /// True once `shutdown` has closed everything (engine thread).

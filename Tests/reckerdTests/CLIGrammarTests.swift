@@ -46,7 +46,7 @@ final class CLIGrammarTests: XCTestCase {
         let dir = try TestEnvironment.makeTempDir("mistakes")
         let cases: [([String], Int32, String)] = [
             (["--bogus", "http://127.0.0.1/"], 2, "option --bogus: is unknown"),
-            (["-sZ", "http://127.0.0.1/"], 2, "option -Z: is unknown"),
+            (["-sY", "http://127.0.0.1/"], 2, "option -Y: is unknown"),
             (["--max-time=5", "http://127.0.0.1/"], 2, "is unknown"),
             (["--http3", "http://127.0.0.1/"], 2, "HTTP/3"),
             (["--proxy-insecure", "http://127.0.0.1/"], 2, "certificate checks"),
