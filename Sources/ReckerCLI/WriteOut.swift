@@ -98,9 +98,14 @@ struct WriteOut {
             target.write(text)
             text = ""
         }
+        // The next "}" at or after each position, found in one pass: looking for it at every
+        // "%{" made a long format with no "}" quadratic (100 KB of "%{" spun for minutes).
+        var nextClose = [Int](repeating: chars.count, count: chars.count + 1)
+        for k in stride(from: chars.count - 1, through: 0, by: -1) { nextClose[k] = chars[k] == "}" ? k : nextClose[k + 1] }
         /// The name inside braces starting at `from`, and the index after "}"; nil if unclosed.
         func braced(_ from: Int) -> (String, Int)? {
-            guard let close = chars[from...].firstIndex(of: "}") else { return nil }
+            guard from <= chars.count, nextClose[from] < chars.count else { return nil }
+            let close = nextClose[from]
             return (String(chars[from ..< close]), close + 1)
         }
         while i < chars.count {

@@ -13,6 +13,23 @@ final class CLIWriteOutTests: XCTestCase {
         + "%{http_version} %{filename_effective} %header{content-length} %header{x-none} [%{errormsg}] %{ssl_verify_result} "
         + "%{remote_ip} %{remote_port} %%"
 
+    /// A long format with "%{" and no "}" (100 KB of them) prints as curl prints it, in
+    /// time linear in its length (it spun a core for minutes).
+    func testAnUnclosedFormatOfAnyLengthEnds() throws {
+        let nginx = try Nginx(files: Fixtures.files)
+        let daemon = try DaemonProcess(config: Fixtures.config(nginx))
+        let format = String(repeating: "%{", count: 50_000) + "%{http_code}"
+        let file = daemon.dir.appendingPathComponent("format.txt")
+        try format.write(to: file, atomically: true, encoding: .utf8)
+        let args = ["-s", "-o", "/dev/null", "-w", "@" + file.path, nginx.url("/hello.txt")]
+        let r = try TestEnvironment.run(TestEnvironment.binDir.appendingPathComponent("recker").path,
+                                        ["--socket", daemon.socketPath] + args, timeout: 30)
+        let c = try TestEnvironment.run(CLIRedirectTests.curl, args, timeout: 30)
+        XCTAssertEqual(r.status, c.status)
+        XCTAssertEqual(r.text, c.text)
+        XCTAssertEqual(daemon.stop(), 0)
+    }
+
     func testTheSameValuesAsCurl() throws {
         let nginx = try Nginx(files: Fixtures.files)
         let server = try FaultServer()
