@@ -173,9 +173,9 @@ struct Options {
       URLs may use curl's globs: {a,b}, [1-10], [01-10], [a-z], [1-10:2]; several URLs are
       fetched one after another over one daemon connection; the exit code is the last one's.
     Served by recker-direct in this process, as curl serves them, not pooled (the pool's
-      connections are shared by every client): --unix-socket PATH (HTTP to that socket), -k on
-      https, --cacert, --capath, --resolve, --connect-to, -x/--proxy, -U, --http1.0, --http1.1,
-      --http2, --http2-prior-knowledge, -E/--cert, --key, -4, -6. -k on http changes nothing.
+      connections are shared by every client): --unix-socket PATH (HTTP to that socket), --cacert, --capath, --resolve, --connect-to, -x/--proxy, -U, --http1.0, --http1.1,
+      --http2, --http2-prior-knowledge, -E/--cert, --key, -4, -6.
+      -k, --insecure           no certificate checks: pooled, on connections of its own (http: no effect)
           --fallback           with no daemon listening, fetch directly, not pooled (also RECKER_FALLBACK=1)
           --no-progress-meter, -#, --progress-bar, -N, --no-buffer
                                accepted as curl's: recker has no progress meter and never buffers
@@ -551,8 +551,9 @@ struct Options {
             }
         }
         if let file = upload { o.body = try readAll(file) }
-        // -k changes nothing for http:// (as curl); for https:// it needs a connection of its own.
-        if o.direct.insecure && o.targets.contains(where: { $0.url.lowercased().hasPrefix("https:") }) { o.needsDirect("--insecure") }
+        // -k changes nothing for http:// (as curl); on https:// the pool keeps such requests on
+        // connections of their own (PROTOCOL.md 2.3, insecure).
+        if o.direct.insecure { o.request.insecure = true }
         o.posts = o.body != nil && upload == nil
         if let given = o.givenContentLength, given.trimming(" \t") != String(o.body?.count ?? 0) {
             throw UsageError("option -H Content-Length: \(given) disagrees with the body's \(o.body?.count ?? 0) bytes: reckerd sends a body's own length, so a request whose length is not its body's cannot be sent (drop the header)")

@@ -65,6 +65,12 @@ extension CurlEngine {
             e.set(CURLOPT_MAXREDIRS, Int(n))
         }
         if head.options.compressed == true { e.set(CURLOPT_ACCEPT_ENCODING, "") }
+        if head.options.insecure == true {
+            // libcurl keys connection reuse on these: such a connection never carries a
+            // request that verifies (PROTOCOL.md 2.3, insecure).
+            e.set(CURLOPT_SSL_VERIFYPEER, 0)
+            e.set(CURLOPT_SSL_VERIFYHOST, 0)
+        }
         // A warm-up exists to open a connection: over HTTP/2 it would otherwise ride on one.
         // A request started over after a dead or desynchronised reused connection, too.
         if t.isWarmUp || t.freshConnection { e.set(CURLOPT_FRESH_CONNECT, 1) }

@@ -409,6 +409,11 @@ package final class CurlEngine: @unchecked Sendable {
                 sink.transferFailed(id, ReckerError(.shuttingDown, "reckerd is stopping"))
                 return
             }
+            if request.head.options.insecure == true && !options.allowInsecure {
+                inFlightCount.wrappingAdd(-1, ordering: .relaxed)
+                sink.transferFailed(id, ReckerError(.destinationDenied, "this reckerd does not skip certificate checks (tls.allowInsecure is false in its config); nothing was sent"))
+                return
+            }
             count(request.target.domain) { $0.requestsTotal += 1 }
             waiting[id] = (request, sink)
             if let ms = request.head.options.totalTimeoutMs, ms > 0 {

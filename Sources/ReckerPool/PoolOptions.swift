@@ -49,6 +49,8 @@ package struct PoolOptions: Sendable, Equatable {
     package var http2MaxConcurrentStreams = 100
     /// CA bundle (PEM) to trust instead of the system's.
     package var caFile: String?
+    /// Whether a request may ask not to verify the upstream's certificate (`insecure`).
+    package var allowInsecure = true
     /// Most response bytes held for one request before reading from upstream pauses.
     package var maxResponseBuffer = 1 << 20
     /// Most idle connections kept in total, across all domains.

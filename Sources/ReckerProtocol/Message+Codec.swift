@@ -100,6 +100,7 @@ extension Message {
         if let v = o.followRedirects { items.append((RequestOptions.Tag.followRedirects, [v])) }
         if let v = o.compressed { items.append((RequestOptions.Tag.compressed, [v ? 1 : 0])) }
         if let v = o.keepMethod { items.append((RequestOptions.Tag.keepMethod, [v ? 1 : 0])) }
+        if let v = o.insecure { items.append((RequestOptions.Tag.insecure, [v ? 1 : 0])) }
         for u in o.unknown { items.append((u.tag, u.value)) }
         try w.count16(items.count, of: "options")
         for (tag, value) in items {
@@ -202,6 +203,7 @@ extension Message {
             case RequestOptions.Tag.followRedirects: o.followRedirects = try v.u8(); try v.expectEnd()
             case RequestOptions.Tag.compressed: o.compressed = try v.u8() != 0; try v.expectEnd()
             case RequestOptions.Tag.keepMethod: o.keepMethod = try v.u8() != 0; try v.expectEnd()
+            case RequestOptions.Tag.insecure: o.insecure = try v.u8() != 0; try v.expectEnd()
             default: o.unknown.append((tag: tag, value: Array(v.rest())))
             }
         }

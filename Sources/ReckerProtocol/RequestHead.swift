@@ -37,6 +37,7 @@ public struct RequestOptions: Sendable, Equatable {
         package static let followRedirects: UInt16 = 0x0003
         package static let compressed: UInt16 = 0x0004
         package static let keepMethod: UInt16 = 0x0005
+        package static let insecure: UInt16 = 0x0006
         package static let critical: UInt16 = 0x8000
     }
 
@@ -51,6 +52,9 @@ public struct RequestOptions: Sendable, Equatable {
     /// Keep the method and body across a 301/302/303 (curl's `-X POST`); otherwise a POST
     /// becomes a GET there.
     public var keepMethod: Bool?
+    /// Skip the upstream's certificate and name checks (curl's `-k`), on connections of
+    /// their own; the daemon may refuse it (`tls.allowInsecure`).
+    public var insecure: Bool?
     /// Options this build does not know, kept as received (tag, value).
     package var unknown: [(tag: UInt16, value: [UInt8])] = []
 
@@ -68,6 +72,7 @@ public struct RequestOptions: Sendable, Equatable {
     public static func == (a: RequestOptions, b: RequestOptions) -> Bool {
         a.connectTimeoutMs == b.connectTimeoutMs && a.totalTimeoutMs == b.totalTimeoutMs
             && a.followRedirects == b.followRedirects && a.compressed == b.compressed && a.keepMethod == b.keepMethod
+            && a.insecure == b.insecure
             && a.unknown.elementsEqual(b.unknown) { $0.tag == $1.tag && $0.value == $1.value }
     }
 }

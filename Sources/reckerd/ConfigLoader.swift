@@ -104,6 +104,7 @@ enum ConfigLoader {
         if let tls = try r.object(root, "tls") {
             try r.keys(tls, "tls.", section: "tls")
             combinedBundle = try loadTLS(tls, r, into: &c)
+            if let v = try r.bool(tls, "allowInsecure", path: "tls.") { c.pool.allowInsecure = v }
         }
         if let http = try r.object(root, "http") {
             try r.keys(http, "http.", section: "http")

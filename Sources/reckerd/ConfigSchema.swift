@@ -11,7 +11,7 @@ enum ConfigSchema {
               "allowGroups", "upstreamProxy", "noProxy", "policy", "http", "metrics"]),
         ("agent", agentKeys + ["perDomainPooling"]),
         ("http2", ["enabled", "maxConcurrentStreams"]),
-        ("tls", ["caFile", "extraCaFile"]),
+        ("tls", ["caFile", "extraCaFile", "allowInsecure"]),
         ("limits", ["maxFrame", "maxInFlightPerClient", "streamWindow", "responseBuffer", "maxDomains",
                     "forgetIdleDomainsAfter", "dnsCacheTimeout", "spillMax", "spillTotalMax", "spillUserMax", "spillDirectory", "maxHeaders",
                     "maxHeaderBytes", "bodyTimeout", "maxClientsPerUser"]),

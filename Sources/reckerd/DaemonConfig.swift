@@ -72,6 +72,7 @@ struct DaemonConfig: Equatable {
         var tls: [(String, ConfigJSON)] = []
         if let ca = caFile { tls.append(("caFile", .string(ca))) }
         if !extraCaFiles.isEmpty { tls.append(("extraCaFile", ConfigJSON(.array(extraCaFiles.map { .string($0) })))) }
+        tls.append(("allowInsecure", .bool(pool.allowInsecure)))
         if !tls.isEmpty { doc.append(("tls", .object(tls))) }
         if let socket { doc.append(("socket", .string(socket))) }
         if let metricsListen { doc.append(("metrics", .object([("listen", .string(metricsListen.description))]))) }

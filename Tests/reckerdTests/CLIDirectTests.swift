@@ -12,6 +12,38 @@ final class CLIDirectTests: XCTestCase {
         text.components(separatedBy: "\r\n").filter { !$0.lowercased().hasPrefix("date: ") }.joined(separator: "\r\n")
     }
 
+    /// -k is pooled, on connections of its own: a request that verifies never goes on a
+    /// connection opened without verification (nginx's log names the connections), and
+    /// `tls.allowInsecure` false refuses -k, sending nothing.
+    func testInsecureRequestsHaveConnectionsOfTheirOwn() throws {
+        let nginx = try Nginx(files: Fixtures.files)
+        let daemon = try DaemonProcess(config: Fixtures.config(nginx))
+        let https = nginx.url("/hello.txt", https: true)
+        func connection(_ args: [String]) throws -> Int? {
+            let r = try daemon.recker(["-sS", "-o", "/dev/null", "-w", "%{pooled}"] + args + [https])
+            XCTAssertEqual(r.text, "1", "pooled: \(r.stderr)")
+            return nginx.log().last?.connection
+        }
+        let insecure = try connection(["-k"])
+        let verifying = try connection([])
+        let insecureAgain = try connection(["-k"])
+        let verifyingAgain = try connection([])
+        XCTAssertNotNil(insecure)
+        XCTAssertNotEqual(insecure, verifying, "a verifying request opened its own connection")
+        XCTAssertEqual(insecure, insecureAgain, "-k reuses its own")
+        XCTAssertEqual(verifying, verifyingAgain)
+        XCTAssertEqual(daemon.stop(), 0)
+
+        let strict = try DaemonProcess(config: #"{ "tls": { "caFile": "\#(nginx.caFile)", "allowInsecure": false } }"#)
+        let before = nginx.log().count
+        let refused = try strict.recker(["-sS", "-k", https])
+        XCTAssertEqual(refused.status, 72, refused.stderr)
+        XCTAssertTrue(refused.stderr.contains("tls.allowInsecure"), refused.stderr)
+        XCTAssertEqual(try strict.recker(["-sS", https]).text, "hello from nginx\n", "verifying requests still go")
+        XCTAssertEqual(nginx.log().count, before + 1, "nothing of the refused one was sent")
+        XCTAssertEqual(strict.stop(), 0)
+    }
+
     func testServedAsCurlServesThem() throws {
         let nginx = try Nginx(files: Fixtures.files)
         let server = try FaultServer()
@@ -47,10 +79,10 @@ final class CLIDirectTests: XCTestCase {
         // exit (a race between its engine thread's last pass and the process's end killed
         // one in a few hundred with SIGABRT).
         for run in 0 ..< 25 {
-            let r = try daemon.recker(["-s", "-k", "-o", "/dev/null", https])
+            let r = try daemon.recker(["-s", "--cacert", nginx.caFile, "-o", "/dev/null", https])
             XCTAssertEqual(r.status, 0, "run \(run): \(r.stderr.prefix(300))")
         }
-        let pooled = try daemon.recker(["-s", "-k", "-o", "/dev/null", "-w", "%{pooled}", https])
+        let pooled = try daemon.recker(["-s", "--cacert", nginx.caFile, "-o", "/dev/null", "-w", "%{pooled}", https])
         XCTAssertEqual(pooled.text, "0")
         let stats = try daemon.stats()
         XCTAssertNil((stats["domains"] as? [String: Any])?["127.0.0.1:\(port)"], "nothing of it went through the pool: \(stats)")
