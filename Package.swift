@@ -58,6 +58,8 @@ let package = Package(
         // What Glibc's module leaves out for the event loop: epoll, eventfd, accept4, peer
         // credentials, signals as bytes.
         .target(name: "CReckerLoop"),
+        // The HTTP front's request reader, pure (no Glibc, no loop): bytes in, events out.
+        .target(name: "ReckerSession"),
         // The event loop everything a request touches runs on (epoll, timers, inbox).
         .target(name: "ReckerLoop", dependencies: ["CReckerLoop", "ReckerProtocol"]),
         // Wire format and client library. No NIO and no Foundation, so clients stay small.
@@ -81,6 +83,7 @@ let package = Package(
                 "ReckerLoop",
                 "ReckerPool",
                 "ReckerProtocol",
+                "ReckerSession",
                 .product(name: "Logging", package: "swift-log", condition: .when(traits: ["Daemon"])),
             ]
         ),
@@ -100,7 +103,7 @@ let package = Package(
         // The protocol decoder's fuzz target (scripts/fuzz.sh); built plainly it replays a corpus.
         .executableTarget(
             name: "ReckerFuzz",
-            dependencies: ["ReckerProtocol"],
+            dependencies: ["ReckerProtocol", "ReckerSession"],
             swiftSettings: [.unsafeFlags(["-parse-as-library"])]
         ),
         // The benchmarks' load generator (bench/): speaks the protocol from many connections.
@@ -128,7 +131,7 @@ let package = Package(
             dependencies: ["ReckerPool", "ReckerProtocol", "ReckerTestSupport"]
         ),
         // The daemon's pure parts (the session's state machine) without a socket.
-        .testTarget(name: "reckerdUnitTests", dependencies: ["reckerd", "ReckerPool", "ReckerProtocol"]),
+        .testTarget(name: "reckerdUnitTests", dependencies: ["reckerd", "ReckerPool", "ReckerProtocol", "ReckerSession"]),
         .testTarget(
             name: "reckerdTests",
             dependencies: ["ReckerProtocol", "ReckerTestSupport"]

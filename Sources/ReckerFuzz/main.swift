@@ -1,4 +1,5 @@
 import ReckerProtocol
+import ReckerSession
 
 #if canImport(Glibc)
 import Glibc
@@ -12,7 +13,44 @@ import Glibc
 /// (LLVMFuzzerRunDriver: SwiftPM owns an executable's `main`).
 /// Built plainly, it replays the inputs named on its command line (files or folders): the
 /// regression run of Tests/FuzzCorpus in `make test`.
+/// The HTTP front's request reader over `bytes` handed in pieces of `step`: what it read,
+/// event by event. Every call takes bytes or yields an event, so the count bounds it.
+func httpEvents(_ bytes: [UInt8], step: Int) -> [String] {
+    var reader = HTTPRequestReader(headLimit: 8192)
+    var out: [String] = []
+    var body: [UInt8] = []
+    var start = 0
+    var available = min(step, bytes.count)
+    for _ in 0 ..< 4 * bytes.count + 16 {
+        let (taken, event) = reader.read(bytes[start ..< available])
+        start += taken
+        guard let event else {
+            if available == bytes.count && !reader.hasEventWithoutInput { break }
+            available = min(bytes.count, available + step)
+            continue
+        }
+        switch event {
+        case .begun: continue
+        case .head(let r): out.append("head \(r.method) \(r.target) \(r.major).\(r.minor) \(r.headers.count) \(r.keepAlive) \(r.chunked) \(r.contentLength ?? 0)")
+        case .body(let piece): body += piece
+        case .end:
+            out.append("body \(body.count) \(body.reduce(0) { $0 &* 31 &+ Int($1) })")
+            body = []
+            out.append("end")
+        case .refused(let r):
+            out.append("refused \(r.status)")
+            return out
+        }
+    }
+    return out
+}
+
 func check(_ bytes: [UInt8]) {
+    // The HTTP front's reader: nothing traps, and how the bytes are cut changes nothing.
+    let whole = httpEvents(bytes, step: max(1, bytes.count))
+    let pieces = httpEvents(bytes, step: 1 + Int(bytes.first ?? 0) % 7)
+    if whole != pieces { fatalError("the HTTP reader read \(whole) whole but \(pieces) in pieces") }
+
     var reader = FrameReader(maxLength: 1 << 16)
     reader.append(bytes)
     for _ in 0 ..< 1000 {

@@ -3,6 +3,7 @@ import Logging
 import ReckerLoop
 import ReckerPool
 import ReckerProtocol
+import ReckerSession
 
 /// One HTTP/1.1 client of the HTTP front (or of the metrics port): its socket, its
 /// request reader, its output buffer and its timer. What the

@@ -1,4 +1,5 @@
 import ReckerProtocol
+import ReckerSession
 
 extension HTTPProxyRules {
     /// How a response body is delimited for the client.

@@ -1,4 +1,5 @@
 import ReckerProtocol
+import ReckerSession
 
 /// What the HTTP front does with a request and its response, without a socket: which
 /// requests are refused and why, which headers are hop-by-hop, where a request goes
@@ -173,12 +174,9 @@ enum HTTPProxyRules {
     }
 }
 
-extension Substring {
-    /// Without leading and trailing spaces and tabs.
-    var trimmingSpaces: Substring {
-        var s = self
-        while let f = s.first, f == " " || f == "\t" { s = s.dropFirst() }
-        while let l = s.last, l == " " || l == "\t" { s = s.dropLast() }
-        return s
+extension HTTPRefusal {
+    /// A request reckerd's own checks refused, with the status its code stands for.
+    init(_ error: ReckerError) {
+        self.init(HTTPProxyRules.status(for: error), error.code.name, error.message)
     }
 }

@@ -1,6 +1,7 @@
 import Logging
 import ReckerPool
 import ReckerProtocol
+import ReckerSession
 
 /// The decisions of one HTTP front connection, without its socket or its parser: which
 /// request is served and how (`HTTPProxyRules`), what its response looks like on the wire,

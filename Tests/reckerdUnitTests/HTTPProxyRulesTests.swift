@@ -1,5 +1,6 @@
 @testable import reckerd
 import ReckerProtocol
+import ReckerSession
 import XCTest
 
 /// The HTTP front's rules without a socket: parsed requests in, upstream requests or

@@ -1,4 +1,5 @@
 @testable import reckerd
+import ReckerSession
 import XCTest
 
 /// The HTTP front's request reader without a socket: bytes in (whole, and one byte at a

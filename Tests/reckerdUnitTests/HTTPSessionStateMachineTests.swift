@@ -1,6 +1,7 @@
 @testable import reckerd
 import ReckerPool
 import ReckerProtocol
+import ReckerSession
 import XCTest
 
 /// The HTTP front's session without a socket: parsed requests, engine events and the

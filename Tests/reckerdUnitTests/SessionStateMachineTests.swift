@@ -1,6 +1,7 @@
 @testable import reckerd
 import ReckerPool
 import ReckerProtocol
+import ReckerSession
 import XCTest
 
 /// The session's rules without a socket: frames and engine events in, actions out.

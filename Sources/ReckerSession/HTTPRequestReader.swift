@@ -6,8 +6,8 @@
 /// is not `HTTP/DIGIT.DIGIT`, conflicting or malformed framing, chunk sizes or chunk line
 /// ends that are not exact. Any token is a method (RFC 9110 §9.1: QUERY, BREW, a 64-byte
 /// extension). Pure: bytes in, events out; the connection decides what they become.
-struct HTTPRequestReader {
-    enum Event {
+package struct HTTPRequestReader {
+    package enum Event {
         /// The first byte of a request arrived (the header timer starts).
         case begun
         case head(HTTPParsedRequest)
@@ -32,24 +32,24 @@ struct HTTPRequestReader {
     }
 
     /// Most bytes a head may have (request line, headers, line ends), and the trailers too.
-    let headLimit: Int
+    package let headLimit: Int
     /// The longest chunk-size line, extensions included.
-    static let chunkLineLimit = 4096
+    package static let chunkLineLimit = 4096
 
     private var state = State.idle
     private var line: [UInt8] = []
     private var lines: [[UInt8]] = []
     private var headBytes = 0
     /// The method of the request being read, once its head is whole ("" before).
-    private(set) var method = ""
+    package private(set) var method = ""
 
-    init(headLimit: Int) { self.headLimit = headLimit }
+    package init(headLimit: Int) { self.headLimit = headLimit }
 
     /// True when an event is due without more input (the end of a body-less request).
-    var hasEventWithoutInput: Bool { if case .bodyless = state { true } else { false } }
+    package var hasEventWithoutInput: Bool { if case .bodyless = state { true } else { false } }
 
     /// A request is partly read (its head or body has begun and not ended).
-    var inRequest: Bool {
+    package var inRequest: Bool {
         switch state {
         case .idle, .refused: false
         default: true
@@ -58,7 +58,7 @@ struct HTTPRequestReader {
 
     /// Reads from `bytes` up to the next event; returns how many bytes were taken and the
     /// event, or nil when every byte was taken and none completed anything.
-    mutating func read(_ bytes: ArraySlice<UInt8>) -> (taken: Int, event: Event?) {
+    package mutating func read(_ bytes: ArraySlice<UInt8>) -> (taken: Int, event: Event?) {
         var i = bytes.startIndex
         while true {
             switch state {
@@ -232,14 +232,14 @@ struct HTTPRequestReader {
 
     // MARK: - the head
 
-    enum Framing: Equatable {
+    package enum Framing: Equatable {
         case none
         case length(UInt64)
         case chunked
     }
 
     /// RFC 9110 §5.6.2.
-    static func isTchar(_ b: UInt8) -> Bool {
+    package static func isTchar(_ b: UInt8) -> Bool {
         switch b {
         case 0x30 ... 0x39, 0x41 ... 0x5A, 0x61 ... 0x7A: true
         case UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"),
@@ -255,7 +255,7 @@ struct HTTPRequestReader {
 
     /// The request line and header lines of one head (without line ends), made into a
     /// request and its framing (RFC 9112 §6.3), or refused.
-    static func parseHead(_ lines: [[UInt8]]) -> Result<(HTTPParsedRequest, Framing), HTTPRefusal> {
+    package static func parseHead(_ lines: [[UInt8]]) -> Result<(HTTPParsedRequest, Framing), HTTPRefusal> {
         guard let first = lines.first else { return bad("an empty request head") }
         var r = HTTPParsedRequest()
         // request-line = method SP request-target SP HTTP-version (RFC 9112 §3)
@@ -322,7 +322,7 @@ struct HTTPRequestReader {
 
     /// field-line = field-name ":" OWS field-value OWS (RFC 9112 §5): a token name with no
     /// space before the colon; a value of visible characters, spaces, tabs and obs-text.
-    static func parseField(_ l: [UInt8]) -> Result<(name: String, value: String), HTTPRefusal> {
+    package static func parseField(_ l: [UInt8]) -> Result<(name: String, value: String), HTTPRefusal> {
         guard let colon = l.firstIndex(of: UInt8(ascii: ":")) else {
             return .failure(HTTPRefusal(400, "BAD_REQUEST", "a header line without a colon"))
         }
@@ -344,7 +344,7 @@ struct HTTPRequestReader {
 
     /// chunk-size [ chunk-ext ] (RFC 9112 §7.1): 1 to 16 hex digits, then nothing or `;`
     /// and extensions (ignored, but without controls).
-    static func chunkSize(_ l: [UInt8]) -> UInt64? {
+    package static func chunkSize(_ l: [UInt8]) -> UInt64? {
         var size: UInt64 = 0
         var digits = 0
         for b in l {
