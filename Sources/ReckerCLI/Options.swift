@@ -13,6 +13,8 @@ struct Options {
         /// The URL as the command line gave it, glob patterns expanded (%{url}).
         var given: String
         var output: String?
+        /// The file -T sends to this URL ("-": stdin), paired as -o is: the Nth -T, the Nth URL.
+        var upload: String?
     }
 
     /// Every URL the command line names, in the order they are fetched (one after another,
@@ -24,9 +26,15 @@ struct Options {
     var method: String?
     /// Headers from -H, -A, -u, -e, -b, in order; an empty value is sent empty ("Name;").
     var headers: [(name: String, value: String)] = []
+    /// Headers -u, -A, -e and -b make: a -H of the same name replaces them, as in curl.
+    var generated: [(name: String, value: String)] = []
     /// Lower-cased names given as "-H 'Name:'": sent by no one, not even as a default.
     var removedHeaders: Set<String> = []
     var body: [UInt8]?
+    /// The selected URL's -T file, sent as it is read (BodySource).
+    var uploadFile: String?
+    /// The method -X named, when it did.
+    var namedMethod: String?
     /// -H 'Content-Length: N': checked against the body, whose own length is what goes.
     var givenContentLength: String?
     /// The body came from -d, --json or -F: a POST underneath, whatever -X names (curl's
@@ -243,7 +251,7 @@ struct Options {
         var parts: [DataPart] = []
         var form: [FormPart] = []
         var get = false
-        var upload: String?
+        var uploads: [String] = []
         /// -o FILE and -O, in order: the Nth goes with the Nth URL (as curl pairs them).
         var outputs: [String?] = []
         var remoteNameAll = false
@@ -322,13 +330,15 @@ struct Options {
                 case "--form": form.append(try FormPart.parse(v, literal: false))
                 case "--form-string": form.append(try FormPart.parse(v, literal: true))
                 case "--get": get = true
-                case "--upload-file": upload = v
+                case "--upload-file": uploads.append(v)
                 case "--user":
                     guard v.contains(":") else {
                         throw UsageError("option -u: give the password too (-u USER:PASSWORD): recker does not prompt for it")
                     }
-                    o.headers.append((name: "Authorization", value: "Basic " + Base64.encode(Array(v.utf8))))
-                case "--user-agent": o.headers.append((name: "User-Agent", value: v))
+                    o.generated.append((name: "Authorization", value: "Basic " + Base64.encode(Array(v.utf8))))
+                case "--user-agent":
+                    // -A '' sends none, as curl.
+                    if v.isEmpty { o.removedHeaders.insert("user-agent") } else { o.generated.append((name: "User-Agent", value: v)) }
                 case "--referer":
                     // curl's ";auto" suffix: also send a Referer on each redirect followed.
                     var referer = v
@@ -336,7 +346,7 @@ struct Options {
                         referer.removeLast(5)
                         o.autoReferer = true
                     }
-                    if !referer.isEmpty { o.headers.append((name: "Referer", value: referer)) }
+                    if !referer.isEmpty { o.generated.append((name: "Referer", value: referer)) }
                 case "--cookie":
                     // As curl: with a '=' it is cookies, else a file to read them from.
                     guard v.contains("=") else {
@@ -344,10 +354,10 @@ struct Options {
                         break
                     }
                     // Several -b join into one Cookie header, as curl sends them (RFC 6265 5.4).
-                    if let i = o.headers.firstIndex(where: { $0.name == "Cookie" }) {
-                        o.headers[i].value += "; " + v
+                    if let i = o.generated.firstIndex(where: { $0.name == "Cookie" }) {
+                        o.generated[i].value += "; " + v
                     } else {
-                        o.headers.append((name: "Cookie", value: v))
+                        o.generated.append((name: "Cookie", value: v))
                     }
                 case "--output": outputs.append(v)
                 case "--remote-name": outputs.append(nil)
@@ -452,6 +462,8 @@ struct Options {
                 }
             }
         }
+        let custom = Set(o.headers.map { $0.name.lowercased() })
+        o.headers = o.generated.filter { !custom.contains($0.name.lowercased()) && !o.removedHeaders.contains($0.name.lowercased()) } + o.headers
         if o.version { return o }
 
         if positional.first == "stats" {
@@ -483,7 +495,7 @@ struct Options {
         guard !positional.isEmpty else { throw UsageError("no URL given") }
 
         // One way to send a body, as curl insists.
-        let bodies = [!parts.isEmpty && !get ? "-d" : nil, form.isEmpty ? nil : "-F", upload == nil ? nil : "-T",
+        let bodies = [!parts.isEmpty && !get ? "-d" : nil, form.isEmpty ? nil : "-F", uploads.isEmpty ? nil : "-T",
                       o.headOnly ? "-I" : nil].compactMap { $0 }
         if bodies.count > 1 {
             throw UsageError("you can only select one HTTP request method: \(bodies.joined(separator: " and ")) both ask for one")
@@ -524,6 +536,7 @@ struct Options {
             for e in expanded {
                 var url = URLText.withScheme(e.url)
                 if let query { url = URLText.appendingQuery(url, query) }
+                let upload = n < uploads.count ? uploads[n] : nil
                 if let file = upload, url.hasSuffix("/") && file != "-" {
                     let name = file.split(separator: "/").last.map(String.init) ?? file
                     url += URLText.percentEncoded(name)
@@ -541,7 +554,7 @@ struct Options {
                 if let dir = o.outputDir, let out = output, out != "-", !out.hasPrefix("/") {
                     output = dir.hasSuffix("/") ? dir + out : dir + "/" + out
                 }
-                o.targets.append(Target(url: url, given: e.url, output: output))
+                o.targets.append(Target(url: url, given: e.url, output: output, upload: upload))
             }
         }
         // As curl, a URL that cannot be a URL is refused (exit 3) before any file is read.
@@ -550,19 +563,47 @@ struct Options {
                 throw UsageError("URL using bad/illegal format or missing URL (\(error.message)): \(target.given)", exitCode: 3)
             }
         }
-        if let file = upload { o.body = try readAll(file) }
+        // -T files are read as they are sent; one that cannot be opened fails now (exit 26).
+        for file in Set(o.targets.compactMap(\.upload)) where file != "-" { _ = try BodySource(file: file) }
+        // As curl, a proxy named in the environment (http_proxy, HTTPS_PROXY, ALL_PROXY, with
+        // NO_PROXY) is used: recker-direct goes through it, never around it.
+        if o.direct.proxy == nil, let (variable, proxy) = Self.environmentProxy(for: o.targets, noProxy: o.direct.noProxy) {
+            o.direct.proxy = proxy
+            o.needsDirect("the \(variable) environment variable")
+        }
         // -k changes nothing for http:// (as curl); on https:// the pool keeps such requests on
         // connections of their own (PROTOCOL.md 2.3, insecure).
         if o.direct.insecure { o.request.insecure = true }
-        o.posts = o.body != nil && upload == nil
-        if let given = o.givenContentLength, given.trimming(" \t") != String(o.body?.count ?? 0) {
-            throw UsageError("option -H Content-Length: \(given) disagrees with the body's \(o.body?.count ?? 0) bytes: reckerd sends a body's own length, so a request whose length is not its body's cannot be sent (drop the header)")
+        o.posts = o.body != nil
+        let bodyLengths = uploads.isEmpty ? [o.body.map { UInt64($0.count) } ?? 0]
+            : try o.targets.compactMap(\.upload).map { file throws(UsageError) in try BodySource(file: file).length ?? UInt64.max }
+        if let given = o.givenContentLength, let differs = bodyLengths.first(where: { String($0) != given.trimming(" \t") }) {
+            throw UsageError("option -H Content-Length: \(given) disagrees with the body's \(differs == UInt64.max ? "unknown length" : "\(differs) bytes"): reckerd sends a body's own length, so a request whose length is not its body's cannot be sent (drop the header)")
         }
-        o.method = o.method ?? (o.headOnly ? "HEAD" : upload != nil ? "PUT" : o.body != nil ? "POST" : "GET")
+        o.namedMethod = o.method
         // As curl: a method named with -X stays across 301/302/303.
         o.request.keepMethod = given.contains("--request") ? true : nil
         o.select(o.targets[0])
         return o
+    }
+
+    /// The proxy curl would take from the environment for any of `targets`: `http_proxy` (in
+    /// lower case only, as curl) for http, `https_proxy`/`HTTPS_PROXY` for https, else
+    /// `all_proxy`/`ALL_PROXY`; none for a host `NO_PROXY` (or --noproxy) lists.
+    static func environmentProxy(for targets: [Target], noProxy given: String?) -> (String, String)? {
+        func env(_ name: String) -> String? { getenv(name).map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } }
+        let exempt = (given ?? env("no_proxy") ?? env("NO_PROXY") ?? "").split(separator: ",").map { $0.trimmingCharacters(" ").lowercased() }
+        for t in targets {
+            guard let parts = URLText.parse(t.url) else { continue }
+            let host = parts.host.lowercased().trimming("[]")
+            if exempt.contains(where: { e in
+                let e = e.hasPrefix(".") ? String(e.dropFirst()) : e
+                return e == "*" || host == e || host.hasSuffix("." + e)
+            }) { continue }
+            let names = parts.scheme == "https" ? ["https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"] : ["http_proxy", "all_proxy", "ALL_PROXY"]
+            for name in names { if let value = env(name) { return (name, value) } }
+        }
+        return nil
     }
 
     /// Notes that `flag` makes this call one the pool cannot serve (the first one named).
@@ -575,6 +616,14 @@ struct Options {
         url = target.url
         givenURL = target.given
         output = target.output
+        uploadFile = target.upload
+        method = namedMethod ?? (headOnly ? "HEAD" : target.upload != nil ? "PUT" : body != nil ? "POST" : "GET")
+    }
+
+    /// The selected URL's body, opened to be sent.
+    func bodySource() throws(UsageError) -> BodySource? {
+        if let file = uploadFile { return try BodySource(file: file) }
+        return body.map { BodySource(bytes: $0) }
     }
 
     /// Adds one -H argument: "Name: value", "Name:" (send none), "Name;" (send it empty).
@@ -588,8 +637,8 @@ struct Options {
             }
             let lower = name.lowercased()
             if v.isEmpty {
+                // As curl: no header of the tool's own by that name; a -H of it still goes.
                 removedHeaders.insert(lower)
-                headers.removeAll { $0.name.lowercased() == lower }
             } else if Self.connectionHeaders.contains(lower) {
                 // Hop-by-hop (RFC 9110 §7.6.1), as browsers' "Copy as cURL" carries them: the
                 // connection's own business, left to it as any proxy does.
@@ -711,9 +760,16 @@ func readAll(_ path: String) throws(UsageError) -> [UInt8] {
         guard n >= 0 else { throw UsageError("cannot read \(path): \(String(cString: strerror(errno)))", exitCode: 26) }
         if n == 0 { break }
         out += chunk[0 ..< n]
+        guard out.count <= maxInMemory else {
+            // As curl's "out of memory" for -d: its data is built whole before it is sent.
+            throw UsageError("\(path) is larger than the \(maxInMemory >> 20) MiB recker holds in memory for -d, --data-binary, --json, -F or -H @; send a large file with -T, which streams it", exitCode: 2)
+        }
     }
     return out
 }
+
+/// The most bytes `readAll` holds (a -d @/dev/zero must fail, not exhaust the machine).
+let maxInMemory = 1 << 30
 
 /// A command-line mistake; nil message means "print the usage".
 struct UsageError: Error {

@@ -368,17 +368,21 @@ private func fetch(_ given: Options, _ env: CLIEnvironment, socketPath: String, 
     if let staged {
         close(staged.fd)
         var path = staged.path
-        // -J: the name the answer's Content-Disposition gives, without any directory.
+        var refusedName = false
+        // -J: the name the answer's Content-Disposition gives, without any directory; never
+        // over a file that exists.
         if o.remoteHeaderName, result.exitCode == ExitCode.ok, let name = result.heads.last.flatMap(contentDispositionName) {
             path = o.outputDir.map { $0.hasSuffix("/") ? $0 + name : $0 + "/" + name } ?? name
             if access(path, F_OK) == 0 {
                 result.exitCode = ExitCode.writeError
                 result.errorMessage = "Refusing to overwrite \(path): File exists"
+                refusedName = true
             }
         }
-        // A time condition not met (-z: 304 or 412) leaves the file as it was, as does a
-        // failure before any byte of the body.
-        let keep = result.exitCode == ExitCode.ok ? !result.conditionUnmet : result.delivered > 0 && !o.removeOnError
+        // A time condition not met (-z: 304) leaves the file as it was, as does a failure
+        // before any byte of the body.
+        let keep = refusedName ? false
+            : result.exitCode == ExitCode.ok ? !result.conditionUnmet : result.delivered > 0 && !o.removeOnError
         if keep && rename(staged.temp, path) != 0 {
             let reason = String(cString: strerror(errno))
             result.exitCode = ExitCode.writeError

@@ -74,6 +74,11 @@ final class Transfer {
             written = 0
             var report = attempt(retriesLeft: retriesLeft)
             guard retriesLeft > 0, let problem = retryProblem(report), secondsLeftForRetries() > 0 else { return report }
+            if o.uploadFile == "-" {
+                // stdin was read as it was sent: there is no second copy to send.
+                if !o.silent { Output.stderr.write("recker: not retried: the body came from stdin and cannot be sent again\n") }
+                return report
+            }
             if written > 0 && !(rewind?() ?? false) {
                 // Part of a body went to a stream that cannot be taken back.
                 return report
@@ -145,11 +150,17 @@ final class Transfer {
         let url = o.url!
         var report = TransferReport(url: o.givenURL ?? url, urlEffective: url, method: o.method!)
         var method = o.method!
-        var body = o.body
+        var body: BodySource?
+        do { body = try o.bodySource() } catch {
+            return fail(&report, ReckerError(.internalError, error.message ?? "cannot read the body"), exitCode: error.exitCode)
+        }
+        var bodyUsed = false
         var headers = o.headers
         if !o.has("user-agent") { headers.append((name: "User-Agent", value: "recker/\(Message.release)")) }
         let origin = URLText.parse(url)?.origin
-        let deadline = o.request.totalTimeoutMs.map { start + UInt64($0) * 1_000_000 }
+        // -m holds for each try, as curl's (a retry gets the whole time again).
+        let attemptStart = MonotonicClock.nanoseconds()
+        let deadline = o.request.totalTimeoutMs.map { attemptStart + UInt64($0) * 1_000_000 }
         // -n: credentials for the first origin's host from .netrc, unless -u gave some.
         if let netrc = o.netrc, !headers.contains(where: { $0.name.lowercased() == "authorization" }),
            let host = URLText.parse(url)?.host {
@@ -187,17 +198,22 @@ final class Transfer {
                 sent.append((name: "Cookie", value: ([cookies] + given).joined(separator: "; ")))
             }
             if body != nil, let type = o.automaticContentType { sent.append((name: "Content-Type", value: type)) }
+            // A body sent before (a 307/308 hop) goes again from its first byte, if it can.
+            if let b = body, bodyUsed, !b.rewind() {
+                return fail(&report, ReckerError(.internalError, "necessary data rewind wasn't possible: the body came from a pipe"), exitCode: 65)
+            }
+            bodyUsed = body != nil
             let head = RequestHead(method: method, url: report.urlEffective, headers: sent,
-                                   bodyLength: body.map { UInt64($0.count) }, options: options)
+                                   bodyLength: body.map { $0.length } ?? nil, options: options)
             report.method = method
-            report.uploadBytes = body?.count ?? 0
+            report.uploadBytes = Int(body?.length ?? 0)
             report.requestBytes = HeadText.request(head, version: "1.1").utf8.count
             var location: String?
             var rangeIgnored = false
             var tooLarge = false
             var failed = false
             var writeFailed = false
-            let outcome = exchange(head, body ?? []) { (h: ResponseHead) -> Bool in
+            let outcome = exchange(head, body) { (h: ResponseHead) -> Bool in
                 report.heads.append(h)
                 if let jar, let hop {
                     for (name, value) in h.headers where name.lowercased() == "set-cookie" { jar.receive(value, from: hop) }
@@ -209,7 +225,8 @@ final class Transfer {
                                         + HeadText.prefixed(text, "< "))
                 }
                 dump?.write(text)
-                location = o.follow && [301, 302, 303, 307, 308].contains(h.status) ? h.header("location") : nil
+                // An empty Location is not followed (curl answers with the body, exit 0).
+                location = o.follow && [301, 302, 303, 307, 308].contains(h.status) ? h.header("location").flatMap { $0.isEmpty ? nil : $0 } : nil
                 if location != nil {
                     // As curl -L -i: every hop's head, the last response's body.
                     if (o.include || o.headOnly) && !write(Array(text.utf8)) { writeFailed = true }
@@ -221,10 +238,11 @@ final class Transfer {
                     return false
                 }
                 if o.resumeOffset > 0 {
-                    // -C: 416 means the file is whole already (curl exits 0); an answer that
-                    // ignored the Range cannot be appended (curl's exit 33).
+                    // -C: 416 means the file is whole already (curl exits 0); any other answer
+                    // but 206 (an ignored Range, an error, an unfollowed redirect) is not the
+                    // rest of the file and is never appended (curl's exit 33).
                     if h.status == 416 { return false }
-                    if (200 ..< 300).contains(h.status) && h.status != 206 {
+                    if h.status != 206 {
                         rangeIgnored = true
                         return false
                     }
@@ -345,12 +363,12 @@ final class Transfer {
 
     /// Sends one request and reads its answer. `head` decides whether the body is written;
     /// `body` writes a piece of it and says whether that worked.
-    private func exchange(_ request: RequestHead, _ upload: [UInt8], head onHead: (ResponseHead) -> Bool,
+    private func exchange(_ request: RequestHead, _ upload: BodySource?, head onHead: (ResponseHead) -> Bool,
                           body onBody: ([UInt8]) -> Bool) -> Outcome {
         let stream = nextStream
         nextStream = nextStream == UInt32(Int32.max) ? 1 : nextStream + 1
-        let hasBody = !upload.isEmpty
-        var sent = 0
+        let hasBody = upload.map { !$0.isEmpty } ?? false
+        var ended = !hasBody
         var unacked = 0
         var response: ResponseHead?
         var keepBody = true
@@ -366,11 +384,12 @@ final class Transfer {
             let maxData = Int(connection.welcome.maxFrame) - Frame.headerSize
             var sendWindow = window
             while true {
-                if hasBody && sent < upload.count && sendWindow > 0 {
-                    let n = min(sendWindow, maxData, upload.count - sent)
-                    try connection.send(.requestBody(stream: stream, Array(upload[sent ..< sent + n]), endRequest: sent + n == upload.count))
-                    sent += n
-                    sendWindow -= n
+                if !ended, sendWindow > 0, let upload {
+                    // Read as it is sent: a body of any size never sits in memory whole.
+                    let (chunk, end) = try upload.next(max: min(sendWindow, maxData))
+                    try connection.send(.requestBody(stream: stream, chunk, endRequest: end))
+                    sendWindow -= chunk.count
+                    ended = end
                     continue
                 }
                 let message = try connection.receive()

@@ -200,8 +200,8 @@ final class ClientConnection: EngineEvents {
                 }
             case .responded(let reused):
                 daemon.noteResponse(uid: machine.peer?.uid ?? UInt32.max, reused: reused)
-            case .log(let level, let text):
-                daemon.logger.log(level: level, "\(text)")
+            case .log(let level, let text, let fields):
+                daemon.logger.log(level: level, "\(text)", metadata: fields.isEmpty ? nil : fields.mapValues { .string($0) })
             case .close(let error):
                 write(.error(stream: 0, error))
                 closing = true

@@ -23,7 +23,8 @@ struct SessionStateMachine {
         case stats(stream: UInt32, StatsReport.Format)
         /// A response head went to this client (for the per-user counts).
         case responded(reused: Bool)
-        case log(Logger.Level, String)
+        /// A line for the log, with fields the journal keeps apart (DOMAIN, REQUEST_ID).
+        case log(Logger.Level, String, fields: [String: String] = [:])
         /// Write an ERROR frame on stream 0 with this error, then close the connection.
         case close(ReckerError)
     }
@@ -304,7 +305,8 @@ struct SessionStateMachine {
         guard let id = byTransfer.removeValue(forKey: transfer) else { return [] }
         var actions: [Action] = []
         if let s = streams[id], error.code != .cancelled {
-            actions.append(.log(.warning, "\(s.method) \(Redact.url(s.url)) failed: \(error.code.name): \(error.message) request_id=\(transfer) domain=\(s.domain)"))
+            actions.append(.log(.warning, "\(s.method) \(Redact.url(s.url)) failed: \(error.code.name): \(error.message)",
+                                fields: ["request_id": "\(transfer)", "domain": s.domain]))
         }
         streams[id] = nil
         actions.append(.write(.error(stream: id, error)))

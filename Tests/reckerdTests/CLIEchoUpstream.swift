@@ -35,6 +35,15 @@ final class CLIEchoUpstream {
         def any(self):
             n = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(n) if n else b""
+            if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+                for _ in range(100000):
+                    size = int(self.rfile.readline().split(b";")[0], 16)
+                    if size == 0:
+                        while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                            pass
+                        break
+                    body += self.rfile.read(size)
+                    self.rfile.readline()
             parts = self.path.split("/")
             if self.path.startswith("/flaky/"):
                 with lock:

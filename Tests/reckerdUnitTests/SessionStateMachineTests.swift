@@ -164,7 +164,8 @@ final class SessionStateMachineTests: XCTestCase {
         _ = m.started(stream: 1, transfer: 4)
         let out = m.failed(4, ReckerError(.connectFailed, "refused"))
         XCTAssertEqual(errorCode(out, stream: 1), .connectFailed)
-        XCTAssertTrue(out.contains { if case .log(.warning, _) = $0 { true } else { false } }, "upstream failures are warnings")
+        XCTAssertTrue(out.contains { if case .log(.warning, _, let fields) = $0 { fields["domain"] != nil && fields["request_id"] == "4" } else { false } },
+                      "upstream failures are warnings, with DOMAIN and REQUEST_ID as journal fields")
         XCTAssertTrue(m.failed(4, ReckerError(.connectFailed, "again")).isEmpty, "a transfer ends once")
     }
 }
