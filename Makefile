@@ -9,7 +9,7 @@ PREFIX ?= /usr/local
 CONFIG ?= config/reckerd.json
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps test-deps build release run test fuzz bench static install uninstall deb clean
+.PHONY: all deps test-deps build release run test fuzz bench static install uninstall deb clean systemd-test
 
 all: build
 
@@ -95,6 +95,13 @@ install: $(if $(filter $(STATIC_BUILD)/release,$(INSTALL_BIN)),static,deps)
 # debhelper in a copy under dist/ (scripts/make-deb.sh); scripts/check-deb.sh FILE checks it.
 deb: $(if $(filter $(STATIC_BUILD)/release,$(INSTALL_BIN)),static,)
 	INSTALL_BIN=$(INSTALL_BIN) scripts/make-deb.sh
+
+# The .deb under a real systemd 252 in a QEMU VM with no network device (systemd as PID 1
+# only there; nothing is mounted on this host): install, socket activation, access group,
+# reload, restart, watchdog, sandbox, journal, remove and purge (scripts/systemd-test.sh;
+# the newest dist/*.deb, `make deb` first if there is none; the Debian image is cached in .build-vm/).
+systemd-test:
+	scripts/systemd-test.sh
 
 uninstall:
 	-systemctl disable --now reckerd-http.socket reckerd.socket reckerd.service 2>/dev/null
