@@ -39,7 +39,7 @@ final class CookieJar {
     /// `junkSession` (-j) session cookies are left out.
     func load(_ bytes: [UInt8], junkSession: Bool) {
         let text = String(decoding: bytes, as: UTF8.self)
-        for raw in text.split(omittingEmptySubsequences: true, whereSeparator: { $0 == "\n" || $0 == "\r" }) {
+        for raw in text.split(omittingEmptySubsequences: true, whereSeparator: \.isNewline) {
             var line = Substring(raw)
             if line.lowercased().hasPrefix("set-cookie:") {
                 receive(String(line.dropFirst("set-cookie:".count)), host: nil, path: "/", secureOrigin: true)
@@ -235,18 +235,35 @@ enum HTTPDate {
     static func parse(_ text: String) -> Int64? {
         let months = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
         var day: Int?, month: Int?, year: Int?, hms: (Int, Int, Int)?
-        for token in text.split(whereSeparator: { " ,\t-".contains($0) }) {
+        var offset = 0
+        for token in text.split(whereSeparator: { " ,\t".contains($0) }).flatMap({ t -> [Substring] in
+            // "+0100"/"-0530" is a zone; other dashes separate a date ("15-Nov-2023").
+            (t.first == "+" || t.first == "-") && t.count == 5 ? [t] : t.split(separator: "-")
+        }) {
             let t = token.lowercased()
             if hms == nil, t.contains(":") {
                 let p = t.split(separator: ":").compactMap { Int($0) }
                 if p.count == 3 { hms = (p[0], p[1], p[2]); continue }
+                if p.count == 2 { hms = (p[0], p[1], 0); continue }
+            }
+            if (t.first == "+" || t.first == "-"), t.count == 5, let v = Int(t.dropFirst()) {
+                offset = (t.first == "-" ? -1 : 1) * ((v / 100) * 3600 + (v % 100) * 60)
+                continue
+            }
+            if t.count == 8, day == nil, month == nil, year == nil, let v = Int(t) {
+                // 20231115
+                year = v / 10000
+                month = v / 100 % 100
+                day = v % 100
+                continue
             }
             if month == nil, let m = months.firstIndex(where: { t.hasPrefix($0) }) { month = m + 1; continue }
             if let n = Int(t) {
                 if day == nil && t.count <= 2 && n >= 1 && n <= 31 { day = n } else if year == nil { year = n < 70 ? 2000 + n : n < 100 ? 1900 + n : n }
             }
         }
-        guard let d = day, let m = month, let y = year, let (h, mi, s) = hms, y >= 1601 else { return nil }
+        guard let d = day, let m = month, let y = year, y >= 1601, (1 ... 12).contains(m) else { return nil }
+        let (h, mi, s) = hms ?? (0, 0, 0)
         // Days from 1970-01-01 (a civil-from-days inverse).
         let yy = m <= 2 ? y - 1 : y
         let era = (yy >= 0 ? yy : yy - 399) / 400
@@ -254,6 +271,6 @@ enum HTTPDate {
         let doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1
         let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
         let days = Int64(era * 146097 + doe - 719468)
-        return days * 86400 + Int64(h * 3600 + mi * 60 + s)
+        return days * 86400 + Int64(h * 3600 + mi * 60 + s) - Int64(offset)
     }
 }

@@ -8,7 +8,7 @@ import Glibc
 enum CurlConfig {
     static func arguments(_ text: String) throws(UsageError) -> [String] {
         var out: [String] = []
-        for raw in text.split(omittingEmptySubsequences: true, whereSeparator: { $0 == "\n" || $0 == "\r" }) {
+        for raw in text.split(omittingEmptySubsequences: true, whereSeparator: \.isNewline) {
             var line = raw.drop { $0 == " " || $0 == "\t" }
             guard let first = line.first, first != "#" else { continue }
             let nameEnd = line.firstIndex { $0 == " " || $0 == "\t" || (first != "-" && ($0 == "=" || $0 == ":")) } ?? line.endIndex

@@ -14,7 +14,8 @@ struct Netrc {
     var entries: [Entry] = []
 
     init(_ text: String) {
-        var tokens = text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" }).map(String.init)[...]
+        // (\.isWhitespace: "\r\n" is one Character to Swift, and CRLF files are common.)
+        var tokens = Self.tokens(text)[...]
         var current: Entry?
         while let t = tokens.popFirst() {
             switch t {
@@ -38,12 +39,41 @@ struct Netrc {
         if let c = current { entries.append(c) }
     }
 
+    /// The file's words; a double-quoted one may hold spaces and \" \\ escapes (curl 7.88).
+    static func tokens(_ text: String) -> [String] {
+        var out: [String] = []
+        var chars = Substring(text)
+        while true {
+            chars = chars.drop { $0.isWhitespace }
+            guard let first = chars.first else { return out }
+            if first == "\"" {
+                var word = ""
+                chars = chars.dropFirst()
+                while let c = chars.first {
+                    chars = chars.dropFirst()
+                    if c == "\"" { break }
+                    if c == "\\", let e = chars.first {
+                        chars = chars.dropFirst()
+                        word.append(e)
+                        continue
+                    }
+                    word.append(c)
+                }
+                out.append(word)
+            } else {
+                let word = chars.prefix { !$0.isWhitespace }
+                chars = chars.dropFirst(word.count)
+                out.append(String(word))
+            }
+        }
+    }
+
     /// USER:PASS for `host`: its machine entry, else the default one.
     func credentials(for host: String) -> String? {
         let h = host.lowercased()
         let entry = entries.first { $0.machine == h } ?? entries.first { $0.machine == nil }
-        guard let login = entry?.login else { return nil }
-        return login + ":" + (entry?.password ?? "")
+        guard let entry, entry.login != nil || entry.password != nil else { return nil }
+        return (entry.login ?? "") + ":" + (entry.password ?? "")
     }
 
     /// The file -n reads: $NETRC, else ~/.netrc.

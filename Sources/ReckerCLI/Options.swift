@@ -15,6 +15,10 @@ struct Options {
         var output: String?
         /// The file -T sends to this URL ("-": stdin), paired as -o is: the Nth -T, the Nth URL.
         var upload: String?
+        /// Basic credentials from the URL's own userinfo.
+        var authorization: String?
+        /// The output name came from -O (which -J may replace), not -o.
+        var remoteName = false
     }
 
     /// Every URL the command line names, in the order they are fetched (one after another,
@@ -31,6 +35,10 @@ struct Options {
     /// Lower-cased names given as "-H 'Name:'": sent by no one, not even as a default.
     var removedHeaders: Set<String> = []
     var body: [UInt8]?
+    /// The selected URL's output name came from -O.
+    var outputIsRemoteName = false
+    /// The selected URL's credentials from its userinfo, as an Authorization value.
+    var urlAuthorization: String?
     /// The selected URL's -T file, sent as it is read (BodySource).
     var uploadFile: String?
     /// The method -X named, when it did.
@@ -96,6 +104,10 @@ struct Options {
     var retryDelaySeconds: Int?
     var retryMaxTimeSeconds: Int?
     var retryConnectionRefused = false
+    /// Set for the second URL on: -D appends to what the first wrote.
+    var appendDumpHeader = false
+    /// --fail-early: the first URL that fails ends the call.
+    var failEarly = false
     /// --retry-all-errors: any failure may be tried again, if it is retry-safe.
     var retryAllErrors = false
     var stats = false
@@ -385,7 +397,8 @@ struct Options {
                     o.retryMaxTimeSeconds = n == 0 ? nil : n
                 case "--retry-connrefused": o.retryConnectionRefused = true
                 case "--retry-all-errors": o.retryAllErrors = true
-                case "--parallel", "--parallel-immediate", "--fail-early":
+                case "--fail-early": o.failEarly = true
+                case "--parallel", "--parallel-immediate":
                     // URLs go one after another, with the same outputs and exit code as -Z's
                     // (README, "Differences from curl").
                     break
@@ -551,10 +564,23 @@ struct Options {
                     output = name
                 case .none: output = nil
                 }
-                if let dir = o.outputDir, let out = output, out != "-", !out.hasPrefix("/") {
+                // As curl: --output-dir goes before every -o name, an absolute one too.
+                if let dir = o.outputDir, let out = output, out != "-" {
                     output = dir.hasSuffix("/") ? dir + out : dir + "/" + out
                 }
-                o.targets.append(Target(url: url, given: e.url, output: output, upload: upload))
+                var target = Target(url: url, given: e.url, output: output, upload: upload)
+                if case .some(.none) = paired { target.remoteName = true }
+                o.targets.append(target)
+            }
+        }
+        // As curl: credentials in a URL become Basic authorization (unless -u gave some),
+        // never part of the URL reckerd sees.
+        for k in o.targets.indices {
+            guard let parts = URLText.parse(o.targets[k].url), let userinfo = parts.userinfo else { continue }
+            o.targets[k].url = parts.scheme + "://" + parts.authority + parts.target
+            if !o.headers.contains(where: { $0.name.lowercased() == "authorization" }) {
+                let decoded = URLText.percentDecoded(userinfo)
+                o.targets[k].authorization = "Basic " + Base64.encode(Array((decoded.contains(":") ? decoded : decoded + ":").utf8))
             }
         }
         // As curl, a URL that cannot be a URL is refused (exit 3) before any file is read.
@@ -617,6 +643,8 @@ struct Options {
         givenURL = target.given
         output = target.output
         uploadFile = target.upload
+        urlAuthorization = target.authorization
+        outputIsRemoteName = target.remoteName
         method = namedMethod ?? (headOnly ? "HEAD" : target.upload != nil ? "PUT" : body != nil ? "POST" : "GET")
     }
 

@@ -203,10 +203,13 @@ func run(_ o: Options, _ env: CLIEnvironment) -> Int32 {
         for file in o.cookieFiles { if let bytes = try? readAll(file) { j.load(bytes, junkSession: o.junkSessionCookies) } }
         jar = j
     }
-    for target in o.targets {
+    for (n, target) in o.targets.enumerated() {
         var one = o
         one.select(target)
+        // -D's file takes every URL's heads: the first truncates it, the rest append.
+        one.appendDumpHeader = n > 0
         (code, channel) = fetch(one, env, socketPath: socketPath, connection: channel, jar: jar, report: report)
+        if o.failEarly && code != ExitCode.ok { break }
     }
     if let path = o.cookieJar, let jar {
         let text = jar.netscapeFile()
@@ -231,10 +234,10 @@ private func contentDispositionName(_ head: ResponseHead) -> String? {
     if name.hasPrefix("\"") {
         name = String(name.dropFirst().prefix { $0 != "\"" })
     } else {
-        name = String(name.prefix { $0 != ";" && $0 != " " })
+        name = String(name.prefix { $0 != ";" }).trimming(" \t")
     }
     if let slash = name.lastIndex(where: { $0 == "/" || $0 == "\\" }) { name = String(name[name.index(after: slash)...]) }
-    return name.isEmpty ? nil : name
+    return name
 }
 
 /// mkdir -p of the directories above `path` (--create-dirs).
@@ -340,7 +343,7 @@ private func fetch(_ given: Options, _ env: CLIEnvironment, socketPath: String, 
         if path == "-" {
             dump = Output.stdout
         } else {
-            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o666)
+            let fd = open(path, O_WRONLY | O_CREAT | (o.appendDumpHeader ? O_APPEND : O_TRUNC) | O_CLOEXEC, 0o666)
             guard fd >= 0 else {
                 if !o.silent || o.showError {
                     Output.stderr.write("recker: cannot write \(path) (-D): \(String(cString: strerror(errno)))\n")
@@ -371,9 +374,14 @@ private func fetch(_ given: Options, _ env: CLIEnvironment, socketPath: String, 
         var refusedName = false
         // -J: the name the answer's Content-Disposition gives, without any directory; never
         // over a file that exists.
-        if o.remoteHeaderName, result.exitCode == ExitCode.ok, let name = result.heads.last.flatMap(contentDispositionName) {
+        if o.remoteHeaderName, o.outputIsRemoteName, result.exitCode == ExitCode.ok, let name = result.heads.last.flatMap(contentDispositionName) {
             path = o.outputDir.map { $0.hasSuffix("/") ? $0 + name : $0 + "/" + name } ?? name
-            if access(path, F_OK) == 0 {
+            if name.isEmpty {
+                // curl 7.88 refuses an empty name too (exit 23).
+                result.exitCode = ExitCode.writeError
+                result.errorMessage = "the Content-Disposition header names an empty file"
+                refusedName = true
+            } else if access(path, F_OK) == 0 {
                 result.exitCode = ExitCode.writeError
                 result.errorMessage = "Refusing to overwrite \(path): File exists"
                 refusedName = true

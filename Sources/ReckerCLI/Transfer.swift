@@ -156,6 +156,7 @@ final class Transfer {
         }
         var bodyUsed = false
         var headers = o.headers
+        if let auth = o.urlAuthorization { headers.insert((name: "Authorization", value: auth), at: 0) }
         if !o.has("user-agent") { headers.append((name: "User-Agent", value: "recker/\(Message.release)")) }
         let origin = URLText.parse(url)?.origin
         // -m holds for each try, as curl's (a retry gets the whole time again).
@@ -233,7 +234,7 @@ final class Transfer {
                     return false
                 }
                 // -z's condition not met: the output stays as it was.
-                if o.timeCondition != nil && (h.status == 304 || h.status == 412) {
+                if o.timeCondition != nil && h.status == 304 {
                     report.conditionUnmet = true
                     return false
                 }
@@ -321,7 +322,8 @@ final class Transfer {
                     if !keep && method != "HEAD" { method = "GET" }
                     body = nil
                 }
-                // Credentials and cookies named on the command line go to the first origin only.
+                // Credentials and cookies named on the command line go to the first origin
+                // only (curl 7.88 drops -u, -b and -H Cookie/Authorization on another host).
                 if parts.origin != origin {
                     headers.removeAll { ["authorization", "cookie"].contains($0.name.lowercased()) }
                 }

@@ -69,7 +69,8 @@ enum URLText {
                 i += 1
             }
         }
-        return url + (url.contains("?") ? "&" : "?") + String(decoding: added, as: UTF8.self)
+        let joiner = url.hasSuffix("?") ? "" : url.contains("?") ? "&" : "?"
+        return url + joiner + String(decoding: added, as: UTF8.self)
     }
 
     /// The URL a `Location` value leads to from `base` (RFC 3986 §5.2).
@@ -111,6 +112,24 @@ enum URLText {
         guard let p = parse(url) else { return nil }
         let name = p.path.split(separator: "/", omittingEmptySubsequences: false).last.map(String.init) ?? ""
         return name.isEmpty || name == "." || name == ".." ? nil : name
+    }
+
+    /// `%XX` escapes decoded (a URL's userinfo, as curl reads it); others kept as written.
+    static func percentDecoded(_ s: String) -> String {
+        let bytes = Array(s.utf8)
+        var out: [UInt8] = []
+        var i = 0
+        while i < bytes.count {
+            if bytes[i] == UInt8(ascii: "%"), i + 2 < bytes.count, bytes[i + 1].isHexDigit, bytes[i + 2].isHexDigit,
+               let v = UInt8(String(decoding: bytes[(i + 1) ... (i + 2)], as: UTF8.self), radix: 16) {
+                out.append(v)
+                i += 3
+            } else {
+                out.append(bytes[i])
+                i += 1
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// Percent-encodes all but RFC 3986's unreserved characters, as curl_easy_escape does.

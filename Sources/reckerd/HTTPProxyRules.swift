@@ -35,7 +35,9 @@ enum HTTPProxyRules {
         guard r.major == 1 else {
             throw HTTPRefusal(505, "UNSUPPORTED_VERSION", "reckerd's HTTP front speaks HTTP/1.0 and HTTP/1.1")
         }
-        if r.method == "TRACE" {
+        // In any case: an upstream that reads methods without regard to case would take
+        // "trace" as TRACE (RFC 9110 §9.1 makes them distinct; some servers do not).
+        if r.method.uppercased() == "TRACE" {
             throw HTTPRefusal(405, "INVALID_METHOD",
                               "TRACE is not forwarded: the upstream would reflect the request's credentials in its answer (cross-site tracing)",
                               headers: ["Allow: \(methodsAllowed)"])
@@ -50,7 +52,7 @@ enum HTTPProxyRules {
             if n == 0 { throw HTTPRefusal(200, "OK", "", headers: ["Allow: \(methodsAllowed)"]) }
             maxForwards = n - 1
         }
-        if r.method == "CONNECT" {
+        if r.method.uppercased() == "CONNECT" {
             throw HTTPRefusal(405, "INVALID_METHOD",
                               "CONNECT opens a tunnel, which holds one upstream connection for one client and cannot share a pool; send the request itself (GET http://host/path, or an https:// URL in absolute form) and reckerd sends it on a pooled connection",
                               headers: ["Allow: \(methodsAllowed)"])

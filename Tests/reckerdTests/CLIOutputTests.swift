@@ -15,9 +15,12 @@ final class CLIOutputTests: XCTestCase {
         try "precious".write(toFile: file, atomically: true, encoding: .utf8)
         let failures: [([String], Int32)] = [
             (["-f", nginx.url("/missing")], 22),
-            (["http://u:p@127.0.0.1:\(nginx.httpPort)/hello.txt"], 3),
+            (["-H", "X-Bad: a\u{1}b", nginx.url("/hello.txt")], 3),
             (["http://127.0.0.1:9/"], 7),
         ]
+        // Credentials in the URL become Basic authorization, as curl's (not a refusal).
+        let auth = try daemon.recker(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "http://u:p@127.0.0.1:\(nginx.httpPort)/hello.txt"])
+        XCTAssertEqual(auth.text, "200", auth.stderr)
         for (args, code) in failures {
             let r = try daemon.recker(["-sS", "-o", file] + args)
             XCTAssertEqual(r.status, code, "\(args): \(r.stderr)")

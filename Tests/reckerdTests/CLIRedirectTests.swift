@@ -77,6 +77,9 @@ final class CLIRedirectTests: XCTestCase {
                                        server.url("/moved/302/http://localhost:\(server.port)/headers")]).text
         XCTAssertFalse(other.contains("Authorization") || other.contains("Cookie"), other)
         XCTAssertTrue(other.contains("X-Keep: 1"), other)
+        // Credentials in the URL: Basic authorization, as curl sends them, never in the URL.
+        let inURL = try daemon.recker(["-sS", "http://a:b@127.0.0.1:\(server.port)/headers"]).text
+        XCTAssertTrue(inURL.contains("Authorization: Basic YTpi"), inURL)
         let ftp = try daemon.recker(["-sS", "-L", server.url("/moved/302/ftp://127.0.0.1:\(server.port)/x")])
         XCTAssertEqual(ftp.status, 8)
         XCTAssertTrue(ftp.stderr.contains("only http and https"), ftp.stderr)

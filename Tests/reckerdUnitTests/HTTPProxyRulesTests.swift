@@ -79,6 +79,8 @@ final class HTTPProxyRulesTests: XCTestCase {
 
     func testOddRequestsAreRefused() {
         XCTAssertEqual(refusal(request("a:443", [("Host", "a:443")], method: "CONNECT"))?.status, 405)
+        XCTAssertEqual(refusal(request("a:443", [("Host", "a:443")], method: "connect"))?.status, 405)
+        XCTAssertEqual(refusal(request("/t", [("Host", "a")], method: "trace"))?.status, 405, "TRACE in any case")
         XCTAssertEqual(refusal(request("a:443", [("Host", "a:443")], method: "CONNECT"))?.headers.first?.hasPrefix("Allow:"), true)
         XCTAssertEqual(refusal(request("/x", [("Host", "a"), ("Expect", "something")]))?.status, 417)
         XCTAssertEqual(refusal(request("/x", [("Host", "a"), ("Via", "1.1 reckerd")]))?.status, 508)
