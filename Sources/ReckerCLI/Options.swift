@@ -539,6 +539,11 @@ struct Options {
             let boundary = Multipart.newBoundary()
             o.body = try Multipart.body(form, boundary: boundary)
             o.automaticContentType = "multipart/form-data; boundary=\(boundary)"
+            // As curl: a multipart Content-Type given with -H gets the boundary the body uses.
+            if let i = o.headers.firstIndex(where: { $0.name.lowercased() == "content-type" }),
+               o.headers[i].value.lowercased().hasPrefix("multipart/"), !o.headers[i].value.lowercased().contains("boundary=") {
+                o.headers[i].value += "; boundary=\(boundary)"
+            }
         }
         if o.has("content-type") { o.automaticContentType = nil }
 

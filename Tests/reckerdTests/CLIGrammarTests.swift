@@ -101,6 +101,9 @@ final class CLIGrammarTests: XCTestCase {
         let g = try daemon.recker(["-sS", "-G", "--data-urlencode", "q=a b&c/é", "--data-urlencode", "=x y", "-d", "p=1",
                                    echo.url("/g?z=0")])
         XCTAssertTrue(g.text.hasPrefix("GET /g?z=0&q=a+b%26c%2f%c3%a9&x+y&p=1\n"), g.text)
+        // A multipart Content-Type given with -H gets the body's boundary, as curl appends it.
+        let f = try daemon.recker(["-sS", "-F", "a=1", "-H", "Content-Type: multipart/form-data", echo.url("/f")])
+        XCTAssertTrue(f.text.contains("Content-Type: multipart/form-data; boundary=------------------------"), f.text)
         let j = try daemon.recker(["-sS", "--json", #"{"a":1"#, "--json", "}", echo.url("/j")])
         XCTAssertTrue(j.text.hasPrefix("POST /j\n"), j.text)
         XCTAssertTrue(j.text.contains("Content-Type: application/json\n") && j.text.contains("Accept: application/json\n"), j.text)
