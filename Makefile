@@ -46,7 +46,8 @@ fuzz: test-deps
 # Benchmarks W1-W8 (bench/bench.py; W6 also measures the static build `make install` uses): writes docs/BENCHMARKS.md and docs/benchmarks.png; then
 # the soak (bench/soak.py: 1,000,000 requests) and the HTTP front (bench/http_front.py) append
 # their sections; then 10 minutes of fuzzing
-# the decoder and 5 minutes of random frames from many connections against a live daemon.
+# the decoder and 5 minutes of random frames from many connections against a live daemon;
+# then the .deb under a real systemd in a VM (make systemd-test: about 4 minutes under TCG).
 bench: release
 	@scripts/install-deps.sh test hyperfine:hyperfine wrk:wrk python3-matplotlib
 	$(SWIFT) build -c release --static-swift-stdlib --scratch-path $(STATIC_BUILD) --product reckerd
@@ -59,6 +60,8 @@ bench: release
 	$(SWIFT) build --build-tests
 	RECKER_LIVE_FUZZ_SECONDS=300 RECKER_BIN_DIR="$$($(SWIFT) build --show-bin-path)" \
 	  $(SWIFT) test --skip-build --disable-swift-testing --filter LiveFuzzTests
+	$(MAKE) deb
+	scripts/systemd-test.sh
 
 # Binaries with the Swift runtime linked in (the host needs no Swift). `sudo make install`
 # in a checkout that belongs to a user builds as that user, never as root inside it.
