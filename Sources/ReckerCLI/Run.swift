@@ -59,7 +59,8 @@ enum ExitCode {
         case .tooManyRedirects: redirects
         case .upstreamSendFailed: send
         case .upstreamRecvFailed: e.detail == 18 ? partialFile : recv
-        case .upstreamProtocol, .upstreamFailed: upstreamProtocol
+        // curl's 61: an answer whose Content-Encoding cannot be decoded.
+        case .upstreamProtocol, .upstreamFailed: e.detail == 61 ? 61 : upstreamProtocol
         case .shuttingDown, .queueFull, .tooManyInFlight, .accessDenied, .localResources, .destinationDenied, .tooManyClients: daemonRefused
         default: daemonProtocol
         }

@@ -307,7 +307,8 @@ final class Transfer {
                 }
                 let next = URLText.resolve(location, against: report.urlEffective)
                 guard let parts = URLText.parse(next), parts.scheme == "http" || parts.scheme == "https", !parts.authority.isEmpty else {
-                    return fail(&report, ReckerError(.upstreamFailed, "refused to follow a redirect to \(next): only http and https URLs are followed"))
+                    // curl's exit 1: a scheme not supported (recker follows http and https).
+                    return fail(&report, ReckerError(.upstreamFailed, "refused to follow a redirect to \(next): only http and https URLs are followed"), exitCode: 1)
                 }
                 guard parts.userinfo == nil else {
                     return fail(&report, ReckerError(.upstreamFailed, "refused to follow a redirect to a URL with credentials in it"))

@@ -34,13 +34,28 @@ enum URLGlob {
                 continue
             }
             if c == "{" {
-                guard let close = chars[(i + 1)...].firstIndex(of: "}") else { throw bad("unmatched {") }
-                let body = String(chars[(i + 1) ..< close])
-                guard !body.contains("{") && !body.contains("[") else { throw bad("nested patterns") }
+                // Its choices, split at commas; \, \{ \} are literal inside (as curl).
+                var choices: [String] = [""]
+                var k = i + 1
+                var closed = false
+                while k < chars.count {
+                    let d = chars[k]
+                    if d == "\\", k + 1 < chars.count, ",{}[]".contains(chars[k + 1]) {
+                        choices[choices.count - 1].append(chars[k + 1])
+                        k += 2
+                        continue
+                    }
+                    if d == "}" { closed = true; break }
+                    if d == "{" || d == "[" { throw bad("nested patterns") }
+                    if d == "," { choices.append("") } else { choices[choices.count - 1].append(d) }
+                    k += 1
+                }
+                guard closed else { throw bad("unmatched {") }
+                guard k > i + 1 else { throw bad("empty {}") }
                 pieces.append(.literal(literal))
                 literal = ""
-                pieces.append(.choices(body.split(separator: ",", omittingEmptySubsequences: false).map(String.init)))
-                i = close + 1
+                pieces.append(.choices(choices))
+                i = k + 1
                 continue
             }
             if c == "[" {
@@ -98,10 +113,12 @@ enum URLGlob {
         guard ends.count == 2, !ends[0].isEmpty, !ends[1].isEmpty else { return nil }
         if ends[0].count == 1, ends[1].count == 1, let a = ends[0].first, let b = ends[1].first, a.isLetter, b.isLetter,
            a.isLowercase == b.isLowercase, let av = a.asciiValue, let bv = b.asciiValue, av <= bv {
+            guard av == bv || step <= Int(bv - av) else { return nil }
             return stride(from: Int(av), through: Int(bv), by: step).map { String(UnicodeScalar(UInt8($0))) }
         }
         guard ends[0].allSatisfy(\.isNumber), ends[1].allSatisfy(\.isNumber), ends[0].count <= 18, ends[1].count <= 18,
-              let from = Int(ends[0]), let to = Int(ends[1]), from <= to, (to - from) / step < maxURLs else { return nil }
+              let from = Int(ends[0]), let to = Int(ends[1]), from <= to, (to - from) / step < maxURLs,
+              from == to || step <= to - from else { return nil }
         let width = ends[0].hasPrefix("0") ? ends[0].count : 0
         return stride(from: from, through: to, by: step).map { n in
             let digits = String(n)
