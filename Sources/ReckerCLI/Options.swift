@@ -106,6 +106,12 @@ struct Options {
     var retryConnectionRefused = false
     /// Set for the second URL on: -D appends to what the first wrote.
     var appendDumpHeader = false
+    /// --post301/302/303: a POST stays a POST (with its body) across those.
+    var keepPost: Set<UInt16> = []
+    /// --location-trusted: credentials go on to other hosts on a redirect.
+    var locationTrusted = false
+    /// --proto-default: the scheme of a URL given without one (http otherwise).
+    var defaultScheme = "http"
     /// --fail-early: the first URL that fails ends the call.
     var failEarly = false
     /// --retry-all-errors: any failure may be tried again, if it is retry-safe.
@@ -218,6 +224,7 @@ struct Options {
         "--concurrency", "--cacert", "--capath", "--resolve", "--connect-to", "--proxy", "--noproxy",
         "--cookie-jar", "--proxy-user", "--cert", "--key", "--proto", "--proto-redir", "--ciphers", "--tls-max",
         "--range", "--continue-at", "--time-cond", "--config", "--netrc-file", "--max-filesize", "--parallel-max",
+        "--proto-default",
     ]
     /// Short letters and the long name each stands for.
     static let shortFlags: [Character: String] = [
@@ -238,7 +245,8 @@ struct Options {
         "--http2", "--http2-prior-knowledge", "--http3", "--proxy-insecure", "--globoff", "--remote-name-all",
         "--ipv4", "--ipv6", "--junk-session-cookies", "--disable", "--progress-bar", "--tlsv1", "--tlsv1.0", "--tlsv1.1",
         "--tlsv1.2", "--tlsv1.3", "--remote-time", "--remote-header-name", "--create-dirs", "--remove-on-error", "--netrc",
-        "--netrc-optional", "--parallel", "--parallel-immediate", "--retry-all-errors", "--fail-early", "--tcp-nodelay", "--no-keepalive", "--styled-output", "--no-styled-output", "--ssl-reqd",
+        "--netrc-optional", "--parallel", "--parallel-immediate", "--retry-all-errors", "--fail-early",
+        "--post301", "--post302", "--post303", "--location-trusted", "--no-silent", "--tcp-nodelay", "--no-keepalive", "--styled-output", "--no-styled-output", "--ssl-reqd",
     ]
 
     /// Why a flag is refused, and what to do instead.
@@ -385,7 +393,8 @@ struct Options {
                 case "--fail": o.fail = true
                 case "--fail-with-body": o.failWithBody = true
                 case "--location": o.follow = true
-                case "--max-redirs": o.maxRedirects = try number(name, v, 0 ... 1000)
+                // -1: no limit, as curl's.
+                case "--max-redirs": o.maxRedirects = v == "-1" ? Int.max : try number(name, v, 0 ... 1000)
                 case "--compressed": o.request.compressed = true
                 case "--connect-timeout": o.request.connectTimeoutMs = try milliseconds(name, v)
                 case "--max-time": o.request.totalTimeoutMs = try milliseconds(name, v)
@@ -469,8 +478,21 @@ struct Options {
                 case "--netrc-optional": if o.netrc == nil { o.netrc = .optional(nil) }
                 case "--netrc-file": o.netrc = .required(v)
                 case "--max-filesize":
-                    guard let n = Int64(v), n >= 0 else { throw UsageError("option --max-filesize: expected a number of bytes, got '\(v)'") }
-                    o.maxFileSize = n
+                    // Bytes, or with curl's k, M, G suffixes.
+                    let units: [Character: Int64] = ["k": 1 << 10, "K": 1 << 10, "m": 1 << 20, "M": 1 << 20, "g": 1 << 30, "G": 1 << 30]
+                    let scale = v.last.flatMap { units[$0] } ?? 1
+                    guard let n = Int64(scale == 1 ? v : String(v.dropLast())), n >= 0, n <= Int64.max / scale else {
+                        throw UsageError("option --max-filesize: expected a number of bytes (k, M, G allowed), got '\(v)'")
+                    }
+                    o.maxFileSize = n * scale
+                case "--post301": o.keepPost.insert(301)
+                case "--post302": o.keepPost.insert(302)
+                case "--post303": o.keepPost.insert(303)
+                case "--location-trusted":
+                    o.follow = true
+                    o.locationTrusted = true
+                case "--no-silent": o.silent = false
+                case "--proto-default": o.defaultScheme = v.lowercased()
                 default: throw UsageError("option \(name): is unknown")
                 }
             }
@@ -552,7 +574,7 @@ struct Options {
             let paired: String?? = n < outputs.count ? outputs[n] : remoteNameAll ? .some(nil) : .none
             let expanded = globOff ? [URLGlob.Expanded(url: argument, values: [])] : try URLGlob.expand(argument)
             for e in expanded {
-                var url = URLText.withScheme(e.url)
+                var url = URLText.withScheme(e.url, default: o.defaultScheme)
                 if let query { url = URLText.appendingQuery(url, query) }
                 let upload = n < uploads.count ? uploads[n] : nil
                 if let file = upload, url.hasSuffix("/") && file != "-" {

@@ -319,13 +319,15 @@ final class Transfer {
                 // GET. A method named with -X keeps its name, but the body is dropped all the
                 // same (curl -X POST -L then sends a body-less POST).
                 let keep = o.request.keepMethod == true
-                if h.status == 303 || ((h.status == 301 || h.status == 302) && o.posts && body != nil) {
+                if o.keepPost.contains(h.status) && method == "POST" {
+                    // --post301/302/303: the POST goes on as it was, body included.
+                } else if h.status == 303 || ((h.status == 301 || h.status == 302) && o.posts && body != nil) {
                     if !keep && method != "HEAD" { method = "GET" }
                     body = nil
                 }
                 // Credentials and cookies named on the command line go to the first origin
                 // only (curl 7.88 drops -u, -b and -H Cookie/Authorization on another host).
-                if parts.origin != origin {
+                if parts.origin != origin && !o.locationTrusted {
                     headers.removeAll { ["authorization", "cookie"].contains($0.name.lowercased()) }
                 }
                 if o.autoReferer {

@@ -30,8 +30,8 @@ enum URLText {
     }
 
     /// curl's guess for a URL without a scheme: http.
-    static func withScheme(_ url: String) -> String {
-        parse(url) != nil ? url : "http://" + url
+    static func withScheme(_ url: String, default scheme: String = "http") -> String {
+        parse(url) != nil ? url : scheme + "://" + url
     }
 
     /// Splits an absolute URL; nil when it has no scheme.
