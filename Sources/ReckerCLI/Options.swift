@@ -169,6 +169,8 @@ struct Options {
       -K, --config FILE        read options from FILE in curl's config syntax (- for stdin)
       -q, --disable            first on the line: do not read ~/.curlrc
           --proto LIST         schemes allowed (=https, -http, ...); --proto-redir for redirects
+          --proto-default S    the scheme of a URL given without one (default http)
+          --fail-early         stop at the first URL that fails
           --retry-all-errors   retry after any retry-safe failure (and -f's HTTP errors)
       -Z, --parallel           accepted: URLs go one after another (the same outputs and exit code)
           --output-dir DIR     where -o and -O write (batch: one file per item)
@@ -176,12 +178,15 @@ struct Options {
       -i, --include            print the response head before the body (with -L, every hop's)
       -I, --head               send a HEAD request and print the head
       -v, --verbose            the request and response heads, the reckerd connection, on stderr
-      -s, --silent             no error messages (see -S)
+      -s, --silent             no error messages (see -S); --no-silent undoes it
       -S, --show-error         with -s, still print errors
       -f, --fail               exit 22 on an HTTP status >= 400, print no body
           --fail-with-body     exit 22 on an HTTP status >= 400, print the body
       -L, --location           follow redirects (up to --max-redirs N, default 50)
-          --max-redirs N       most redirects -L follows (0 … 1000)
+          --max-redirs N       most redirects -L follows (0 … 1000; -1: no limit)
+          --post301, --post302, --post303
+                               a POST stays a POST, with its body, across that redirect
+          --location-trusted   like -L, and credentials go on to other hosts too
           --compressed         ask for a compressed response and decode it
           --connect-timeout S  seconds allowed for a new upstream connection
       -m, --max-time S         seconds allowed for the whole request (0: no limit)
