@@ -24,7 +24,7 @@ _recker()
         --url --resolve --connect-to -x --proxy --noproxy -U --proxy-user -r --range
         --max-filesize --ciphers --parallel-max'
     local value_opts=" -X --request --output-dir --capath -b --cookie -c --concurrency --cookie-jar
-        -K --config -C --continue-at --proto --proto-redir --tls-max $file_opts $at_file_opts $free_opts "
+        -K --config -C --continue-at --proto --proto-redir --proto-default --tls-max $file_opts $at_file_opts $free_opts "
     value_opts=${value_opts//$'\n'/ }
 
     # curl takes long options in any case (--URL); compare them in lower case.
@@ -90,6 +90,9 @@ _recker()
         --proto|--proto-redir)
             COMPREPLY=($(compgen -W '=https =http,https -http +http http https all' -- "$cur"))
             return ;;
+        --proto-default)
+            COMPREPLY=($(compgen -W 'http https' -- "$cur"))
+            return ;;
         --tls-max)
             COMPREPLY=($(compgen -W '1.0 1.1 1.2 1.3 default' -- "$cur"))
             return ;;
@@ -153,8 +156,9 @@ User-Agent: ' -- "$cur"))
             -n --netrc --netrc-file --netrc-optional -o --output -O --remote-name --remote-name-all
             --output-dir -J --remote-header-name --create-dirs --remove-on-error -C --continue-at
             -r --range -z --time-cond -R --remote-time --max-filesize -D --dump-header
-            -i --include -I --head -v --verbose -s --silent -S --show-error -f --fail --fail-with-body
-            --fail-early -L --location --max-redirs --proto --proto-redir --compressed
+            -i --include -I --head -v --verbose -s --silent --no-silent -S --show-error -f --fail
+            --fail-with-body --fail-early -L --location --max-redirs --post301 --post302 --post303
+            --location-trusted --proto --proto-redir --proto-default --compressed
             --connect-timeout -m --max-time --retry --retry-delay --retry-max-time
             --retry-connrefused --retry-all-errors -w --write-out --socket --fallback -g --globoff
             --url -K --config -q --disable -Z --parallel --parallel-immediate --parallel-max
