@@ -131,7 +131,7 @@ let package = Package(
             dependencies: ["ReckerPool", "ReckerProtocol", "ReckerTestSupport"]
         ),
         // The daemon's pure parts (the session's state machine) without a socket.
-        .testTarget(name: "reckerdUnitTests", dependencies: ["reckerd", "ReckerPool", "ReckerProtocol", "ReckerSession"]),
+        .testTarget(name: "reckerdUnitTests", dependencies: ["reckerd", "ReckerCLI", "ReckerPool", "ReckerProtocol", "ReckerSession"]),
         .testTarget(
             name: "reckerdTests",
             dependencies: ["ReckerProtocol", "ReckerTestSupport"]

@@ -105,7 +105,8 @@ final class CookieJar {
                 domain = d
                 includeSubdomains = true
             case "path":
-                if v.hasPrefix("/") { path = v }
+                // As curl's sanitize_cookie_path: a trailing slash is not part of the path.
+                if v.hasPrefix("/") { path = v.count > 1 && v.hasSuffix("/") ? String(v.dropLast()) : v }
             case "secure": secure = true
             case "httponly": httpOnly = true
             case "expires":
@@ -117,8 +118,11 @@ final class CookieJar {
             default: break
             }
         }
-        // A secure cookie only from a secure origin (RFC 6265bis §5.4 step 8).
+        // A secure cookie only from a secure origin (RFC 6265bis §5.4 step 8), and the name
+        // prefixes' promises kept: __Secure- needs Secure, __Host- also no Domain and Path=/.
         if secure && !secureOrigin { return }
+        if name.hasPrefix("__Secure-") && !secure { return }
+        if name.hasPrefix("__Host-") && (!secure || includeSubdomains || path != "/") { return }
         let cookie = Cookie(name: name, value: value, domain: domain, includeSubdomains: includeSubdomains,
                             path: path ?? Self.defaultPath(requestPath), secure: secure, httpOnly: httpOnly,
                             expires: expires, created: 0)
@@ -162,7 +166,8 @@ final class CookieJar {
             if a.name.utf8.count != b.name.utf8.count { return a.name.utf8.count > b.name.utf8.count }
             return a.created > b.created
         }
-        return matching.isEmpty ? nil : matching.map { "\($0.name)=\($0.value)" }.joined(separator: "; ")
+        // curl sends at most 150 cookies in one request.
+        return matching.isEmpty ? nil : matching.prefix(150).map { "\($0.name)=\($0.value)" }.joined(separator: "; ")
     }
 
     // MARK: - writing
