@@ -57,7 +57,7 @@ final class CLIGrammarTests: XCTestCase {
             (["-m", "nan", "http://127.0.0.1/"], 2, "expected seconds"),
             (["-m", "4000000", "http://127.0.0.1/"], 2, "expected seconds"),
             (["--max-redirs", "1001", "http://127.0.0.1/"], 2, "from 0 to 1000"),
-            (["--max-redirs", "-1", "http://127.0.0.1/"], 2, "from 0 to 1000"),
+            (["--max-redirs", "-2", "http://127.0.0.1/"], 2, "from 0 to 1000"),
             (["--retry", "1001", "http://127.0.0.1/"], 2, "from 0 to 1000"),
             (["--retry", "x", "http://127.0.0.1/"], 2, "from 0 to 1000"),
             (["-d", "@\(dir.path)/missing", "http://127.0.0.1/"], 26, "cannot read"),
