@@ -409,7 +409,7 @@ package final class CurlEngine: @unchecked Sendable {
                 sink.transferFailed(id, ReckerError(.shuttingDown, "reckerd is stopping"))
                 return
             }
-            if request.head.options.insecure == true && !options.allowInsecure {
+            if request.head.options.insecure == true && request.target.https && !options.allowInsecure {
                 inFlightCount.wrappingAdd(-1, ordering: .relaxed)
                 sink.transferFailed(id, ReckerError(.destinationDenied, "this reckerd does not skip certificate checks (tls.allowInsecure is false in its config); nothing was sent"))
                 return
@@ -434,6 +434,7 @@ package final class CurlEngine: @unchecked Sendable {
         case .consumed(let id, let n):
             guard let t = transfers[id] ?? draining[id] else { return }
             t.outstanding -= n
+            t.lastRead = loop.now
             deliverSpilled(t)
             let spilled = t.spill?.pending ?? 0
             let room = spilled > 0 ? spilled <= options.maxSpillBytes / 2 : t.outstanding <= t.responseBuffer / 2
@@ -816,7 +817,8 @@ package final class CurlEngine: @unchecked Sendable {
         // the one that waits: after a grace its response fails, so one user's client that
         // never reads slows only that user (not every user of the domain until bodyTimeout).
         for t in Array(transfers.values) where t.recvPaused && !t.finished && !t.isWarmUp && t.spillRefused != nil
-            && elapsed(since: t.recvPausedSince) >= Self.stalledReaderGrace && pool.queued(domain: t.request.target.domain) > 0 {
+            && elapsed(since: max(t.recvPausedSince, t.lastRead)) >= Self.stalledReaderGrace
+            && pool.queued(domain: t.request.target.domain) > 0 {
             finish(t, error: t.reachedError(.timeout, "the client read none of the response for \(Self.stalledReaderGrace / 1_000_000) ms while other requests waited for its upstream connection, and \(t.spillRefused!); the connection is freed for them"))
         }
         for t in Array(transfers.values) where t.sendPaused && elapsed(since: t.sendPausedSince) >= limit {

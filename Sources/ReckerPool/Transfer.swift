@@ -86,6 +86,9 @@ final class Transfer {
     /// Why the last bytes could not go to a spill file when someone waited for this
     /// transfer's connection (a budget full, spilling off), or nil.
     var spillRefused: String?
+    /// When the client last took bytes of this response (its WINDOW_UPDATE, or the HTTP
+    /// front's write): a client that reads, however slowly, is not a stalled one.
+    var lastRead: UInt64 = 0
     /// Whose spill budget this transfer draws on: the request's user, else its client.
     var spillOwner: ClientID { request.user ?? request.client }
     var bodyBytes: UInt64 = 0

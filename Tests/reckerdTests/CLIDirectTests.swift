@@ -40,7 +40,8 @@ final class CLIDirectTests: XCTestCase {
         XCTAssertEqual(refused.status, 72, refused.stderr)
         XCTAssertTrue(refused.stderr.contains("tls.allowInsecure"), refused.stderr)
         XCTAssertEqual(try strict.recker(["-sS", https]).text, "hello from nginx\n", "verifying requests still go")
-        XCTAssertEqual(nginx.log().count, before + 1, "nothing of the refused one was sent")
+        XCTAssertEqual(try strict.recker(["-sS", "-k", nginx.url("/hello.txt")]).text, "hello from nginx\n", "on http -k changes nothing")
+        XCTAssertEqual(nginx.log().count, before + 2, "nothing of the refused one was sent")
         XCTAssertEqual(strict.stop(), 0)
     }
 

@@ -39,6 +39,41 @@ final class IsolationTests: XCTestCase {
         XCTAssertEqual(daemon.stop(), 0)
     }
 
+    /// A client that reads slowly but steadily (192 KiB a second) while another
+    /// request waits for the only connection is not a stalled one: its response arrives
+    /// whole (it lost it with TIMEOUT when the 2 s counted from the first pause).
+    func testASlowReaderThatReadsIsNotTakenForAStalledOne() throws {
+        let nginx = try Nginx(files: Fixtures.files)
+        let daemon = try DaemonProcess(config: Fixtures.config(nginx, extra: #""agent": { "connections": 1 }, "limits": { "spillUserMax": 0, "spillMax": 0, "streamWindow": 262144 }"#))
+        let client = TestEnvironment.packageRoot.appendingPathComponent("clients/python").path
+        let program = """
+            import sys, time
+            sys.path.insert(0, \(String(reflecting: client)))
+            import recker
+            c = recker.Client(\(String(reflecting: daemon.socketPath)))
+            n = 0
+            for chunk in c.stream(\(String(reflecting: nginx.url("/size/8388608")))):
+                n += len(chunk)
+                if n >= 2 << 20: break
+                if n % (192 << 10) < len(chunk): time.sleep(1.0)
+            print(n)
+            """
+        let reader = Process()
+        reader.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        reader.arguments = ["-c", program]
+        let out = Pipe()
+        reader.standardOutput = out
+        try reader.run()
+        usleep(1_500_000)
+        let other = try daemon.recker(["-sS", "-m", "60", nginx.url("/hello.txt")])
+        XCTAssertEqual(other.text, "hello from nginx\n", other.stderr)
+        reader.waitUntilExit()
+        let read = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        XCTAssertEqual(reader.terminationStatus, 0, read)
+        XCTAssertGreaterThanOrEqual(Int(read.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0, 2 << 20, "the slow reader got its bytes: \(read)")
+        XCTAssertEqual(daemon.stop(), 0)
+    }
+
     func testNoCookieCarriesFromOneRequestToAnother() throws {
         let server = try FaultServer()
         let daemon = try DaemonProcess()
