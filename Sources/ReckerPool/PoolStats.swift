@@ -56,12 +56,13 @@ package struct PoolStats: Sendable, Equatable {
 }
 
 /// A latency distribution kept by the engine (µs, up to 10 minutes, 2 significant digits).
-/// A domain's first `exactSamples` values are kept as they are (about half a kilobyte);
-/// only a domain that goes past them gets a histogram (about 23 KB), so a daemon that has
-/// seen 20,000 domains once each does not hold 20,000 histograms.
+/// A domain's first `exactSamples` values are kept as they are, inline (no allocation of
+/// their own); only a domain that goes past them gets a histogram (about 23 KB), so a daemon
+/// that has seen thousands of domains once each holds no histogram for them, and their coming
+/// and going leaves no small allocations scattered over the heap.
 package struct LatencyRecorder {
-    package static let exactSamples = 64
-    private var samples: [UInt64] = []
+    package static let exactSamples = 16
+    private var samples = InlineArray<16, UInt64>(repeating: 0)
     private var histogram: Histogram<UInt64>?
     private var sum: UInt64 = 0
     private var count: UInt64 = 0
@@ -72,14 +73,13 @@ package struct LatencyRecorder {
         let value = min(micros, 600_000_000)
         sum &+= micros
         count += 1
-        if histogram == nil && samples.count < Self.exactSamples {
-            samples.append(value)
+        if histogram == nil && count <= UInt64(Self.exactSamples) {
+            samples[Int(count) - 1] = value
             return
         }
         if histogram == nil {
             var h = Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .two)
-            for v in samples { _ = h.record(v) }
-            samples = []
+            for i in 0 ..< Self.exactSamples { _ = h.record(samples[i]) }
             histogram = h
         }
         _ = histogram!.record(value)
@@ -99,10 +99,10 @@ package struct LatencyRecorder {
             q.p50 = histogram.valueAtPercentile(50)
             q.p90 = histogram.valueAtPercentile(90)
             q.p99 = histogram.valueAtPercentile(99)
-        } else if !samples.isEmpty {
+        } else if count > 0 {
             // Nearest rank, as the histogram reports it: the smallest value with at least
             // p % of the samples at or below it.
-            let sorted = samples.sorted()
+            let sorted = (0 ..< Int(count)).map { samples[$0] }.sorted()
             func at(_ p: Int) -> UInt64 { sorted[max(0, (p * sorted.count + 99) / 100 - 1)] }
             q.p50 = at(50)
             q.p90 = at(90)
