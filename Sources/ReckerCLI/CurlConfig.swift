@@ -71,7 +71,7 @@ enum Protocols {
     static func parse(_ text: String, _ flag: String) throws(UsageError) -> Set<String> {
         var allowed = known
         for item in text.split(separator: ",") {
-            var word = item.trimmingCharacters(" ").lowercased()
+            var word = String(item).trimming(" ").lowercased()
             var op: Character = "+"
             if let c = word.first, "=+-".contains(c) {
                 op = c
@@ -86,8 +86,4 @@ enum Protocols {
         }
         return allowed
     }
-}
-
-extension Substring {
-    func trimmingCharacters(_ set: String) -> String { String(self).trimming(set) }
 }

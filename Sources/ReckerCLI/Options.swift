@@ -650,7 +650,7 @@ struct Options {
     /// `all_proxy`/`ALL_PROXY`; none for a host `NO_PROXY` (or --noproxy) lists.
     static func environmentProxy(for targets: [Target], noProxy given: String?) -> (String, String)? {
         func env(_ name: String) -> String? { getenv(name).map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } }
-        let exempt = (given ?? env("no_proxy") ?? env("NO_PROXY") ?? "").split(separator: ",").map { $0.trimmingCharacters(" ").lowercased() }
+        let exempt = (given ?? env("no_proxy") ?? env("NO_PROXY") ?? "").split(separator: ",").map { String($0).trimming(" ").lowercased() }
         for t in targets {
             guard let parts = URLText.parse(t.url) else { continue }
             let host = parts.host.lowercased().trimming("[]")

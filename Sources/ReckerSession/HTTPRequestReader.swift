@@ -79,11 +79,10 @@ package struct HTTPRequestReader {
                 while i < bytes.endIndex {
                     let b = bytes[i]
                     i += 1
-                    headBytes += 1
-                    if headBytes > headLimit {
+                    guard let step = fieldLineStep(b) else {
                         return refuse(i, bytes, 431, "HEADERS_TOO_LARGE", "the request head is longer than \(headLimit) bytes (limits.maxHeaderBytes, limits.maxHeaders)")
                     }
-                    switch lineStep(b) {
+                    switch step {
                     case .more:
                         continue
                     case .bad(let why):
@@ -175,11 +174,10 @@ package struct HTTPRequestReader {
                 while i < bytes.endIndex {
                     let b = bytes[i]
                     i += 1
-                    headBytes += 1
-                    if headBytes > headLimit {
+                    guard let step = fieldLineStep(b) else {
                         return refuse(i, bytes, 431, "HEADERS_TOO_LARGE", "the request's trailers are longer than \(headLimit) bytes")
                     }
-                    switch lineStep(b) {
+                    switch step {
                     case .more:
                         continue
                     case .bad(let why):
@@ -206,6 +204,13 @@ package struct HTTPRequestReader {
         case more
         case line([UInt8])
         case bad(String)
+    }
+
+    /// `lineStep` for the head and the trailers, whose bytes count against `headLimit`;
+    /// nil once past it.
+    private mutating func fieldLineStep(_ b: UInt8) -> LineStep? {
+        headBytes += 1
+        return headBytes > headLimit ? nil : lineStep(b)
     }
 
     /// Collects a line; only CRLF ends one (RFC 9112 §2.2: a bare CR or LF is refused).
