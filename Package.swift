@@ -61,7 +61,7 @@ let package = Package(
         // The HTTP front's request reader, pure (no Glibc, no loop): bytes in, events out.
         .target(name: "ReckerSession"),
         // The event loop everything a request touches runs on (epoll, timers, inbox).
-        .target(name: "ReckerLoop", dependencies: ["CReckerLoop", "ReckerProtocol"]),
+        .target(name: "ReckerLoop", dependencies: ["CReckerLoop"]),
         // Wire format and client library. No NIO and no Foundation, so clients stay small.
         .target(name: "ReckerProtocol"),
         // The libcurl engine and the pool policy.
@@ -98,7 +98,7 @@ let package = Package(
         // `recker --fallback` without a daemon: the same CLI on an in-process libcurl engine.
         .executableTarget(
             name: "recker-direct",
-            dependencies: ["ReckerCLI", "ReckerPool", "ReckerProtocol"]
+            dependencies: ["ReckerCLI", "ReckerLoop", "ReckerPool", "ReckerProtocol"]
         ),
         // The protocol decoder's fuzz target (scripts/fuzz.sh); built plainly it replays a corpus.
         .executableTarget(
@@ -128,7 +128,7 @@ let package = Package(
         .testTarget(name: "ReckerProtocolTests", dependencies: ["ReckerProtocol"]),
         .testTarget(
             name: "ReckerPoolTests",
-            dependencies: ["ReckerPool", "ReckerProtocol", "ReckerTestSupport"]
+            dependencies: ["ReckerLoop", "ReckerPool", "ReckerProtocol", "ReckerTestSupport"]
         ),
         // The daemon's pure parts (the session's state machine) without a socket.
         .testTarget(name: "reckerdUnitTests", dependencies: ["reckerd", "ReckerCLI", "ReckerPool", "ReckerProtocol", "ReckerSession"]),

@@ -81,7 +81,7 @@ struct Batch {
 
     /// Runs the batch; returns how many items failed.
     func run() throws(ReckerError) -> Int {
-        let start = MonotonicClock.nanoseconds()
+        let start = ContinuousClock.now
         let window = Int(connection.welcome.initialWindow)
         let maxData = Int(connection.welcome.maxFrame) - Frame.headerSize
         let limit = min(concurrency, Int(connection.welcome.maxInFlight))
@@ -202,7 +202,7 @@ struct Batch {
             }
         }
         if progress { Output.stderr.write("\r\u{1B}[K") }
-        let ms = Batch.millis(UInt32(clamping: (MonotonicClock.nanoseconds() - start) / 1000))
+        let ms = Batch.millis(UInt32(clamping: (ContinuousClock.now - start).nanoseconds / 1000))
         emit("{\"summary\":{\"total\":\(items.count),\"successful\":\(items.count - failed),\"failed\":\(failed),\"duration_ms\":\(ms)}}")
         return failed
     }

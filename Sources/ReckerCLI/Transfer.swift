@@ -50,7 +50,7 @@ final class Transfer {
     /// The invocation's cookie engine (-b FILE, -c), when it runs.
     let jar: CookieJar?
     private var nextStream: UInt32 = 1
-    private let start = MonotonicClock.nanoseconds()
+    private let start = ContinuousClock.now
     /// Bytes written to `out` in the current try.
     private var written = 0
 
@@ -111,7 +111,7 @@ final class Transfer {
     /// Whole seconds --retry-max-time still allows (a large number without it).
     private func secondsLeftForRetries() -> Int {
         guard let max = o.retryMaxTimeSeconds else { return Int(Int32.max) }
-        let elapsed = Int((MonotonicClock.nanoseconds() - start) / 1_000_000_000)
+        let elapsed = Int((ContinuousClock.now - start).nanoseconds / 1_000_000_000)
         return Swift.max(0, max - elapsed)
     }
 
@@ -160,8 +160,7 @@ final class Transfer {
         if !o.has("user-agent") { headers.append((name: "User-Agent", value: "recker/\(Message.release)")) }
         let origin = URLText.parse(url)?.origin
         // -m holds for each try, as curl's (a retry gets the whole time again).
-        let attemptStart = MonotonicClock.nanoseconds()
-        let deadline = o.request.totalTimeoutMs.map { attemptStart + UInt64($0) * 1_000_000 }
+        let deadline = o.request.totalTimeoutMs.map { ContinuousClock.now + .milliseconds($0) }
         // -n: credentials for the first origin's host from .netrc, unless -u gave some.
         if let netrc = o.netrc, !headers.contains(where: { $0.name.lowercased() == "authorization" }),
            let host = URLText.parse(url)?.host {
@@ -184,11 +183,11 @@ final class Transfer {
             options.followRedirects = nil
             options.keepMethod = nil
             if let deadline {
-                let now = MonotonicClock.nanoseconds()
-                guard now < deadline else {
+                let left = ContinuousClock.now.duration(to: deadline)
+                guard left > .zero else {
                     return fail(&report, ReckerError(.timeout, "the whole request took longer than -m allowed"))
                 }
-                options.totalTimeoutMs = UInt32(max(1, (deadline - now) / 1_000_000))
+                options.totalTimeoutMs = UInt32(clamping: max(1, left.nanoseconds / 1_000_000))
             }
             var sent = headers
             let hop = URLText.parse(report.urlEffective)
@@ -348,7 +347,7 @@ final class Transfer {
 
     private func fail(_ r: inout TransferReport, _ e: ReckerError, exitCode: Int32? = nil, keepResponse: Bool = false) -> TransferReport {
         if !keepResponse { r.error = e }
-        r.totalMicros = max(r.totalMicros, (MonotonicClock.nanoseconds() - start) / 1000)
+        r.totalMicros = max(r.totalMicros, (ContinuousClock.now - start).nanoseconds / 1000)
         r.exitCode = exitCode ?? ExitCode.of(e)
         r.errorMessage = e.message
         return r

@@ -1,6 +1,5 @@
 import CReckerLoop
 import Glibc
-import ReckerProtocol
 import Synchronization
 
 /// One thread's event loop: epoll over descriptors, timers on the monotonic clock, jobs
@@ -167,6 +166,13 @@ package final class EventLoop: @unchecked Sendable {
         owner.load(ordering: .acquiring) == UInt(pthread_self())
     }
 
+    /// Stops a debug build when loop-confined code is called from another thread (or before
+    /// the loop runs): every entry point of such code says so (swift-nio's
+    /// `assertInEventLoop`). Release builds check nothing.
+    package func assertOnLoop(file: StaticString = #file, line: UInt = #line) {
+        assert(isCurrent, "loop-confined code called off the loop's thread", file: file, line: line)
+    }
+
     /// Makes `run` return after the pass under way; callable from any thread.
     package func stop() {
         inbox.withLock { $0.stopping = true }
@@ -258,8 +264,20 @@ package final class EventLoop: @unchecked Sendable {
 }
 
 extension EventLoop {
-    /// Runs `body` on a new thread named `name` (at most 15 bytes show in /proc).
-    package static func spawn(name: String, _ body: @escaping @Sendable () -> Void) {
+    /// A thread started by `spawn`, to wait for with `join`.
+    package struct Thread: @unchecked Sendable {
+        fileprivate let id: pthread_t
+
+        /// Waits until the thread has ended, its thread-local destructors included (OpenSSL
+        /// frees its per-thread state there: a process that exits meanwhile frees the same
+        /// memory from its exit handlers). Once per thread.
+        package func join() { pthread_join(id, nil) }
+    }
+
+    /// Runs `body` on a new thread named `name` (at most 15 bytes show in /proc). Unless
+    /// `joinable`, nobody waits for its end.
+    @discardableResult
+    package static func spawn(name: String, joinable: Bool = false, _ body: @escaping @Sendable () -> Void) -> Thread {
         final class Box: Sendable {
             let name: String
             let body: @Sendable () -> Void
@@ -277,6 +295,7 @@ extension EventLoop {
             return nil
         }, box)
         guard rc == 0 else { fatalError("pthread_create: \(String(cString: strerror(rc)))") }
-        pthread_detach(thread)
+        if !joinable { pthread_detach(thread) }
+        return Thread(id: thread)
     }
 }

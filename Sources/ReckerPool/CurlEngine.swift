@@ -51,8 +51,8 @@ package final class CurlEngine: @unchecked Sendable {
     private let inFlightCount = Atomic<Int>(0)
     private let stopped = Mutex<Bool>(false)
     private let exited = DispatchSemaphore(value: 0)
-    /// Signalled when a loop of the engine's own has stopped running (its thread's end).
-    private let loopStopped = DispatchSemaphore(value: 0)
+    /// The thread running a loop of the engine's own, joined at `shutdown`.
+    private let ownThread = Mutex<EventLoop.Thread?>(nil)
 
     var pool: PoolStateMachine
     private var waiting: [TransferID: (EngineRequest, any TransferSink)] = [:]
@@ -154,10 +154,8 @@ package final class CurlEngine: @unchecked Sendable {
             // The thread keeps the engine alive until its loop has stopped: work of the last
             // pass (timers, callbacks that reach the engine unowned) may run after cleanup,
             // and the process may be exiting meanwhile (recker-direct's last request).
-            EventLoop.spawn(name: "reckerd-engine") { [self] in
-                loop.run()
-                loopStopped.signal()
-            }
+            let thread = EventLoop.spawn(name: "reckerd-engine", joinable: true) { [self] in loop.run() }
+            ownThread.withLock { $0 = thread }
         }
     }
 
@@ -245,7 +243,10 @@ package final class CurlEngine: @unchecked Sendable {
         post(.stop)
         if !loop.isCurrent {
             exited.wait()
-            if ownsLoop { loopStopped.wait() }
+            ownThread.withLock { t in
+                t?.join()
+                t = nil
+            }
         }
     }
 

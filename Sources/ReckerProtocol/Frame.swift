@@ -38,6 +38,18 @@ package struct Frame: Sendable, Equatable {
         }
     }
 
+    /// Appends a RESPONSE_BODY frame of `payload` (no END flag) to `output` without building
+    /// the frame first: the daemon's hot path, straight into a connection's output buffer.
+    /// The caller keeps payloads within the announced frame size, far below the u32 length.
+    package static func appendResponseBody(stream: UInt32, _ payload: ArraySlice<UInt8>, to output: inout [UInt8]) {
+        let length = UInt32(truncatingIfNeeded: headerSize + payload.count)
+        for shift in [24, 16, 8, 0] as [UInt32] { output.append(UInt8(truncatingIfNeeded: length >> shift)) }
+        output.append(FrameType.responseBody)
+        output.append(0)
+        for shift in [24, 16, 8, 0] as [UInt32] { output.append(UInt8(truncatingIfNeeded: stream >> shift)) }
+        output.append(contentsOf: payload)
+    }
+
     private func prefixed(_ length: UInt32) -> [UInt8] {
         var w = ByteWriter(capacity: 4 + Frame.headerSize + body.count)
         w.u32(length)

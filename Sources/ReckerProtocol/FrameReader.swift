@@ -9,14 +9,20 @@ package struct FrameReader {
         self.maxLength = maxLength
     }
 
+    /// Bytes received but not yet returned as a frame: more than 0 means a frame has begun.
+    package var buffered: Int { buffer.count - start }
+
     /// Adds bytes read from the socket.
     package mutating func append<C: Collection>(_ bytes: C) where C.Element == UInt8 {
         if start > 0 && start == buffer.count {
-            buffer.removeAll(keepingCapacity: true)
+            // One large frame does not keep its allocation for the rest of the connection.
+            buffer.removeAll(keepingCapacity: buffer.capacity <= Self.keptCapacity)
             start = 0
         }
         buffer.append(contentsOf: bytes)
     }
+
+    private static let keptCapacity = 128 * 1024
 
     /// The next whole frame, or nil until more bytes arrive.
     package mutating func next() throws(ReckerError) -> Frame? {

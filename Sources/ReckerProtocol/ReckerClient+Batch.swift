@@ -31,7 +31,7 @@ extension ReckerClient {
     /// A failing request fails only its own item. Relative URLs ("/users/1") are resolved
     /// against the client's `baseURL`. `timeout` bounds each request's call, as in `send`.
     public func batch(_ requests: [ReckerRequest], concurrency: Int = 10, timeout: Duration? = nil) async -> BatchResult {
-        let start = MonotonicClock.nanoseconds()
+        let start = ContinuousClock.now
         var results = [Result<ReckerResponse, ReckerError>?](repeating: nil, count: requests.count)
         let limit = max(1, concurrency)
         await withTaskGroup(of: (Int, Result<ReckerResponse, ReckerError>).self) { group in
@@ -56,7 +56,16 @@ extension ReckerClient {
         }
         let all = results.map { $0! }
         let ok = all.filter { if case .success = $0 { true } else { false } }.count
-        let ms = Double(MonotonicClock.nanoseconds() - start) / 1e6
+        let ms = Double((ContinuousClock.now - start).nanoseconds) / 1e6
         return BatchResult(results: all, stats: .init(total: all.count, successful: ok, failed: all.count - ok, duration: ms))
+    }
+}
+
+extension Duration {
+    /// The whole nanoseconds of a non-negative duration (0 for a negative one).
+    package var nanoseconds: UInt64 {
+        let (seconds, attoseconds) = components
+        guard seconds >= 0, attoseconds >= 0 else { return 0 }
+        return UInt64(seconds) * 1_000_000_000 + UInt64(attoseconds / 1_000_000_000)
     }
 }

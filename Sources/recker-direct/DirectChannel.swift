@@ -1,6 +1,7 @@
 import CReckerCurl
 import Foundation
 import ReckerCLI
+import ReckerLoop
 import ReckerPool
 import ReckerProtocol
 import Synchronization
@@ -60,6 +61,9 @@ final class DirectChannel: MessageChannel, TransferSink, @unchecked Sendable {
     }
 
     deinit { engine.shutdown() }
+
+    /// Stops the engine and waits for its thread's end (again: nothing).
+    func stop() { engine.shutdown() }
 
     func send(_ messages: [Message]) throws(ReckerError) {
         for m in messages { try send(m) }

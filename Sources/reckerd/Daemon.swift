@@ -13,7 +13,7 @@ final class Daemon {
     /// Where the config came from (`--config`, the system file, or nil for the defaults):
     /// a reload reads it again.
     let configSource: String?
-    let startedAt = MonotonicClock.nanoseconds()
+    let startedAt: UInt64
     /// The uid the daemon runs as: its clients, like root, see every uid's counts in stats.
     let uid = getuid()
     private(set) var config: DaemonConfig
@@ -23,8 +23,8 @@ final class Daemon {
     private(set) var isDraining = false
     private var nextClient: ClientID = 1
     private var lastAcceptWarning: UInt64 = 0
-    /// Connections with output to write at the end of this pass.
-    private var toFlush: [any DaemonClient] = []
+    /// Client sockets with output to write at the end of this pass.
+    private var toFlush: [ClientSocket] = []
     /// Where client reads land before they are appended to a connection's input.
     var scratch = [UInt8](repeating: 0, count: 64 * 1024)
     let heartbeat: Heartbeat
@@ -37,13 +37,14 @@ final class Daemon {
         self.configSource = configSource
         self.logger = logger
         self.loop = loop
+        startedAt = loop.now
         let count = ClientCount()
         let heartbeat = Heartbeat { inFlight, open in
             "\(count.value) clients, \(inFlight) requests in flight, \(open) upstream connections open"
         }
         self.heartbeat = heartbeat
         engine = try CurlEngine(options: config.pool, loop: loop, warn: { logger.warning("\($0)") }) { inFlight, open in
-            heartbeat.beat(inFlight: inFlight, openConnections: open)
+            heartbeat.beat(inFlight: inFlight, openConnections: open, now: loop.now)
         }
         clientCount = count
         loop.atEndOfEveryPass { [unowned self] in endOfPass() }
@@ -77,7 +78,7 @@ final class Daemon {
         let connection: any DaemonClient
         switch kind {
         case .binary:
-            connection = ClientConnection(fd: fd, daemon: self, peer: peer, client: client)
+            connection = ClientConnection(fd: fd, daemon: self, peer: peer, client: client, refusal: refusal)
         case .httpUnix, .httpTCP, .metrics:
             connection = HTTPFrontConnection(fd: fd, daemon: self, kind: kind, peer: peer, client: client, refusal: refusal)
         }
@@ -87,11 +88,7 @@ final class Daemon {
         }
         clients[ObjectIdentifier(connection)] = connection
         clientCount.value = clients.count
-        if let c = connection as? ClientConnection {
-            c.start(refusal: refusal)
-        } else if let c = connection as? HTTPFrontConnection {
-            c.start()
-        }
+        connection.start()
     }
 
     func clientDisconnected(_ connection: any DaemonClient) {
@@ -103,11 +100,12 @@ final class Daemon {
         }
     }
 
-    /// `connection` wrote: its output goes out at the end of this pass, with everything
+    /// `socket` was written to: its output goes out at the end of this pass, with everything
     /// else it writes meanwhile.
-    func flushAtEndOfPass(_ connection: any DaemonClient) {
+    func flushAtEndOfPass(_ socket: ClientSocket) {
+        loop.assertOnLoop()
         if toFlush.isEmpty { loop.soon { [unowned self] in flushAll() } }
-        toFlush.append(connection)
+        toFlush.append(socket)
     }
 
     private func flushAll() {
@@ -160,7 +158,7 @@ final class Daemon {
         rendering = true
         let waiting = pendingStats
         pendingStats = []
-        let report = StatsReport(stats: engine.snapshotNow(), uptime: Double(MonotonicClock.nanoseconds() - startedAt) / 1e9,
+        let report = StatsReport(stats: engine.snapshotNow(), uptime: Double(loop.now - startedAt) / 1e9,
                                  clients: clients.count, users: users)
         let kinds = Set(waiting.map(\.0))
         let loop = self.loop

@@ -8,10 +8,8 @@ protocol DaemonClient: AnyObject {
     var countedAs: UInt32? { get }
     /// Counted among its user's connections (`limits.maxClientsPerUser`).
     var registered: Bool { get set }
-    func flush()
+    /// Starts serving: watches the socket, arms the first timer, or says the refusal it
+    /// was created with and closes.
+    func start()
     func closeNow()
-}
-
-extension ClientConnection: DaemonClient {
-    var countedAs: UInt32? { peer?.uid }
 }

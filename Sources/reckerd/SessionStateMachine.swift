@@ -13,8 +13,8 @@ struct SessionStateMachine {
         case write(Message)
         /// Write a RESPONSE_BODY frame of `chunk[range]` (no copy until the output buffer).
         case writeBody(stream: UInt32, chunk: [UInt8], range: Range<Int>)
-        /// Hand a request to the engine, then call `started` with its transfer id.
-        case start(stream: UInt32, EngineRequest)
+        /// Hand a request to the engine under the transfer id the frame came with.
+        case start(TransferID, EngineRequest)
         case sendBody(TransferID, [UInt8], end: Bool)
         /// The client was sent this many more bytes of a response: the engine may read on.
         case consumed(TransferID, Int)
@@ -31,7 +31,7 @@ struct SessionStateMachine {
 
     /// A request of this client in flight.
     struct Stream {
-        var transfer: TransferID?
+        var transfer: TransferID
         var method: String
         /// Response bytes the client still accepts (its window for us).
         var sendWindow: Int
@@ -47,11 +47,11 @@ struct SessionStateMachine {
         /// make a report: a quarter of the response buffer this request was started with.
         var unreported = 0
         var reportEvery: Int
-        /// Body chunks the client sent before the engine named the transfer.
-        var early: [([UInt8], Bool)] = []
     }
 
-    enum State: Equatable { case awaitingHello, open, closed }
+    /// `closing`: an ERROR on stream 0 is on its way and the socket closes after it; nothing
+    /// the client sends is read any more.
+    enum State: Equatable { case awaitingHello, open, closing, closed }
 
     private(set) var state = State.awaitingHello
     private var streams: [UInt32: Stream] = [:]
@@ -68,19 +68,28 @@ struct SessionStateMachine {
     static let maxStatsInProgress = 4
     /// Queued response pieces smaller than this take the next piece in.
     static let joinBelow = 16 * 1024
+    /// A client must say HELLO this soon after connecting, and finish a frame it began this
+    /// soon (PROTOCOL.md 1.1).
+    static let handshakeTimeoutNs: UInt64 = 10_000_000_000
+    static let partialFrameTimeoutNs: UInt64 = 10_000_000_000
 
-    init(client: ClientID, peer: PeerCredentials?) {
+    private let connectedAt: UInt64
+    /// Since when a frame has been begun and not finished (nil while none is).
+    private var partialSince: UInt64?
+
+    init(client: ClientID, peer: PeerCredentials?, now: UInt64) {
         self.client = client
         self.peer = peer
+        connectedAt = now
     }
 
     var inFlight: Int { streams.count }
 
     // MARK: - client frames
 
-    /// One frame from the client.
-    mutating func receive(_ frame: Frame, config: DaemonConfig, draining: Bool, now: UInt64) -> [Action] {
-        guard state != .closed else { return [] }
+    /// One frame from the client, with the transfer id a request it starts would take.
+    mutating func receive(_ frame: Frame, transfer: TransferID, config: DaemonConfig, draining: Bool, now: UInt64) -> [Action] {
+        guard state == .awaitingHello || state == .open else { return [] }
         var actions: [Action] = []
         do throws(ReckerError) {
             // PROTOCOL.md 2.1: any first frame but a HELLO on stream 0 fails the handshake,
@@ -105,7 +114,7 @@ struct SessionStateMachine {
             if state == .awaitingHello {
                 try handshake(message, config: config, &actions)
             } else {
-                try handle(message, config: config, draining: draining, now: now, &actions)
+                try handle(message, transfer: transfer, config: config, draining: draining, now: now, &actions)
             }
         } catch {
             if error.code.isConnectionError {
@@ -172,11 +181,11 @@ struct SessionStateMachine {
 
     private func limits(_ config: DaemonConfig) -> Limits { announced ?? Limits(config) }
 
-    private mutating func handle(_ message: Message, config: DaemonConfig, draining: Bool, now: UInt64,
+    private mutating func handle(_ message: Message, transfer: TransferID, config: DaemonConfig, draining: Bool, now: UInt64,
                                  _ actions: inout [Action]) throws(ReckerError) {
         switch message {
         case .requestHead(let id, let head, let end):
-            try startRequest(id, head, end: end, config: config, draining: draining, now: now, &actions)
+            try startRequest(id, head, end: end, transfer: transfer, config: config, draining: draining, now: now, &actions)
         case .requestBody(let id, let data, let end):
             guard var s = streams[id], !s.requestEnded else { return }
             s.receiveWindow -= data.count
@@ -184,11 +193,7 @@ struct SessionStateMachine {
                 throw ReckerError(.flowControlError, "stream \(id) sent \(-s.receiveWindow) body bytes beyond its window")
             }
             s.requestEnded = end
-            if let transfer = s.transfer {
-                actions.append(.sendBody(transfer, data, end: end))
-            } else {
-                s.early.append((data, end))
-            }
+            actions.append(.sendBody(s.transfer, data, end: end))
             streams[id] = s
         case .windowUpdate(let id, let increment):
             guard var s = streams[id] else { return }
@@ -226,8 +231,8 @@ struct SessionStateMachine {
         }
     }
 
-    private mutating func startRequest(_ id: UInt32, _ head: RequestHead, end: Bool, config: DaemonConfig, draining: Bool,
-                                       now: UInt64, _ actions: inout [Action]) throws(ReckerError) {
+    private mutating func startRequest(_ id: UInt32, _ head: RequestHead, end: Bool, transfer: TransferID, config: DaemonConfig,
+                                       draining: Bool, now: UInt64, _ actions: inout [Action]) throws(ReckerError) {
         guard id != 0, streams[id] == nil, !statsStreams.contains(id) else {
             throw ReckerError(.invalidStream, "stream \(id) is \(id == 0 ? "the connection itself" : "already in flight")")
         }
@@ -249,20 +254,10 @@ struct SessionStateMachine {
         let buffer = config.pool.maxResponseBuffer
         let request = EngineRequest(head: head, target: target, arrival: now, hasBody: !end, responseBuffer: buffer,
                                     client: client, user: TurnKey.of(uid: peer?.uid, connection: client))
-        streams[id] = Stream(transfer: nil, method: head.method, sendWindow: announced.streamWindow, receiveWindow: announced.streamWindow,
+        streams[id] = Stream(transfer: transfer, method: head.method, sendWindow: announced.streamWindow, receiveWindow: announced.streamWindow,
                              requestEnded: end, url: head.url, domain: target.domain, reportEvery: max(1, buffer / 4))
-        actions.append(.start(stream: id, request))
-    }
-
-    /// The engine named the transfer of `stream`: body that came before goes to it now.
-    mutating func started(stream id: UInt32, transfer: TransferID) -> [Action] {
-        guard var s = streams[id], s.transfer == nil else { return [] }
-        s.transfer = transfer
         byTransfer[transfer] = id
-        let early = s.early
-        s.early = []
-        streams[id] = s
-        return early.map { .sendBody(transfer, $0.0, end: $0.1) }
+        actions.append(.start(transfer, request))
     }
 
     // MARK: - engine events
@@ -325,10 +320,8 @@ struct SessionStateMachine {
         var actions: [Action] = [.log(.error, "cannot encode a frame for stream \(id): \(error.message)")]
         var safe = false
         if let s = streams.removeValue(forKey: id) {
-            if let t = s.transfer {
-                byTransfer[t] = nil
-                actions.append(.cancel(t))
-            }
+            byTransfer[s.transfer] = nil
+            actions.append(.cancel(s.transfer))
             safe = RequestValidator.isSafeMethod(s.method)
         }
         actions.append(.write(.error(stream: id, ReckerError(.upstreamProtocol, "the response could not be encoded: \(error.message)",
@@ -364,14 +357,49 @@ struct SessionStateMachine {
     /// The connection fails with `error` (a connection error, a timeout): said on stream 0,
     /// then closed.
     mutating func close(_ error: ReckerError) -> [Action] {
-        guard state != .closed else { return [] }
+        guard state == .awaitingHello || state == .open else { return [] }
+        state = .closing
         return [.log(.info, "closing client connection: \(error.code.name): \(error.message)"), .close(error)]
     }
 
-    /// The socket is closed: every request still in flight is cancelled.
+    // MARK: - time
+
+    /// What is left of the input after the frames read so far: whether a frame has begun
+    /// (its timer starts now unless it already runs) or not.
+    mutating func inputBuffered(partialFrame: Bool, now: UInt64) {
+        if !partialFrame {
+            partialSince = nil
+        } else if partialSince == nil {
+            partialSince = now
+        }
+    }
+
+    /// When `timedOut` has something to do: the end of the handshake's time, or of the
+    /// time a begun frame has to finish; nil when no timer runs.
+    func deadline() -> UInt64? {
+        guard state == .awaitingHello || state == .open else { return nil }
+        let handshake = state == .awaitingHello ? connectedAt &+ Self.handshakeTimeoutNs : UInt64.max
+        let partial = partialSince.map { $0 &+ Self.partialFrameTimeoutNs } ?? .max
+        let first = min(handshake, partial)
+        return first == .max ? nil : first
+    }
+
+    /// The deadline passed (a caller may come early: nothing happens before it).
+    mutating func timedOut(now: UInt64) -> [Action] {
+        if state == .awaitingHello && now >= connectedAt &+ Self.handshakeTimeoutNs {
+            return close(ReckerError(.badHandshake, "no HELLO within \(Self.handshakeTimeoutNs / 1_000_000_000) s"))
+        }
+        if let since = partialSince, now >= since &+ Self.partialFrameTimeoutNs {
+            return close(ReckerError(.malformedFrame, "frame incomplete for \(Self.partialFrameTimeoutNs / 1_000_000_000) s"))
+        }
+        return []
+    }
+
+    /// The socket is closed, or lingers with its write side shut: every request still in
+    /// flight is cancelled.
     mutating func closed() -> [Action] {
         state = .closed
-        let actions = streams.values.compactMap { $0.transfer.map(Action.cancel) }
+        let actions = streams.values.map { Action.cancel($0.transfer) }
         streams.removeAll()
         byTransfer.removeAll()
         statsStreams.removeAll()
@@ -399,13 +427,13 @@ struct SessionStateMachine {
         // half that, so reporting progress in quarters keeps it flowing with one report per
         // quarter instead of one per chunk; a finished transfer needs no report at all.
         s.unreported += sent
-        if s.end == nil && s.unreported >= s.reportEvery, let t = s.transfer {
-            actions.append(.consumed(t, s.unreported))
+        if s.end == nil && s.unreported >= s.reportEvery {
+            actions.append(.consumed(s.transfer, s.unreported))
             s.unreported = 0
         }
         if s.queued.isEmpty, let end = s.end {
             streams[id] = nil
-            if let t = s.transfer { byTransfer[t] = nil }
+            byTransfer[s.transfer] = nil
             actions.append(.write(.responseEnd(stream: id, end)))
         } else {
             streams[id] = s

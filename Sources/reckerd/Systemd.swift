@@ -78,11 +78,11 @@ final class Heartbeat: Sendable {
         self.statusLine = statusLine
     }
 
-    /// Called on each engine loop pass with the engine's vitals.
-    func beat(inFlight: Int, openConnections: Int) {
+    /// Called on each engine loop pass with the engine's vitals and the loop's time (the
+    /// monotonic clock: a wall-clock step backwards must not stop the pings).
+    func beat(inFlight: Int, openConnections: Int, now nowNs: UInt64) {
         guard Systemd.notifying, ready.load(ordering: .relaxed) else { return }
-        // The monotonic clock: a wall-clock step backwards must not stop the pings.
-        let now = Double(MonotonicClock.nanoseconds()) / 1e9
+        let now = Double(nowNs) / 1e9
         var message = ""
         last.withLock { l in
             if let w = watchdog, now - l.watchdog >= w {

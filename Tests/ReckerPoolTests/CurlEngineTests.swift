@@ -1,4 +1,5 @@
 import Foundation
+import ReckerLoop
 import ReckerPool
 import ReckerProtocol
 import ReckerTestSupport

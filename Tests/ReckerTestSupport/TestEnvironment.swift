@@ -14,7 +14,12 @@ public enum TestEnvironment {
         return packageRoot.appendingPathComponent(".build/debug")
     }
 
-    /// A fresh temporary directory, world-readable (nginx workers run unprivileged).
+    /// A test writes to pipes and sockets whose reader may be gone (a child that exited, a
+    /// daemon that closed): that is EPIPE for the test to see, not SIGPIPE ending the test
+    /// process. `swift test` ignores the signal for its children; the bundle run on its own
+    /// (scripts/run-tests.py) does not, so every helper here makes sure.
+    static let ignoringSIGPIPE: Void = { _ = signal(SIGPIPE, SIG_IGN) }()
+
     /// A Unix stream socket bound to `path` (listening when `backlog` is given); the caller
     /// closes it. -1 when socket() or bind() fails.
     public static func bindUnixSocket(_ path: String, listen backlog: Int32? = nil) -> Int32 {
@@ -35,7 +40,9 @@ public enum TestEnvironment {
         return fd
     }
 
+    /// A fresh temporary directory, world-readable (nginx workers run unprivileged).
     public static func makeTempDir(_ name: String) throws -> URL {
+        ignoringSIGPIPE
         let dir = URL(fileURLWithPath: NSTemporaryDirectory())
             .appendingPathComponent("reckerd-test-\(name)-\(getpid())-\(UInt32.random(in: 0 ... .max))")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true,
@@ -45,6 +52,7 @@ public enum TestEnvironment {
 
     /// A TCP port on 127.0.0.1 that was free a moment ago.
     public static func freePort() -> UInt16 {
+        ignoringSIGPIPE
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var addr = sockaddr_in()
@@ -75,6 +83,7 @@ public enum TestEnvironment {
     @discardableResult
     public static func run(_ path: String, _ args: [String], stdin: Data? = nil,
                            environment: [String: String]? = nil, directory: URL? = nil, timeout: TimeInterval = 60) throws -> Result {
+        ignoringSIGPIPE
         let p = Process()
         p.executableURL = URL(fileURLWithPath: path)
         p.arguments = args
