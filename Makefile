@@ -33,13 +33,16 @@ run: release
 	.build/release/reckerd --config $(CONFIG)
 
 # The XCTest suite in TEST_WORKERS parallel workers, one test class each (scripts/run-tests.py;
-# the classes share nothing: each starts its own daemons and upstreams). Then the fuzz corpus
-# is replayed and the decoder and the HTTP reader fuzzed for FUZZ_SECONDS.
+# the classes share nothing: each starts its own daemons and upstreams). Beside it, the fuzz
+# corpus is replayed and the decoder and the HTTP reader fuzzed for FUZZ_SECONDS (its output
+# follows the tests'). Either failing fails the target.
 TEST_WORKERS ?= 4
 test: test-deps
 	$(SWIFT) build --build-tests
-	RECKER_BIN_DIR="$$($(SWIFT) build --show-bin-path)" /usr/bin/python3 scripts/run-tests.py --workers $(TEST_WORKERS)
-	scripts/fuzz.sh $(FUZZ_SECONDS)
+	@scripts/fuzz.sh $(FUZZ_SECONDS) > .build/fuzz.log 2>&1 & fuzz=$$!; \
+	RECKER_BIN_DIR="$$($(SWIFT) build --show-bin-path)" /usr/bin/python3 scripts/run-tests.py --workers $(TEST_WORKERS); tests=$$?; \
+	wait $$fuzz; fuzzed=$$?; cat .build/fuzz.log; \
+	[ $$tests = 0 ] && [ $$fuzzed = 0 ]
 
 # The protocol decoder under libFuzzer for FUZZ_SECONDS (scripts/fuzz.sh).
 fuzz: test-deps

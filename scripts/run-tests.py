@@ -4,7 +4,7 @@
 The unit targets (no processes, no sockets) run as one job; every integration class runs
 in its own xctest process, so classes never share a daemon, an nginx or a temporary
 folder, and a class's own fixtures (set up once per class) are kept. The longest classes
-start first, from the times the last recorded run wrote to Tests/test-durations.tsv
+start first, from the times the last recorded run wrote to scripts/test-durations.tsv
 (`--record` rewrites it); a class not listed there starts after them.
 
 Each job's output goes to .build/test-logs/CLASS.log; a failing class's log is printed
@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DURATIONS = ROOT / "Tests" / "test-durations.tsv"
+DURATIONS = ROOT / "scripts" / "test-durations.tsv"
 UNIT_MODULES = ("ReckerPoolTests", "ReckerProtocolTests", "reckerdUnitTests")
 EXECUTED = re.compile(r"Executed (\d+) tests?, with (\d+) failures? \((\d+) unexpected\)")
 SKIPPED = re.compile(r"Test Case '([^']+)' skipped")
@@ -141,7 +141,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workers", type=int, default=int(os.environ.get("RECKER_TEST_WORKERS", "4")))
     parser.add_argument("--timeout", type=float, default=600, help="seconds one class may take")
-    parser.add_argument("--record", action="store_true", help="rewrite Tests/test-durations.tsv")
+    parser.add_argument("--record", action="store_true", help="rewrite scripts/test-durations.tsv")
     parser.add_argument("filters", nargs="*")
     args = parser.parse_args()
 

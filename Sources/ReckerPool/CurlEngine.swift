@@ -38,9 +38,6 @@ package final class CurlEngine: @unchecked Sendable {
     private var lastTick: UInt64 = 0
     /// The pool's timers run at most this often (ns) while events keep coming.
     static let tickInterval: UInt64 = 1_000_000
-    /// How long a client that reads nothing may hold a connection another request waits
-    /// for, once no spill file can take its bytes (README, "limits.spillUserMax").
-    static let stalledReaderGrace: UInt64 = 2_000_000_000
     /// How much later than the engine's own total_timeout timer libcurl's backstop fires (ms).
     static let backstopSlackMs = 250
     private var cleanedUp = false
@@ -630,95 +627,54 @@ package final class CurlEngine: @unchecked Sendable {
                 continue
             }
             let t = Unmanaged<Transfer>.fromOpaque(raw).takeUnretainedValue()
-            let result = recker_msg_result(msg)
-            if t.headOnlyAnswered {
+            switch TransferPolicy.verdict(outcome(of: t, recker_msg_result(msg))) {
+            case .succeeded:
                 finish(t, error: nil)
-            } else if t.restartFresh {
+            case .startOver:
                 startOver(t)
-            } else if result == CURLE_OK && t.sawResponse && !t.responseHead.complete {
-                // libcurl 8.14 takes a head cut off by the upstream's close ("HTTP/1.1 200
-                // OK\r\n", then EOF) for a whole, empty response.
-                finish(t, error: t.reachedError(.upstreamProtocol, "the upstream closed before its response head was complete"))
-            } else if result == CURLE_OK, let why = t.interimAsFinal {
-                finish(t, error: t.reachedError(.upstreamProtocol, why))
-            } else if result == CURLE_OK {
-                finish(t, error: nil)
-            } else if mayStartOver(t, result) {
-                startOver(t)
-            } else if let denied = t.deniedDestination, result == CURLE_COULDNT_CONNECT {
-                finish(t, error: ReckerError(.destinationDenied, "reckerd's policy refuses this destination: \(denied); nothing was sent"))
-            } else if let e = t.socketError, result == CURLE_COULDNT_CONNECT, [EMFILE, ENFILE, ENOBUFS, ENOMEM].contains(e) {
-                let reason = String(cString: strerror(e))
-                reportLocalShortage(reason)
-                finish(t, error: ReckerError(.localResources, "reckerd could not open a socket for this request: \(reason); nothing was sent",
-                                             detail: UInt32(e)))
-            } else if result == CURLE_TOO_LARGE && !t.headSent && t.sawResponse {
-                // libcurl 8.6+ reports a response header line over its 100 KiB limit
-                // (CURL_MAX_HTTP_HEADER) so; 7.88 said CURLE_OUT_OF_MEMORY.
-                finish(t, error: t.reachedError(.upstreamProtocol, "the upstream's response head has a header line over libcurl's 100 KiB limit (CURLE_TOO_LARGE)", detail: result.rawValue))
-            } else if result == CURLE_UNSUPPORTED_PROTOCOL,
-                      t.easy.string(CURLINFO_EFFECTIVE_URL)?.lowercased().hasPrefix("http") == true {
-                // libcurl's word (7.88 and 8.14) for an answer without a status line (HTTP/0.9), which
-                // reckerd never accepts; a redirect to another scheme is UPSTREAM_FAILED below.
-                finish(t, error: t.reachedError(.upstreamProtocol, "the upstream answered without an HTTP status line (HTTP/0.9), which reckerd does not accept", detail: result.rawValue))
-            } else if result == CURLE_SEND_FAIL_REWIND && t.sawResponse {
-                // A 307 or 308 asks for the body again (PROTOCOL.md 2.3); reckerd keeps at most
-                // limits.responseBuffer of it.
-                let status = t.easy.long(CURLINFO_RESPONSE_CODE)
-                finish(t, error: t.reachedError(
-                    .upstreamFailed, "the upstream redirected with \(status), which sends the body again, but the body was larger than the \(t.responseBuffer) bytes reckerd keeps for that (limits.responseBuffer); the redirect was not followed", detail: result.rawValue))
-            } else if result == CURLE_SEND_FAIL_REWIND {
-                // The body was over the replay limit, so the resend could not go (PROTOCOL.md 5.1).
-                count(t.request.target.domain) { $0.retries += 1 }
-                finish(t, error: t.reachedError(
-                    .upstreamRecvFailed, "the reused connection closed before any answer, and the body (over limits.responseBuffer) was not kept for a resend (it may have reached the upstream)", detail: result.rawValue))
-            } else if let refused = t.redirectRefused {
-                finish(t, error: t.reachedError(.upstreamFailed, refused, detail: result.rawValue))
-            } else if let broken = t.headRefused {
-                finish(t, error: t.reachedError(.upstreamProtocol, broken, detail: result.rawValue))
-            } else if t.resendRefused && t.neverProcessed {
-                finish(t, error: ReckerError(
-                    .upstreamRecvFailed, "the upstream refused the stream each time reckerd sent \(t.request.head.method) (REFUSED_STREAM, or a GOAWAY that left it out): it did not process it (RFC 9113 §8.7); reckerd sends a request at most twice",
-                    mayHaveReachedUpstream: false, retrySafe: true))
-            } else if t.resendRefused {
-                let method = t.request.head.method
-                // libcurl 8.14 resends after REFUSED_STREAM, or a GOAWAY that left the stream
-                // out, as after a dead connection, and says which only in its trace output:
-                // the stream may have been processed, as far as reckerd can tell.
-                let ended = t.resentAfterHTTP2
-                    ? "the upstream ended the HTTP/2 stream before any answer (its connection closed, or it sent GOAWAY or REFUSED_STREAM; libcurl does not say which)"
-                    : "the reused connection closed before any answer"
-                let why = RequestValidator.mayResend(t.request.head)
-                    ? "\(ended) again after reckerd sent \(method) a second time; it sends a request at most twice"
-                    : "\(ended), and \(method) is not idempotent: reckerd did not send it again (it may have reached the upstream; an Idempotency-Key header allows one resend)"
-                finish(t, error: ReckerError(.upstreamRecvFailed, why, mayHaveReachedUpstream: true,
-                                             retrySafe: RequestValidator.isSafeMethod(method)))
-            } else {
-                let connected = t.connection != nil
-                let detail = Self.oneLine(String(decoding: t.errorBuffer.prefix { $0 != 0 }, as: UTF8.self))
-                let text = detail.isEmpty ? String(cString: curl_easy_strerror(result)) : detail
-                var error = ReckerError.upstream(result, method: t.request.head.method, connected: connected, message: text)
-                if text.contains("pause buffer") {
-                    // libcurl 8.14 buffers at most 64 MiB of a paused transfer's decoded
-                    // body: a compressed answer can decode to more than that from one read.
-                    error.code = .upstreamFailed
-                    error.message = "the response decompressed to more than libcurl holds for a client that is not reading (\(text)); read it faster, or ask without compressed"
-                }
-                if result == CURLE_OPERATION_TIMEDOUT, let ms = t.request.head.options.totalTimeoutMs, ms > 0,
-                   elapsed(since: t.request.arrival) >= UInt64(ms) * 1_000_000 {
-                    // The total deadline is what ran out, whatever libcurl was doing then.
-                    error.code = .timeout
-                    error.message = "the request took longer than its total_timeout of \(ms) ms (\(text))"
-                }
-                // libcurl (7.88 and 8.14) reports heads past its 300 KiB limit (a flood of 1xx heads, say)
-                // as a receive error: the upstream broke the protocol, the network did not.
-                if result == CURLE_RECV_ERROR && !t.headSent && detail.hasPrefix("Too large response headers") {
-                    error.code = .upstreamProtocol
-                    error.message = "the upstream's response heads passed libcurl's 300 KiB limit (\(detail))"
+            case .failed(let error, let note):
+                switch note {
+                case .retry: count(t.request.target.domain) { $0.retries += 1 }
+                case .localShortage(let reason): reportLocalShortage(reason)
+                case nil: break
                 }
                 finish(t, error: error)
             }
         }
+    }
+
+    /// The facts `TransferPolicy` decides a finished transfer's end from, read from its
+    /// record and its easy handle (the effective URL and the status only when they matter).
+    private func outcome(of t: Transfer, _ result: CURLcode) -> TransferPolicy.Outcome {
+        var o = TransferPolicy.Outcome(result: result, head: t.request.head)
+        o.hasBody = t.request.hasBody
+        o.replayable = t.replayable
+        o.isWarmUp = t.isWarmUp
+        o.headOnlyAnswered = t.headOnlyAnswered
+        o.restartFresh = t.restartFresh
+        o.sawResponse = t.sawResponse
+        if t.sawResponse { o.headComplete = t.responseHead.complete }
+        o.headSent = t.headSent
+        if result == CURLE_OK { o.interimAsFinal = t.interimAsFinal }
+        o.deniedDestination = t.deniedDestination
+        o.socketError = t.socketError
+        if result == CURLE_UNSUPPORTED_PROTOCOL {
+            o.effectiveURLIsHTTP = t.easy.string(CURLINFO_EFFECTIVE_URL)?.lowercased().hasPrefix("http") == true
+        }
+        if result == CURLE_SEND_FAIL_REWIND { o.status = t.easy.long(CURLINFO_RESPONSE_CODE) }
+        o.responseBuffer = t.responseBuffer
+        o.redirectRefused = t.redirectRefused
+        o.headRefused = t.headRefused
+        o.resendRefused = t.resendRefused
+        o.neverProcessed = t.neverProcessed
+        o.resentAfterHTTP2 = t.resentAfterHTTP2
+        o.connected = t.connection != nil
+        if result != CURLE_OK { o.errorText = Self.oneLine(String(decoding: t.errorBuffer.prefix { $0 != 0 }, as: UTF8.self)) }
+        o.totalTimeoutMs = t.request.head.options.totalTimeoutMs
+        o.elapsed = elapsed(since: t.request.arrival)
+        o.restarts = t.restarts
+        o.startedOnReuse = t.startedOnReuse
+        return o
     }
 
     /// Ends a transfer exactly once: counts it, tells its sink, frees its handle, and lets
@@ -726,17 +682,11 @@ package final class CurlEngine: @unchecked Sendable {
     private func finish(_ t: Transfer, error failure: ReckerError?) {
         guard !t.finished else { return }
         t.finished = true
-        var error = failure
+        let error = TransferPolicy.reached(failure, sentBefore: t.sent || t.sentBefore, neverProcessed: t.neverProcessed, head: t.request.head)
         // Read before the handle is reset: plain http is HTTP/1 here; https says so once a
         // status line came.
         let version = t.easy.long(CURLINFO_HTTP_VERSION)
         let spokeHTTP1 = !t.request.target.https || version == Int(CURL_HTTP_VERSION_1_1) || version == Int(CURL_HTTP_VERSION_1_0)
-        if (t.sent || t.sentBefore), !t.neverProcessed, let e = error, !e.mayHaveReachedUpstream {
-            // This attempt failed before sending (a resend's connect, say), but an earlier
-            // one went out: the request may have reached the upstream.
-            error?.mayHaveReachedUpstream = true
-            error?.retrySafe = RequestValidator.mayResend(t.request.head)
-        }
         stopTotalTimer(t.id)
         transfers[t.id] = nil
         waiting[t.id] = nil
@@ -804,46 +754,32 @@ package final class CurlEngine: @unchecked Sendable {
         spareHandles.append(easy)
     }
 
-    /// Fails the requests whose clients have sent no body for `bodyTimeoutMs` while their
-    /// upstream connection waits for it: a slow sender must not hold a connection for good.
-    /// Likewise a client that has taken none of its response for as long while the upstream
-    /// connection waits on it (paused: the spill file was off or full).
+    /// Ends the transfers that stood still too long (`TransferPolicy.stall`): a client that
+    /// sends no body or reads none of its response for `bodyTimeoutMs`, one that reads nothing
+    /// while others wait for its connection, an upstream that moves nothing for readTimeout.
     private func endStalledUploads() {
-        let limit = UInt64(options.bodyTimeoutMs) * 1_000_000
-        for t in Array(transfers.values) where t.recvPaused && !t.finished && elapsed(since: t.recvPausedSince) >= limit {
-            finish(t, error: t.reachedError(.timeout, "the client read none of the response for \(options.bodyTimeoutMs) ms (limits.bodyTimeout); its upstream connection is freed"))
-        }
-        // A client that reads nothing while another request waits for its connection, and
-        // whose bytes no spill file can take (its budget is full, or spilling is off), is
-        // the one that waits: after a grace its response fails, so one user's client that
-        // never reads slows only that user (not every user of the domain until bodyTimeout).
-        for t in Array(transfers.values) where t.recvPaused && !t.finished && !t.isWarmUp && t.spillRefused != nil
-            && elapsed(since: max(t.recvPausedSince, t.lastRead)) >= Self.stalledReaderGrace
-            && pool.queued(domain: t.request.target.domain) > 0 {
-            finish(t, error: t.reachedError(.timeout, "the client read none of the response for \(Self.stalledReaderGrace / 1_000_000) ms while other requests waited for its upstream connection, and \(t.spillRefused!); the connection is freed for them"))
-        }
-        for t in Array(transfers.values) where t.sendPaused && elapsed(since: t.sendPausedSince) >= limit {
-            finish(t, error: t.reachedError(.timeout, "the client sent no request body for \(options.bodyTimeoutMs) ms (limits.bodyTimeout)"))
-        }
-        // The upstream's side: nothing moved while reckerd waited on the upstream, not the
-        // client (agent.readTimeout; a connect is connectTimeout's).
-        for t in Array(transfers.values) where !t.finished && !t.recvPaused && !t.sendPaused && !t.isWarmUp && t.connection != nil {
-            let ms = options.agent(forDomain: t.request.target.domain, host: t.request.target.host).readTimeoutMs
-            guard elapsed(since: t.lastActivity) >= UInt64(ms) * 1_000_000 else { continue }
-            finish(t, error: t.reachedError(.timeout, "nothing moved between reckerd and the upstream for \(ms) ms (agent.readTimeout)"))
+        let now = loop.now
+        for t in Array(transfers.values) where !t.finished {
+            var p = TransferPolicy.Progress(method: t.request.head.method)
+            p.isWarmUp = t.isWarmUp
+            p.connected = t.connection != nil
+            p.recvPaused = t.recvPaused
+            p.recvPausedSince = t.recvPausedSince
+            p.lastRead = t.lastRead
+            p.spillRefused = t.spillRefused
+            p.sendPaused = t.sendPaused
+            p.sendPausedSince = t.sendPausedSince
+            p.lastActivity = t.lastActivity
+            let target = t.request.target
+            let readTimeout = options.agent(forDomain: target.domain, host: target.host).readTimeoutMs
+            if let error = TransferPolicy.stall(p, now: now, bodyTimeoutMs: options.bodyTimeoutMs, readTimeoutMs: readTimeout,
+                                                othersWait: { pool.queued(domain: target.domain) > 0 }) {
+                finish(t, error: error)
+            }
         }
     }
 
     // MARK: - starting a request over (engine thread)
-
-    /// Whether a failed transfer may go again on a fresh connection, once: its reused
-    /// connection died before any answer and the replay policy allows a resend (libcurl
-    /// resends on HTTP/1 itself, but not an HTTP/2 stream whose connection died).
-    private func mayStartOver(_ t: Transfer, _ result: CURLcode) -> Bool {
-        guard t.restarts == 0, !t.headSent, !t.sawResponse, !t.isWarmUp else { return false }
-        let died = [CURLE_HTTP2, CURLE_HTTP2_STREAM, CURLE_RECV_ERROR, CURLE_SEND_ERROR, CURLE_GOT_NOTHING, CURLE_PARTIAL_FILE].contains(result)
-        return died && t.startedOnReuse && RequestValidator.mayResend(t.request.head) && (!t.request.hasBody || t.replayable)
-    }
 
     /// Lets go of `t`'s handle and connection and starts the same request again on a fresh
     /// connection; the client hears nothing of the first try, the pool counts a retry.
