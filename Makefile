@@ -38,6 +38,7 @@ run: release
 # follows the tests'). Either failing fails the target.
 TEST_WORKERS ?= 4
 test: test-deps
+	@scripts/check-purity.sh
 	$(SWIFT) build --build-tests
 	@scripts/fuzz.sh $(FUZZ_SECONDS) > .build/fuzz.log 2>&1 & fuzz=$$!; \
 	RECKER_BIN_DIR="$$($(SWIFT) build --show-bin-path)" /usr/bin/python3 scripts/run-tests.py --workers $(TEST_WORKERS); tests=$$?; \
@@ -61,6 +62,7 @@ bench: release
 	/usr/bin/python3 bench/libcurl_cpu.py --append docs/BENCHMARKS.md
 	/usr/bin/python3 bench/soak.py
 	/usr/bin/python3 bench/http_front.py --append docs/BENCHMARKS.md
+	/usr/bin/python3 bench/domain_rounds.py .build/release
 	scripts/fuzz.sh 600
 	$(SWIFT) build --build-tests
 	RECKER_LIVE_FUZZ_SECONDS=300 RECKER_BIN_DIR="$$($(SWIFT) build --show-bin-path)" \

@@ -58,8 +58,10 @@ let package = Package(
         // What Glibc's module leaves out for the event loop: epoll, eventfd, accept4, peer
         // credentials, signals as bytes.
         .target(name: "CReckerLoop"),
-        // The HTTP front's request reader, pure (no Glibc, no loop): bytes in, events out.
-        .target(name: "ReckerSession"),
+        // The client sessions' rules, pure (no Glibc, no loop, no libcurl): the binary protocol's and
+        // the HTTP front's state machines, the HTTP request reader and proxy rules, what a
+        // request is to the engine. Events in, actions out.
+        .target(name: "ReckerSession", dependencies: ["ReckerProtocol"]),
         // The event loop everything a request touches runs on (epoll, timers, inbox).
         .target(name: "ReckerLoop", dependencies: ["CReckerLoop"]),
         // Wire format and client library. No NIO and no Foundation, so clients stay small.
@@ -71,6 +73,7 @@ let package = Package(
                 "CReckerCurl",
                 "ReckerLoop",
                 "ReckerProtocol",
+                "ReckerSession",
                 .product(name: "Histogram", package: "hdrhistogram-swift", condition: .when(traits: ["Daemon"])),
             ],
             swiftSettings: curlSwiftSettings
@@ -98,7 +101,7 @@ let package = Package(
         // `recker --fallback` without a daemon: the same CLI on an in-process libcurl engine.
         .executableTarget(
             name: "recker-direct",
-            dependencies: ["ReckerCLI", "ReckerLoop", "ReckerPool", "ReckerProtocol"]
+            dependencies: ["ReckerCLI", "ReckerLoop", "ReckerPool", "ReckerProtocol", "ReckerSession"]
         ),
         // The protocol decoder's fuzz target (scripts/fuzz.sh); built plainly it replays a corpus.
         .executableTarget(
@@ -128,10 +131,12 @@ let package = Package(
         .testTarget(name: "ReckerProtocolTests", dependencies: ["ReckerProtocol"]),
         .testTarget(
             name: "ReckerPoolTests",
-            dependencies: ["ReckerLoop", "ReckerPool", "ReckerProtocol", "ReckerTestSupport"]
+            dependencies: ["ReckerLoop", "ReckerPool", "ReckerProtocol", "ReckerSession", "ReckerTestSupport"]
         ),
-        // The daemon's pure parts (the session's state machine) without a socket.
-        .testTarget(name: "reckerdUnitTests", dependencies: ["reckerd", "ReckerCLI", "ReckerPool", "ReckerProtocol", "ReckerSession"]),
+        // The sessions' pure rules (machines, HTTP reader and proxy rules) without a socket.
+        .testTarget(name: "ReckerSessionTests", dependencies: ["ReckerProtocol", "ReckerSession"]),
+        // The CLI's pure parts (the cookie jar) without a process.
+        .testTarget(name: "ReckerCLITests", dependencies: ["ReckerCLI"]),
         .testTarget(
             name: "reckerdTests",
             dependencies: ["ReckerProtocol", "ReckerTestSupport"]

@@ -1,6 +1,7 @@
 import CReckerCurl
 import Glibc
 import ReckerProtocol
+import ReckerSession
 
 /// Which open file a descriptor number names. The kernel hands a closed number to the next
 /// `socket()` or `accept()` at once, so a number alone proves nothing; device and inode do.

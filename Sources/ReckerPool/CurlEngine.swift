@@ -3,6 +3,7 @@ import Dispatch
 import Glibc
 import ReckerLoop
 import ReckerProtocol
+import ReckerSession
 import Synchronization
 
 /// The libcurl engine: one multi handle on one event loop, so every request to a domain

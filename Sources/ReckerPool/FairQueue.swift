@@ -1,6 +1,4 @@
-/// Identifies the client a request came from (one client connection), so waiting requests
-/// can be served fairly between clients. 0 for requests of no particular client.
-package typealias ClientID = UInt64
+import ReckerSession
 
 /// A pool's waiting requests, served in turns at two levels: users take turns (the one with
 /// the fewest requests running first, round robin among equals), and within a user its

@@ -1,4 +1,5 @@
 import ReckerProtocol
+import ReckerSession
 
 /// Identifies one upstream connection (reckerd's own ids, from 1).
 package typealias ConnectionID = UInt64

@@ -1,6 +1,7 @@
 import CReckerCurl
 import Glibc
 import ReckerProtocol
+import ReckerSession
 
 /// One request in flight inside the engine: its easy handle and everything between the
 /// client and libcurl. Engine-thread confined, like the engine's other state.

@@ -1,7 +1,5 @@
 import ReckerProtocol
-
-/// Identifies one request inside the engine.
-package typealias TransferID = UInt64
+import ReckerSession
 
 /// Where the engine delivers a request's results. Called on the engine thread, in order
 /// per transfer; implementations hand the work to their own thread and return at once.
@@ -20,36 +18,4 @@ package protocol TransferSink: AnyObject, Sendable {
 extension TransferSink {
     /// Sinks whose owner waits for every answer never go.
     package var isGone: Bool { false }
-}
-
-/// A request as the engine receives it: checked at the door already.
-package struct EngineRequest: Sendable {
-    package var head: RequestHead
-    package var target: RequestValidator.Target
-    /// When the request arrived (MonotonicClock), for queue and total times.
-    package var arrival: UInt64
-    /// Whether a body follows in `sendBody` calls.
-    package var hasBody: Bool
-    /// Most response bytes held for this request before reading pauses, fixed for its
-    /// whole life: the sink reports its progress against the same number, so a reload
-    /// that changes the limit cannot leave the two sides waiting on each other. nil: the
-    /// engine's `maxResponseBuffer` when the request starts.
-    package var responseBuffer: Int?
-    /// The client connection it came from: within a user, waiting requests are served by
-    /// connection in turn.
-    package var client: ClientID
-    /// Whose turn it is among users: the daemon gives the client's uid (`TurnKey`), so a
-    /// user with 200 connections gets no more turns than one with one. nil: `client`.
-    package var user: ClientID?
-
-    package init(head: RequestHead, target: RequestValidator.Target, arrival: UInt64, hasBody: Bool,
-                 responseBuffer: Int? = nil, client: ClientID = 0, user: ClientID? = nil) {
-        self.head = head
-        self.target = target
-        self.arrival = arrival
-        self.hasBody = hasBody
-        self.responseBuffer = responseBuffer
-        self.client = client
-        self.user = user
-    }
 }

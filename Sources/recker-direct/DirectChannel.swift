@@ -4,6 +4,7 @@ import ReckerCLI
 import ReckerLoop
 import ReckerPool
 import ReckerProtocol
+import ReckerSession
 import Synchronization
 
 /// Protocol v1 spoken to an in-process libcurl engine instead of the daemon: what `recker

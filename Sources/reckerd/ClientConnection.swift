@@ -2,6 +2,7 @@ import Logging
 import ReckerLoop
 import ReckerPool
 import ReckerProtocol
+import ReckerSession
 
 /// One client of reckerd's own protocol: its socket's bytes become frames (`FrameReader`)
 /// for its `SessionStateMachine`, and what the machine decides is carried out here (write,
@@ -60,7 +61,7 @@ final class ClientConnection: DaemonClient, ClientSocketOwner, EngineEvents {
     /// sending floods of cheap frames (PINGs, WINDOW_UPDATEs) delays the others by one turn,
     /// not by its whole backlog.
     private func decode() {
-        let config = daemon.config
+        let config = daemon.session
         var budget = Self.framesPerTurn
         while !socket.isClosed && !socket.isLingering {
             reader.maxLength = machine.announced?.maxFrame ?? config.maxFrame
@@ -119,12 +120,12 @@ final class ClientConnection: DaemonClient, ClientSocketOwner, EngineEvents {
             case .stats(let stream, let format):
                 daemon.statsReport(format, for: .of(uid: machine.peer?.uid, daemonUID: daemon.uid)) { [weak self] document in
                     guard let self, !socket.isClosed else { return }
-                    run(machine.statsReady(stream: stream, document, config: daemon.config))
+                    run(machine.statsReady(stream: stream, document, config: daemon.session))
                 }
             case .responded(let reused):
                 daemon.noteResponse(uid: machine.peer?.uid ?? UInt32.max, reused: reused)
             case .log(let level, let text, let fields):
-                daemon.logger.log(level: level, "\(text)", metadata: fields.isEmpty ? nil : fields.mapValues { .string($0) })
+                daemon.logger.log(level: Logger.Level(level), "\(text)", metadata: fields.isEmpty ? nil : fields.mapValues { .string($0) })
             case .close(let error):
                 write(.error(stream: 0, error))
                 socket.flushAndClose()
@@ -145,7 +146,7 @@ final class ClientConnection: DaemonClient, ClientSocketOwner, EngineEvents {
     func outputTaken() {}
 
     func writabilityChanged(_ writable: Bool) {
-        run(machine.writabilityChanged(writable, config: daemon.config))
+        run(machine.writabilityChanged(writable, config: daemon.session))
         // Frames that arrived while the output was over its high water are still in the reader.
         if writable && !socket.isClosed { decode() }
     }
@@ -171,8 +172,8 @@ final class ClientConnection: DaemonClient, ClientSocketOwner, EngineEvents {
         run(machine.responseHead(id, head, debug: daemon.logger.logLevel <= .debug))
     }
 
-    func engineBody(_ id: TransferID, _ chunk: [UInt8]) { run(machine.responseBody(id, chunk, config: daemon.config)) }
-    func engineEnd(_ id: TransferID, _ end: ResponseEnd) { run(machine.responseEnd(id, end, config: daemon.config)) }
+    func engineBody(_ id: TransferID, _ chunk: [UInt8]) { run(machine.responseBody(id, chunk, config: daemon.session)) }
+    func engineEnd(_ id: TransferID, _ end: ResponseEnd) { run(machine.responseEnd(id, end, config: daemon.session)) }
     func engineFailed(_ id: TransferID, _ error: ReckerError) { run(machine.failed(id, error)) }
     func engineBodySent(_ id: TransferID, bytes: Int) { run(machine.bodySent(id, bytes: bytes)) }
 }

@@ -1,5 +1,6 @@
 import ReckerPool
 import ReckerProtocol
+import ReckerSession
 
 /// What a client connection hears from the engine about its transfers.
 protocol EngineEvents: AnyObject {

@@ -3,6 +3,7 @@ import Logging
 import ReckerLoop
 import ReckerPool
 import ReckerProtocol
+import ReckerSession
 
 /// The running daemon: its config, engine, client connections and lifecycle, all on one
 /// event loop. Loop-confined: every method runs on the loop's thread.
@@ -16,7 +17,9 @@ final class Daemon {
     let startedAt: UInt64
     /// The uid the daemon runs as: its clients, like root, see every uid's counts in stats.
     let uid = getuid()
-    private(set) var config: DaemonConfig
+    private(set) var config: DaemonConfig { didSet { session = config.session } }
+    /// What the client sessions' machines take from `config`, kept with it.
+    private(set) var session: SessionConfig
     private var clients: [ObjectIdentifier: any DaemonClient] = [:]
     private var perUser: [UInt32: Int] = [:]
     private var users: [UInt32: StatsReport.UserCounts] = [:]
@@ -34,6 +37,7 @@ final class Daemon {
 
     init(config: DaemonConfig, configSource: String?, logger: Logger, loop: EventLoop) throws {
         self.config = config
+        session = config.session
         self.configSource = configSource
         self.logger = logger
         self.loop = loop

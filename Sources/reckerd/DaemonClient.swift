@@ -1,3 +1,4 @@
+import ReckerSession
 /// A client connection the daemon keeps track of, whatever it speaks (reckerd's protocol,
 /// HTTP/1.1, or the metrics endpoint): counted in the stats, flushed at the end of a
 /// pass, closed when the daemon stops.

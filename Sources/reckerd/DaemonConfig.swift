@@ -1,4 +1,5 @@
 import ReckerPool
+import ReckerSession
 
 /// Everything `config/reckerd.json` can say. Defaults equal the shipped file.
 struct DaemonConfig: Equatable {
@@ -81,6 +82,24 @@ struct DaemonConfig: Equatable {
         if !allowUsers.isEmpty { doc.append(("allowUsers", ConfigJSON(.array(allowUsers.map { .int(Int($0)) })))) }
         if !allowGroups.isEmpty { doc.append(("allowGroups", ConfigJSON(.array(allowGroups.map { .int(Int($0)) })))) }
         return ConfigJSON.object(doc).rendered()
+    }
+
+    /// What the client sessions' machines take from it.
+    var session: SessionConfig {
+        var s = SessionConfig()
+        s.allowUsers = allowUsers
+        s.allowGroups = allowGroups
+        s.maxFrame = maxFrame
+        s.maxInFlightPerClient = maxInFlightPerClient
+        s.streamWindow = streamWindow
+        s.headerLimits = pool.headerLimits
+        s.responseBuffer = pool.maxResponseBuffer
+        s.bodyTimeoutMs = pool.bodyTimeoutMs
+        s.httpEnabled = http.enabled
+        s.headerTimeoutMs = http.headerTimeoutMs
+        s.idleTimeoutMs = http.idleTimeoutMs
+        s.originate = originate
+        return s
     }
 
     /// Where the daemon looks for its config when `--config` is not given.

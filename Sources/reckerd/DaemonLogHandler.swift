@@ -1,6 +1,7 @@
 import CReckerSystemd
 import Glibc
 import Logging
+import ReckerSession
 import Synchronization
 
 /// Logs to the journal when stderr is the journal (under systemd), with the priority and
@@ -89,19 +90,15 @@ struct DaemonLogHandler: LogHandler {
     }
 }
 
-/// What may be logged of a request.
-enum Redact {
-    /// scheme://host:port/path — no user info, no query string, no fragment.
-    static func url(_ url: String) -> String {
-        var s = Substring(url)
-        if let q = s.firstIndex(where: { $0 == "?" || $0 == "#" }) { s = s[..<q] }
-        if let scheme = s.firstRange(of: "://") {
-            let rest = s[scheme.upperBound...]
-            let authorityEnd = rest.firstIndex(of: "/") ?? rest.endIndex
-            if let at = rest[..<authorityEnd].lastIndex(of: "@") {
-                return String(s[..<scheme.upperBound]) + String(rest[rest.index(after: at)...])
-            }
+extension Logger.Level {
+    /// The logger's level for a line a session's machine asks for.
+    init(_ level: LogLevel) {
+        switch level {
+        case .debug: self = .debug
+        case .info: self = .info
+        case .notice: self = .notice
+        case .warning: self = .warning
+        case .error: self = .error
         }
-        return String(s)
     }
 }

@@ -45,7 +45,7 @@ final class HTTPFrontConnection: DaemonClient, ClientSocketOwner, EngineEvents {
             refusal = HTTPRefusal(503, tooMany.code.name, tooMany.message)
         } else if kind == .httpUnix {
             if let peer {
-                if !SessionStateMachine.allows(uid: peer.uid, gids: peer.gids, config: config) {
+                if !daemon.session.allows(uid: peer.uid, gids: peer.gids) {
                     daemon.logger.notice("refused HTTP client uid \(peer.uid) pid \(peer.pid)")
                     refusal = HTTPRefusal(403, ReckerError.Code.accessDenied.name,
                                           "uid \(peer.uid) is not in allowUsers and none of its groups is in allowGroups")
@@ -91,7 +91,7 @@ final class HTTPFrontConnection: DaemonClient, ClientSocketOwner, EngineEvents {
             case .responded(let reused):
                 daemon.noteResponse(uid: countedAs ?? Daemon.tcpPeers, reused: reused)
             case .log(let level, let text):
-                daemon.logger.log(level: level, "\(text)")
+                daemon.logger.log(level: Logger.Level(level), "\(text)")
             case .resumeParsing:
                 scheduleProcess()
             case .rearm:
@@ -143,7 +143,7 @@ final class HTTPFrontConnection: DaemonClient, ClientSocketOwner, EngineEvents {
             case .begun:
                 run(machine.headBegins(now: daemon.loop.now))
             case .head(let request):
-                run(machine.head(request, transfer: daemon.engine.makeTransferID(), config: daemon.config,
+                run(machine.head(request, transfer: daemon.engine.makeTransferID(), config: daemon.session,
                                  draining: daemon.isDraining, now: daemon.loop.now,
                                  client: client, user: TurnKey.of(uid: countedAs ?? Daemon.tcpPeers, connection: client)))
                 if socket.isClosed || machine.closing { return }
@@ -222,11 +222,11 @@ final class HTTPFrontConnection: DaemonClient, ClientSocketOwner, EngineEvents {
     // MARK: - time
 
     /// Makes sure the socket wakes this connection by the machine's deadline.
-    private func rearm() { socket.wake(by: machine.deadline(daemon.config)) }
+    private func rearm() { socket.wake(by: machine.deadline(daemon.session)) }
 
     func deadlineReached(now: UInt64) {
-        guard let d = machine.deadline(daemon.config) else { return }
+        guard let d = machine.deadline(daemon.session) else { return }
         guard now >= d else { return rearm() }
-        run(machine.timedOut(daemon.config, headStarted: reader.inRequest, now: now))
+        run(machine.timedOut(daemon.session, headStarted: reader.inRequest, now: now))
     }
 }

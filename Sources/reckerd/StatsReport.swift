@@ -1,5 +1,6 @@
 import ReckerPool
 import ReckerProtocol
+import ReckerSession
 
 /// The stats document in its three forms: JSON (schema 1, docs/PROTOCOL.md §2.12),
 /// Prometheus text format, and a table for people.
@@ -16,11 +17,7 @@ struct StatsReport: Sendable {
     }
 
     /// STATS_REQUEST format byte values.
-    enum Format: UInt8, Sendable {
-        case json = 0
-        case prometheus = 1
-        case table = 2
-    }
+    typealias Format = StatsFormat
 
     /// Whose per-uid counts a stats request may see: every uid's (root and the daemon's
     /// own user), or only the asker's own — one user's activity is not another's business.

@@ -2,6 +2,7 @@ import Foundation
 import ReckerLoop
 import ReckerPool
 import ReckerProtocol
+import ReckerSession
 import ReckerTestSupport
 import XCTest
 

@@ -1,5 +1,6 @@
 import ReckerPool
 import ReckerProtocol
+import ReckerSession
 import XCTest
 
 /// The pool's decisions, with no network and no clock: time is a number passed in.

@@ -29,6 +29,26 @@ final class ConfigTests: XCTestCase {
         }
     }
 
+    /// The HTTP front and /metrics listen on loopback only, written in one canonical form:
+    /// any 127.x.y.z or ::1 (however spelt) with a port 1-65535; never a wildcard, another
+    /// address, a host name or a mapped address.
+    func testListenAddressesAreLoopbackOnly() throws {
+        let dir = try TestEnvironment.makeTempDir("listen")
+        func listen(_ address: String) throws -> TestEnvironment.Result {
+            try check(Data(#"{ "metrics": { "listen": "\#(address)" } }"#.utf8), in: dir, name: "listen.json")
+        }
+        for (given, canonical) in [("127.0.0.1:8118", "127.0.0.1:8118"), ("127.1.2.3:1", "127.1.2.3:1"), ("[::1]:9464", "[::1]:9464"),
+                                   ("[0:0:0:0:0:0:0:1]:9464", "[::1]:9464")] {
+            let r = try listen(given)
+            XCTAssertEqual(r.status, 0, "\(given): \(r.stderr)")
+            XCTAssertTrue(r.text.contains(#""listen" : "\#(canonical)""#), "\(given) -> \(r.text)")
+        }
+        for bad in ["0.0.0.0:80", "[::]:80", "10.0.0.1:80", "localhost:80", "127.0.0.1", "127.0.0.1:0", "127.0.0.1:65536", "[::1]",
+                    "[::ffff:127.0.0.1]:80", "127.0.0.1:+80", ""] {
+            assertRefused(try listen(bad), mentioning: ["metrics.listen"], bad)
+        }
+    }
+
     func testSyntaxErrorsNameLineAndColumn() throws {
         let dir = try TestEnvironment.makeTempDir("config-syntax")
         let deep = String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000)

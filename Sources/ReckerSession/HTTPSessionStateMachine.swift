@@ -1,7 +1,4 @@
-import Logging
-import ReckerPool
 import ReckerProtocol
-import ReckerSession
 
 /// The decisions of one HTTP front connection, without its socket or its parser: which
 /// request is served and how (`HTTPProxyRules`), what its response looks like on the wire,
@@ -14,8 +11,8 @@ import ReckerSession
 /// on, so pipelined requests are answered in order. In every list of actions the engine
 /// calls come last: the engine may deliver events (its answer, a failure) from within a
 /// call, and those must find the machine already in its new state.
-struct HTTPSessionStateMachine {
-    enum Action: Equatable {
+package struct HTTPSessionStateMachine {
+    package enum Action: Equatable {
         /// Bytes for the client.
         case write([UInt8])
         case start(TransferID, EngineRequest)
@@ -27,7 +24,7 @@ struct HTTPSessionStateMachine {
         case stats
         /// A response head went out (for the per-user counts).
         case responded(reused: Bool)
-        case log(Logger.Level, String)
+        case log(LogLevel, String)
         /// The parser may go on to the next request.
         case resumeParsing
         /// A deadline may have come sooner: the timer is set again.
@@ -36,7 +33,7 @@ struct HTTPSessionStateMachine {
         case closeWhenWritten
         case closeNow
 
-        static func == (a: Action, b: Action) -> Bool {
+        package static func == (a: Action, b: Action) -> Bool {
             switch (a, b) {
             case (.write(let x), .write(let y)): x == y
             case (.start(let x, _), .start(let y, _)): x == y
@@ -53,44 +50,44 @@ struct HTTPSessionStateMachine {
     }
 
     /// What the connection serves.
-    enum Role { case proxy, metrics }
+    package enum Role { case proxy, metrics }
 
     /// The request being served and its response's progress.
-    struct Exchange {
-        var transfer: TransferID?
-        var method: String
-        var url: String
-        var domain: String
-        var clientHTTP10: Bool
-        var clientKeepAlive: Bool
-        var hasBody: Bool
+    package struct Exchange {
+        package var transfer: TransferID?
+        package var method: String
+        package var url: String
+        package var domain: String
+        package var clientHTTP10: Bool
+        package var clientKeepAlive: Bool
+        package var hasBody: Bool
         /// The whole request (its body included) has been read.
-        var requestComplete = false
+        package var requestComplete = false
         /// Set once the response head has been written.
-        var framing: HTTPProxyRules.Framing?
-        var keepAliveAfter = false
+        package var framing: HTTPProxyRules.Framing?
+        package var keepAliveAfter = false
         /// Body pieces waiting while the client does not read.
-        var queued: [[UInt8]] = []
-        var responseEnded = false
+        package var queued: [[UInt8]] = []
+        package var responseEnded = false
         /// Body bytes written but not yet reported to the engine, and how many make a report.
-        var unreported = 0
-        var reportEvery: Int
+        package var unreported = 0
+        package var reportEvery: Int
         /// Request body bytes handed to the engine and not yet sent upstream.
-        var bodyOutstanding = 0
+        package var bodyOutstanding = 0
         /// A chunked request held back until its body is whole or past `holdLimit`: a request
         /// refused partway through its framing then never reached the upstream (as nginx's
         /// request buffering), and one that ends in time goes with a Content-Length.
-        var held: EngineRequest?
-        var heldBody: [UInt8] = []
-        var holdLimit = 0
+        package var held: EngineRequest?
+        package var heldBody: [UInt8] = []
+        package var holdLimit = 0
     }
 
-    let role: Role
-    private(set) var exchange: Exchange?
+    package let role: Role
+    package private(set) var exchange: Exchange?
     /// A complete request waits for its response; the parser is paused meanwhile.
-    private(set) var awaitingResponse = false
+    package private(set) var awaitingResponse = false
     /// A refusal or a last response went out: the connection closes once it is written.
-    private(set) var closing = false
+    package private(set) var closing = false
     /// False while the client's unread output is past the high mark.
     private var writable = true
     /// Why every request on this connection is refused (access, too many connections).
@@ -100,49 +97,49 @@ struct HTTPSessionStateMachine {
     private var lastActivity: UInt64
     private var lastWrite: UInt64 = 0
 
-    static let prometheusType = "text/plain; version=0.0.4; charset=utf-8"
+    package static let prometheusType = "text/plain; version=0.0.4; charset=utf-8"
 
-    init(role: Role, refusal: HTTPRefusal?, now: UInt64) {
+    package init(role: Role, refusal: HTTPRefusal?, now: UInt64) {
         self.role = role
         self.refusal = refusal
         lastActivity = now
     }
 
     /// Whether the parser may be fed: no request waits for its response, and no close is due.
-    var acceptsInput: Bool { !closing && !awaitingResponse }
+    package var acceptsInput: Bool { !closing && !awaitingResponse }
 
     /// Request body bytes the engine has not sent upstream yet (reading pauses past the window).
-    var bodyOutstanding: Int { exchange?.bodyOutstanding ?? 0 }
+    package var bodyOutstanding: Int { exchange?.bodyOutstanding ?? 0 }
 
     // MARK: - the client
 
     /// Bytes arrived from the client.
-    mutating func bytesRead(now: UInt64) { lastActivity = now }
+    package mutating func bytesRead(now: UInt64) { lastActivity = now }
 
     /// The first byte of a request head arrived: the header timeout runs from now.
-    mutating func headBegins(now: UInt64) -> [Action] {
+    package mutating func headBegins(now: UInt64) -> [Action] {
         headBegan = now
         return [.rearm]
     }
 
     /// A request head, parsed; `transfer` is the id its engine request will have.
-    mutating func head(_ r: HTTPParsedRequest, transfer id: TransferID, config: DaemonConfig, draining: Bool, now: UInt64,
+    package mutating func head(_ r: HTTPParsedRequest, transfer id: TransferID, config: SessionConfig, draining: Bool, now: UInt64,
                        client: ClientID, user: ClientID? = nil) -> [Action] {
         headBegan = nil
         servedOne = true
         if let refusal { return refuse(refusal, method: r.method, now: now) }
         if role == .metrics { return metricsHead(r, now: now) }
-        guard config.http.enabled else {
+        guard config.httpEnabled else {
             return refuse(HTTPRefusal(503, "HTTP_FRONT_OFF", "the HTTP front is off in reckerd's config (http.enabled)"), method: r.method, now: now)
         }
         guard !draining else {
             return refuse(HTTPRefusal(503, ReckerError.Code.shuttingDown.name, "reckerd is stopping and takes no new requests"), method: r.method, now: now)
         }
         let up: HTTPProxyRules.Upstream
-        do { up = try HTTPProxyRules.upstream(r, originate: config.originate, limits: config.pool.headerLimits) } catch {
+        do { up = try HTTPProxyRules.upstream(r, originate: config.originate, limits: config.headerLimits) } catch {
             return refuse(error, method: r.method, now: now)
         }
-        let buffer = config.pool.maxResponseBuffer
+        let buffer = config.responseBuffer
         exchange = Exchange(transfer: id, method: r.method, url: up.head.url, domain: up.target.domain, clientHTTP10: r.isHTTP10,
                             clientKeepAlive: r.keepAlive && !r.upgrade, hasBody: up.hasBody, reportEvery: max(1, buffer / 4))
         var actions: [Action] = [.rearm]
@@ -177,7 +174,7 @@ struct HTTPSessionStateMachine {
     }
 
     /// The Prometheus document is ready.
-    mutating func statsReady(_ document: [UInt8], draining: Bool, now: UInt64) -> [Action] {
+    package mutating func statsReady(_ document: [UInt8], draining: Bool, now: UInt64) -> [Action] {
         guard let e = exchange, e.transfer == nil, e.framing == nil else { return [] }
         let keepAlive = e.clientKeepAlive && !draining
         exchange!.framing = .length(UInt64(document.count))
@@ -187,7 +184,7 @@ struct HTTPSessionStateMachine {
     }
 
     /// Body pieces of the request, de-chunked: one piece for the engine.
-    mutating func body(_ pieces: [[UInt8]]) -> [Action] {
+    package mutating func body(_ pieces: [[UInt8]]) -> [Action] {
         guard !pieces.isEmpty, let t = exchange?.transfer, !exchange!.responseEnded else { return [] }
         let data = pieces.count == 1 ? pieces[0] : Array(pieces.joined())
         guard !data.isEmpty else { return [] }
@@ -207,7 +204,7 @@ struct HTTPSessionStateMachine {
 
     /// The request is read whole: its body's end goes upstream, and the parser waits for
     /// the response before it reads the next request.
-    mutating func requestComplete(now: UInt64) -> [Action] {
+    package mutating func requestComplete(now: UInt64) -> [Action] {
         guard exchange != nil else { return [.resumeParsing] }
         awaitingResponse = true
         exchange!.requestComplete = true
@@ -229,7 +226,7 @@ struct HTTPSessionStateMachine {
 
     /// Answers with `refusal` and closes once it is written. A response already begun is
     /// cut short instead (closing is then the only way to tell the client).
-    mutating func refuse(_ refusal: HTTPRefusal, method: String, now: UInt64) -> [Action] {
+    package mutating func refuse(_ refusal: HTTPRefusal, method: String, now: UInt64) -> [Action] {
         guard !closing else { return [] }
         var actions: [Action] = [.log(.info, "refused HTTP request: \(refusal.status) \(refusal.code): \(refusal.message)")]
         let began = exchange?.framing != nil
@@ -245,7 +242,7 @@ struct HTTPSessionStateMachine {
     /// The client shut its sending side (end of input). A request it sent whole is still
     /// answered, then the connection closes, as nginx does: true. Otherwise false, and the
     /// caller closes now (cancelling what is in flight).
-    mutating func inputEnded() -> Bool {
+    package mutating func inputEnded() -> Bool {
         guard exchange?.requestComplete == true else { return false }
         exchange!.clientKeepAlive = false
         exchange!.keepAliveAfter = false
@@ -276,7 +273,7 @@ struct HTTPSessionStateMachine {
 
     // MARK: - engine events
 
-    mutating func responseHead(_ id: TransferID, _ head: ResponseHead, annotate: Bool, draining: Bool, debug: Bool,
+    package mutating func responseHead(_ id: TransferID, _ head: ResponseHead, annotate: Bool, draining: Bool, debug: Bool,
                                now: UInt64 = 0) -> [Action] {
         guard let e = exchange, e.transfer == id, e.framing == nil else { return [] }
         guard head.status >= 200 else {
@@ -298,19 +295,19 @@ struct HTTPSessionStateMachine {
         return actions
     }
 
-    mutating func responseBody(_ id: TransferID, _ chunk: [UInt8], now: UInt64) -> [Action] {
+    package mutating func responseBody(_ id: TransferID, _ chunk: [UInt8], now: UInt64) -> [Action] {
         guard let e = exchange, e.transfer == id, e.framing != nil else { return [] }
         exchange!.queued.append(chunk)
         return e.queued.isEmpty && writable ? pump(now: now) : []
     }
 
-    mutating func responseEnd(_ id: TransferID, now: UInt64) -> [Action] {
+    package mutating func responseEnd(_ id: TransferID, now: UInt64) -> [Action] {
         guard let e = exchange, e.transfer == id else { return [] }
         exchange!.responseEnded = true
         return pump(now: now)
     }
 
-    mutating func failed(_ id: TransferID, _ error: ReckerError, draining: Bool, now: UInt64) -> [Action] {
+    package mutating func failed(_ id: TransferID, _ error: ReckerError, draining: Bool, now: UInt64) -> [Action] {
         guard let e = exchange, e.transfer == id else { return [] }
         var actions: [Action] = []
         if error.code != .cancelled {
@@ -328,7 +325,7 @@ struct HTTPSessionStateMachine {
 
     /// `bytes` of request body went upstream; true when reading may resume (the body in
     /// the engine fell below `window`).
-    mutating func bodySent(_ id: TransferID, bytes: Int, window: Int) -> Bool {
+    package mutating func bodySent(_ id: TransferID, bytes: Int, window: Int) -> Bool {
         guard exchange?.transfer == id else { return false }
         let before = exchange!.bodyOutstanding
         exchange!.bodyOutstanding = max(0, before - bytes)
@@ -338,14 +335,14 @@ struct HTTPSessionStateMachine {
     // MARK: - the output
 
     /// The client's unread output passed the high mark (false) or fell below the low one.
-    mutating func writabilityChanged(_ writable: Bool, now: UInt64) -> [Action] {
+    package mutating func writabilityChanged(_ writable: Bool, now: UInt64) -> [Action] {
         self.writable = writable
         lastWrite = now
         return writable ? pump(now: now) : [.rearm]
     }
 
     /// The client took output.
-    mutating func wrote(now: UInt64) { lastWrite = now }
+    package mutating func wrote(now: UInt64) { lastWrite = now }
 
     /// Writes the queued body while the client reads, then the response's end. The
     /// engine hears of the progress last, a quarter of the response buffer at a time (as
@@ -387,35 +384,35 @@ struct HTTPSessionStateMachine {
     /// from its first byte, or from connecting for the first request); the request body's
     /// between reads (`limits.bodyTimeout`); idleness between requests (`http.idleTimeout`).
     /// nil while a response is awaited (the engine's timeouts hold).
-    func deadline(_ config: DaemonConfig) -> UInt64? {
-        if !writable || closing { return lastWrite &+ UInt64(config.http.idleTimeoutMs) * 1_000_000 }
+    package func deadline(_ config: SessionConfig) -> UInt64? {
+        if !writable || closing { return lastWrite &+ UInt64(config.idleTimeoutMs) * 1_000_000 }
         if let e = exchange {
-            return e.requestComplete ? nil : lastActivity &+ UInt64(config.pool.bodyTimeoutMs) * 1_000_000
+            return e.requestComplete ? nil : lastActivity &+ UInt64(config.bodyTimeoutMs) * 1_000_000
         }
-        if let began = headBegan { return began &+ UInt64(config.http.headerTimeoutMs) * 1_000_000 }
-        if !servedOne { return lastActivity &+ UInt64(config.http.headerTimeoutMs) * 1_000_000 }
-        return lastActivity &+ UInt64(config.http.idleTimeoutMs) * 1_000_000
+        if let began = headBegan { return began &+ UInt64(config.headerTimeoutMs) * 1_000_000 }
+        if !servedOne { return lastActivity &+ UInt64(config.headerTimeoutMs) * 1_000_000 }
+        return lastActivity &+ UInt64(config.idleTimeoutMs) * 1_000_000
     }
 
     /// The deadline passed (the connection checked `now >= deadline`).
-    mutating func timedOut(_ config: DaemonConfig, headStarted: Bool, now: UInt64) -> [Action] {
+    package mutating func timedOut(_ config: SessionConfig, headStarted: Bool, now: UInt64) -> [Action] {
         if !writable || closing {
-            return [.log(.info, "closing an HTTP client that read nothing for \(config.http.idleTimeoutMs) ms (http.idleTimeout)"), .closeNow]
+            return [.log(.info, "closing an HTTP client that read nothing for \(config.idleTimeoutMs) ms (http.idleTimeout)"), .closeNow]
         }
         if let e = exchange {
             guard !e.requestComplete else { return [] }
-            return refuse(HTTPRefusal(408, ReckerError.Code.timeout.name, "no request body bytes for \(config.pool.bodyTimeoutMs) ms (limits.bodyTimeout)"),
+            return refuse(HTTPRefusal(408, ReckerError.Code.timeout.name, "no request body bytes for \(config.bodyTimeoutMs) ms (limits.bodyTimeout)"),
                           method: e.method, now: now)
         }
         if headStarted {
-            return refuse(HTTPRefusal(408, ReckerError.Code.timeout.name, "the request head was not complete within \(config.http.headerTimeoutMs) ms (http.headerTimeout)"),
+            return refuse(HTTPRefusal(408, ReckerError.Code.timeout.name, "the request head was not complete within \(config.headerTimeoutMs) ms (http.headerTimeout)"),
                           method: "GET", now: now)
         }
         return [.closeNow]
     }
 
     /// The socket is closed: the request in flight, if any, is cancelled.
-    mutating func closed() -> [Action] {
+    package mutating func closed() -> [Action] {
         closing = true
         let inFlight = exchange.flatMap { $0.responseEnded ? nil : $0.transfer }
         exchange = nil

@@ -1,5 +1,3 @@
-@testable import reckerd
-import ReckerPool
 import ReckerProtocol
 import ReckerSession
 import XCTest
@@ -7,10 +5,10 @@ import XCTest
 /// The HTTP front's session without a socket: parsed requests, engine events and the
 /// output's state in, actions out.
 final class HTTPSessionStateMachineTests: XCTestCase {
-    var config: DaemonConfig = {
-        var c = DaemonConfig()
-        c.http.enabled = true
-        c.pool.maxResponseBuffer = 64
+    var config: SessionConfig = {
+        var c = SessionConfig()
+        c.httpEnabled = true
+        c.responseBuffer = 64
         return c
     }()
 
@@ -63,7 +61,7 @@ final class HTTPSessionStateMachineTests: XCTestCase {
         XCTAssertEqual(m.responseEnd(7, now: 4), [.rearm, .resumeParsing])
         XCTAssertTrue(m.acceptsInput)
         XCTAssertNil(m.exchange)
-        XCTAssertEqual(m.deadline(config), 4 + UInt64(config.http.idleTimeoutMs) * 1_000_000, "idle from the response's end")
+        XCTAssertEqual(m.deadline(config), 4 + UInt64(config.idleTimeoutMs) * 1_000_000, "idle from the response's end")
     }
 
     /// A chunked response to a client that stops reading: nothing is written while it
@@ -75,7 +73,7 @@ final class HTTPSessionStateMachineTests: XCTestCase {
         _ = m.requestComplete(now: 1)
         XCTAssertTrue(text(m.responseHead(7, head(200, []), annotate: false, draining: false, debug: false)).contains("Transfer-Encoding: chunked\r\n"))
         XCTAssertEqual(m.writabilityChanged(false, now: 5), [.rearm])
-        XCTAssertEqual(m.deadline(config), 5 + UInt64(config.http.idleTimeoutMs) * 1_000_000, "the client has idleTimeout to read")
+        XCTAssertEqual(m.deadline(config), 5 + UInt64(config.idleTimeoutMs) * 1_000_000, "the client has idleTimeout to read")
         XCTAssertEqual(m.responseBody(7, [UInt8](repeating: 0x61, count: 10), now: 6), [])
         XCTAssertEqual(m.responseBody(7, [UInt8](repeating: 0x62, count: 10), now: 6), [])
         let resumed = m.writabilityChanged(true, now: 7)
@@ -138,7 +136,7 @@ final class HTTPSessionStateMachineTests: XCTestCase {
 
         var off = HTTPSessionStateMachine(role: .proxy, refusal: nil, now: 0)
         var c = config
-        c.http.enabled = false
+        c.httpEnabled = false
         XCTAssertTrue(text(off.head(request(), transfer: 1, config: c, draining: false, now: 1, client: 1)).contains("HTTP_FRONT_OFF"))
         var stopping = HTTPSessionStateMachine(role: .proxy, refusal: nil, now: 0)
         XCTAssertTrue(text(stopping.head(request(), transfer: 1, config: config, draining: true, now: 1, client: 1)).contains("SHUTTING_DOWN"))
@@ -147,7 +145,7 @@ final class HTTPSessionStateMachineTests: XCTestCase {
     /// Deadlines: the first head from connecting, a later head from its first byte, a
     /// stalled body; what each timeout does.
     func testDeadlinesAndTimeouts() {
-        let header = UInt64(config.http.headerTimeoutMs) * 1_000_000
+        let header = UInt64(config.headerTimeoutMs) * 1_000_000
         var m = HTTPSessionStateMachine(role: .proxy, refusal: nil, now: 100)
         XCTAssertEqual(m.deadline(config), 100 + header)
         XCTAssertEqual(m.timedOut(config, headStarted: false, now: 100 + header), [.closeNow], "a silent connection is just closed")
@@ -160,7 +158,7 @@ final class HTTPSessionStateMachineTests: XCTestCase {
         var b = HTTPSessionStateMachine(role: .proxy, refusal: nil, now: 0)
         _ = b.head(request("POST", length: 10), transfer: 4, config: config, draining: false, now: 10, client: 1)
         b.bytesRead(now: 20)
-        XCTAssertEqual(b.deadline(config), 20 + UInt64(config.pool.bodyTimeoutMs) * 1_000_000)
+        XCTAssertEqual(b.deadline(config), 20 + UInt64(config.bodyTimeoutMs) * 1_000_000)
         let stalled = b.timedOut(config, headStarted: false, now: 1 << 40)
         XCTAssertTrue(text(stalled).hasPrefix("HTTP/1.1 408 "))
         XCTAssertEqual(stalled.last, .cancel(4))

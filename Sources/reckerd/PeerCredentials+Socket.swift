@@ -1,12 +1,7 @@
 import CReckerLoop
+import ReckerSession
 
-/// Who is on the other end of a client connection, as the kernel says (SO_PEERCRED), with
-/// the peer process's supplementary groups.
-struct PeerCredentials: Sendable, Equatable {
-    var pid: Int32
-    var uid: UInt32
-    var gids: [UInt32]
-
+extension PeerCredentials {
     /// Reads the credentials of a connected Unix socket; nil if the kernel won't say.
     /// Supplementary groups are read only when `groups` is set (an `allowGroups` list is in
     /// force): from SO_PEERGROUPS, as the kernel saw them at connect, which works where

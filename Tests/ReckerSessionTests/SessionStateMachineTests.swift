@@ -1,5 +1,3 @@
-@testable import reckerd
-import ReckerPool
 import ReckerProtocol
 import ReckerSession
 import XCTest
@@ -14,7 +12,7 @@ final class SessionStateMachineTests: XCTestCase {
         return try! reader.next()!
     }
 
-    func open(_ config: DaemonConfig = DaemonConfig()) -> SessionStateMachine {
+    func open(_ config: SessionConfig = SessionConfig()) -> SessionStateMachine {
         var m = SessionStateMachine(client: 1, peer: me, now: 0)
         let actions = m.receive(frame(.hello(.init())), transfer: 0, config: config, draining: false, now: 0)
         guard case .write(.welcome) = actions.first else { XCTFail("no WELCOME: \(actions)"); return m }
@@ -34,7 +32,7 @@ final class SessionStateMachineTests: XCTestCase {
 
     /// Starts a request on stream `id` under transfer `transfer`; false if it did not start.
     @discardableResult
-    func request(_ m: inout SessionStateMachine, _ id: UInt32, transfer: TransferID, end: Bool = true, config: DaemonConfig = DaemonConfig()) -> Bool {
+    func request(_ m: inout SessionStateMachine, _ id: UInt32, transfer: TransferID, end: Bool = true, config: SessionConfig = SessionConfig()) -> Bool {
         let actions = m.receive(frame(.requestHead(stream: id, RequestHead(url: "http://127.0.0.1:9/x"), endRequest: end)),
                                 transfer: transfer, config: config, draining: false, now: 1)
         return actions.contains { if case .start(transfer, _) = $0 { true } else { false } }
@@ -42,17 +40,17 @@ final class SessionStateMachineTests: XCTestCase {
 
     func testTheFirstFrameMustBeHello() {
         var m = SessionStateMachine(client: 1, peer: me, now: 0)
-        let actions = m.receive(frame(.ping([0, 0, 0, 0, 0, 0, 0, 7])), transfer: 0, config: DaemonConfig(), draining: false, now: 0)
+        let actions = m.receive(frame(.ping([0, 0, 0, 0, 0, 0, 0, 7])), transfer: 0, config: SessionConfig(), draining: false, now: 0)
         XCTAssertEqual(closeCode(actions), .badHandshake)
     }
 
     func testAUserNotAllowedIsRefusedAtHello() {
-        var config = DaemonConfig()
+        var config = SessionConfig()
         config.allowUsers = [0]
         var m = SessionStateMachine(client: 1, peer: me, now: 0)
         XCTAssertEqual(closeCode(m.receive(frame(.hello(.init())), transfer: 0, config: config, draining: false, now: 0)), .accessDenied)
         var unknown = SessionStateMachine(client: 2, peer: nil, now: 0)
-        XCTAssertEqual(closeCode(unknown.receive(frame(.hello(.init())), transfer: 0, config: DaemonConfig(), draining: false, now: 0)), .accessDenied)
+        XCTAssertEqual(closeCode(unknown.receive(frame(.hello(.init())), transfer: 0, config: SessionConfig(), draining: false, now: 0)), .accessDenied)
     }
 
     /// The transfer id comes with the frame: the request starts under it, and its body goes
@@ -60,9 +58,9 @@ final class SessionStateMachineTests: XCTestCase {
     func testARequestStartsUnderTheIdItCameWithAndItsBodyFollows() {
         var m = open()
         let head = m.receive(frame(.requestHead(stream: 1, RequestHead(method: "PUT", url: "http://127.0.0.1:9/x", bodyLength: 3), endRequest: false)),
-                             transfer: 77, config: DaemonConfig(), draining: false, now: 1)
+                             transfer: 77, config: SessionConfig(), draining: false, now: 1)
         guard case .start(77, _) = head.first else { return XCTFail("\(head)") }
-        let sent = m.receive(frame(.requestBody(stream: 1, [1, 2, 3], endRequest: true)), transfer: 78, config: DaemonConfig(), draining: false, now: 2)
+        let sent = m.receive(frame(.requestBody(stream: 1, [1, 2, 3], endRequest: true)), transfer: 78, config: SessionConfig(), draining: false, now: 2)
         guard case .sendBody(77, [1, 2, 3], end: true) = sent.first else { return XCTFail("\(sent)") }
     }
 
@@ -75,7 +73,7 @@ final class SessionStateMachineTests: XCTestCase {
         XCTAssertTrue(m.timedOut(now: t0 + SessionStateMachine.handshakeTimeoutNs - 1).isEmpty, "early: nothing")
         XCTAssertEqual(closeCode(m.timedOut(now: t0 + SessionStateMachine.handshakeTimeoutNs)), .badHandshake)
         XCTAssertNil(m.deadline(), "closing: no more timers")
-        XCTAssertTrue(m.receive(frame(.hello(.init())), transfer: 0, config: DaemonConfig(), draining: false, now: t0).isEmpty,
+        XCTAssertTrue(m.receive(frame(.hello(.init())), transfer: 0, config: SessionConfig(), draining: false, now: t0).isEmpty,
                       "nothing is read once closing")
         let open = open()
         XCTAssertNil(open.deadline(), "after HELLO, no handshake timer")
@@ -97,7 +95,7 @@ final class SessionStateMachineTests: XCTestCase {
     }
 
     func testBodyPastTheWindowIsAFlowControlError() {
-        var config = DaemonConfig()
+        var config = SessionConfig()
         config.streamWindow = 4
         var m = open(config)
         request(&m, 1, transfer: 5, end: false, config: config)
@@ -106,7 +104,7 @@ final class SessionStateMachineTests: XCTestCase {
     }
 
     func testResponseBodyStaysWithinTheClientsWindowAndEndsAfterIt() {
-        var config = DaemonConfig()
+        var config = SessionConfig()
         config.streamWindow = 10
         var m = open(config)
         request(&m, 1, transfer: 9, config: config)
@@ -126,15 +124,15 @@ final class SessionStateMachineTests: XCTestCase {
     func testNothingIsPumpedWhileTheClientDoesNotRead() {
         var m = open()
         request(&m, 1, transfer: 9)
-        XCTAssertTrue(m.writabilityChanged(false, config: DaemonConfig()).isEmpty)
-        XCTAssertTrue(m.responseBody(9, [1, 2, 3], config: DaemonConfig()).isEmpty)
-        let resumed = m.writabilityChanged(true, config: DaemonConfig())
+        XCTAssertTrue(m.writabilityChanged(false, config: SessionConfig()).isEmpty)
+        XCTAssertTrue(m.responseBody(9, [1, 2, 3], config: SessionConfig()).isEmpty)
+        let resumed = m.writabilityChanged(true, config: SessionConfig())
         XCTAssertEqual(resumed.compactMap { a -> Int? in if case .writeBody(1, _, let r) = a { r.count } else { nil } }, [3])
     }
 
     func testProgressIsReportedInQuartersOfTheResponseBuffer() {
-        var config = DaemonConfig()
-        config.pool.maxResponseBuffer = 400
+        var config = SessionConfig()
+        config.responseBuffer = 400
         var m = open(config)
         request(&m, 1, transfer: 9, config: config)
         let first = m.responseBody(9, Array(repeating: 0, count: 99), config: config)
@@ -146,16 +144,16 @@ final class SessionStateMachineTests: XCTestCase {
     func testStatsRequestsAreLimitedPerConnectionAndHoldTheirStream() {
         var m = open()
         for id: UInt32 in 1 ... 4 {
-            let a = m.receive(frame(.statsRequest(stream: id)), transfer: 0, config: DaemonConfig(), draining: false, now: 1)
+            let a = m.receive(frame(.statsRequest(stream: id)), transfer: 0, config: SessionConfig(), draining: false, now: 1)
             guard case .stats(id, .json) = a.first else { return XCTFail("\(a)") }
         }
-        XCTAssertEqual(errorCode(m.receive(frame(.statsRequest(stream: 5)), transfer: 0, config: DaemonConfig(), draining: false, now: 1), stream: 5),
+        XCTAssertEqual(errorCode(m.receive(frame(.statsRequest(stream: 5)), transfer: 0, config: SessionConfig(), draining: false, now: 1), stream: 5),
                        .tooManyInFlight)
-        XCTAssertEqual(closeCode(m.receive(frame(.requestHead(stream: 3, RequestHead(url: "http://127.0.0.1:9/"), endRequest: true)), transfer: 0, config: DaemonConfig(), draining: false, now: 1)), .invalidStream)
+        XCTAssertEqual(closeCode(m.receive(frame(.requestHead(stream: 3, RequestHead(url: "http://127.0.0.1:9/"), endRequest: true)), transfer: 0, config: SessionConfig(), draining: false, now: 1)), .invalidStream)
     }
 
     func testAStatsDocumentLargerThanAFrameGoesInSeveral() {
-        var config = DaemonConfig()
+        var config = SessionConfig()
         config.maxFrame = 16
         var m = open(config)
         _ = m.receive(frame(.statsRequest(stream: 2)), transfer: 0, config: config, draining: false, now: 1)
@@ -167,7 +165,7 @@ final class SessionStateMachineTests: XCTestCase {
 
     func testDrainingRefusesNewRequestsOnly() {
         var m = open()
-        let a = m.receive(frame(.requestHead(stream: 1, RequestHead(url: "http://127.0.0.1:9/"), endRequest: true)), transfer: 0, config: DaemonConfig(), draining: true, now: 1)
+        let a = m.receive(frame(.requestHead(stream: 1, RequestHead(url: "http://127.0.0.1:9/"), endRequest: true)), transfer: 0, config: SessionConfig(), draining: true, now: 1)
         XCTAssertEqual(errorCode(a, stream: 1), .shuttingDown)
         XCTAssertEqual(m.state, .open)
     }
@@ -180,7 +178,7 @@ final class SessionStateMachineTests: XCTestCase {
         let cancels = m.closed().compactMap { a -> TransferID? in if case .cancel(let t) = a { t } else { nil } }
         XCTAssertEqual(Set(cancels), [10, 30, 50])
         XCTAssertEqual(m.state, .closed)
-        XCTAssertTrue(m.receive(frame(.ping([0, 0, 0, 0, 0, 0, 0, 1])), transfer: 0, config: DaemonConfig(), draining: false, now: 9).isEmpty, "nothing after close")
+        XCTAssertTrue(m.receive(frame(.ping([0, 0, 0, 0, 0, 0, 0, 1])), transfer: 0, config: SessionConfig(), draining: false, now: 9).isEmpty, "nothing after close")
     }
 
     func testAFailedTransferEndsItsStreamWithItsError() {

@@ -1,35 +1,34 @@
 import ReckerProtocol
-import ReckerSession
 
 /// What the HTTP front does with a request and its response, without a socket: which
 /// requests are refused and why, which headers are hop-by-hop, where a request goes
 /// (absolute-form, origin-form with `Host`, TLS origination), how a response is framed for
 /// the client. docs/HTTP-FRONT.md says the same in prose.
-enum HTTPProxyRules {
+package enum HTTPProxyRules {
     /// A request ready for the engine, and what the connection must do around it.
-    struct Upstream {
-        var head: RequestHead
-        var target: RequestValidator.Target
+    package struct Upstream {
+        package var head: RequestHead
+        package var target: RequestValidator.Target
         /// A body follows the head (chunked, or a `Content-Length` above 0).
-        var hasBody: Bool
+        package var hasBody: Bool
         /// The client waits for `100 Continue` before it sends the body.
-        var expectContinue: Bool
+        package var expectContinue: Bool
     }
 
     /// Hop-by-hop headers (RFC 9110 §7.6.1), never forwarded either way; `Connection` may
     /// name more. `Proxy-*` headers are for this proxy, `Content-Length` and `Host` are
     /// set anew by the engine from the body and the URL.
-    static let hopByHop: Set<String> = [
+    package static let hopByHop: Set<String> = [
         "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
         "proxy-authorization", "proxy-authenticate",
     ]
 
-    static let via = "1.1 reckerd"
-    static let methodsAllowed = "GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS"
+    package static let via = "1.1 reckerd"
+    package static let methodsAllowed = "GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS"
 
     /// Checks a parsed request against the proxy's rules and turns it into the request the
     /// engine sends. Refusals carry their status (400, 405, 417, 431, 505, 508, …).
-    static func upstream(_ r: HTTPParsedRequest, originate: Set<String>, limits: HeaderLimits) throws(HTTPRefusal) -> Upstream {
+    package static func upstream(_ r: HTTPParsedRequest, originate: Set<String>, limits: HeaderLimits) throws(HTTPRefusal) -> Upstream {
         // RFC 9110 §2.5: a later minor version of HTTP/1 is served as the highest this
         // front speaks, 1.1.
         guard r.major == 1 else {
@@ -109,7 +108,7 @@ enum HTTPProxyRules {
 
     /// The absolute URL a request names: its absolute-form target, or `http://` + `Host`
     /// + its origin-form target; http becomes https for a domain with `originate`.
-    static func resolve(_ r: HTTPParsedRequest, originate: Set<String>) throws(HTTPRefusal) -> String {
+    package static func resolve(_ r: HTTPParsedRequest, originate: Set<String>) throws(HTTPRefusal) -> String {
         let hosts = r.values("host")
         guard hosts.count <= 1 else { throw HTTPRefusal(400, "BAD_REQUEST", "more than one Host header (RFC 9112 §3.2)") }
         var url: String
@@ -161,7 +160,7 @@ enum HTTPProxyRules {
     }
 
     /// The HTTP status a reckerd error stands for at the HTTP front.
-    static func status(for error: ReckerError) -> UInt16 {
+    package static func status(for error: ReckerError) -> UInt16 {
         switch error.code {
         case .connectTimeout, .timeout, .queueTimeout: 504
         case .dnsFailed, .connectFailed, .tlsFailed, .upstreamSendFailed, .upstreamRecvFailed, .upstreamProtocol,
@@ -178,7 +177,7 @@ enum HTTPProxyRules {
 
 extension HTTPRefusal {
     /// A request reckerd's own checks refused, with the status its code stands for.
-    init(_ error: ReckerError) {
+    package init(_ error: ReckerError) {
         self.init(HTTPProxyRules.status(for: error), error.code.name, error.message)
     }
 }

@@ -1,5 +1,3 @@
-import Logging
-import ReckerPool
 import ReckerProtocol
 
 /// The protocol logic of one client connection, without its socket: the handshake,
@@ -7,8 +5,8 @@ import ReckerProtocol
 /// stats requests. Frames and engine events go in, actions come out for `ClientConnection`
 /// to carry out (write, start, send body, report progress, cancel, close), so every rule
 /// of PROTOCOL.md about a session lives here and is tested without a socket.
-struct SessionStateMachine {
-    enum Action {
+package struct SessionStateMachine {
+    package enum Action {
         /// Encode and write a frame.
         case write(Message)
         /// Write a RESPONSE_BODY frame of `chunk[range]` (no copy until the output buffer).
@@ -20,40 +18,40 @@ struct SessionStateMachine {
         case consumed(TransferID, Int)
         case cancel(TransferID)
         /// Render the stats in this format, then call `statsReady`.
-        case stats(stream: UInt32, StatsReport.Format)
+        case stats(stream: UInt32, StatsFormat)
         /// A response head went to this client (for the per-user counts).
         case responded(reused: Bool)
         /// A line for the log, with fields the journal keeps apart (DOMAIN, REQUEST_ID).
-        case log(Logger.Level, String, fields: [String: String] = [:])
+        case log(LogLevel, String, fields: [String: String] = [:])
         /// Write an ERROR frame on stream 0 with this error, then close the connection.
         case close(ReckerError)
     }
 
     /// A request of this client in flight.
-    struct Stream {
-        var transfer: TransferID
-        var method: String
+    package struct Stream {
+        package var transfer: TransferID
+        package var method: String
         /// Response bytes the client still accepts (its window for us).
-        var sendWindow: Int
+        package var sendWindow: Int
         /// Request body bytes the client may still send.
-        var receiveWindow: Int
-        var requestEnded: Bool
-        var queued: [[UInt8]] = []
-        var queuedOffset = 0
-        var end: ResponseEnd?
-        var url: String
-        var domain: String
+        package var receiveWindow: Int
+        package var requestEnded: Bool
+        package var queued: [[UInt8]] = []
+        package var queuedOffset = 0
+        package var end: ResponseEnd?
+        package var url: String
+        package var domain: String
         /// Body bytes sent to the client but not yet reported to the engine, and how many
         /// make a report: a quarter of the response buffer this request was started with.
-        var unreported = 0
-        var reportEvery: Int
+        package var unreported = 0
+        package var reportEvery: Int
     }
 
     /// `closing`: an ERROR on stream 0 is on its way and the socket closes after it; nothing
     /// the client sends is read any more.
-    enum State: Equatable { case awaitingHello, open, closing, closed }
+    package enum State: Equatable { case awaitingHello, open, closing, closed }
 
-    private(set) var state = State.awaitingHello
+    package private(set) var state = State.awaitingHello
     private var streams: [UInt32: Stream] = [:]
     private var byTransfer: [TransferID: UInt32] = [:]
     private var statsStreams: Set<UInt32> = []
@@ -61,34 +59,34 @@ struct SessionStateMachine {
     private var facts = false
     /// False while the client's unread answers pile up (backpressure): nothing is pumped.
     private var writable = true
-    let client: ClientID
+    package let client: ClientID
     /// The peer's credentials, read when it connected; nil when the kernel would not say.
-    let peer: PeerCredentials?
+    package let peer: PeerCredentials?
 
-    static let maxStatsInProgress = 4
+    package static let maxStatsInProgress = 4
     /// Queued response pieces smaller than this take the next piece in.
-    static let joinBelow = 16 * 1024
+    package static let joinBelow = 16 * 1024
     /// A client must say HELLO this soon after connecting, and finish a frame it began this
     /// soon (PROTOCOL.md 1.1).
-    static let handshakeTimeoutNs: UInt64 = 10_000_000_000
-    static let partialFrameTimeoutNs: UInt64 = 10_000_000_000
+    package static let handshakeTimeoutNs: UInt64 = 10_000_000_000
+    package static let partialFrameTimeoutNs: UInt64 = 10_000_000_000
 
     private let connectedAt: UInt64
     /// Since when a frame has been begun and not finished (nil while none is).
     private var partialSince: UInt64?
 
-    init(client: ClientID, peer: PeerCredentials?, now: UInt64) {
+    package init(client: ClientID, peer: PeerCredentials?, now: UInt64) {
         self.client = client
         self.peer = peer
         connectedAt = now
     }
 
-    var inFlight: Int { streams.count }
+    package var inFlight: Int { streams.count }
 
     // MARK: - client frames
 
     /// One frame from the client, with the transfer id a request it starts would take.
-    mutating func receive(_ frame: Frame, transfer: TransferID, config: DaemonConfig, draining: Bool, now: UInt64) -> [Action] {
+    package mutating func receive(_ frame: Frame, transfer: TransferID, config: SessionConfig, draining: Bool, now: UInt64) -> [Action] {
         guard state == .awaitingHello || state == .open else { return [] }
         var actions: [Action] = []
         do throws(ReckerError) {
@@ -129,13 +127,7 @@ struct SessionStateMachine {
     private static let daemonOnly: Set<UInt8> = [FrameType.welcome, FrameType.responseHead, FrameType.responseBody,
                                                  FrameType.responseEnd, FrameType.error, FrameType.statsResponse]
 
-    /// Whether a peer with these credentials may use the daemon.
-    static func allows(uid: UInt32, gids: [UInt32], config: DaemonConfig) -> Bool {
-        if config.allowUsers.isEmpty && config.allowGroups.isEmpty { return true }
-        return config.allowUsers.contains(uid) || gids.contains { config.allowGroups.contains($0) }
-    }
-
-    private mutating func handshake(_ message: Message, config c: DaemonConfig, _ actions: inout [Action]) throws(ReckerError) {
+    private mutating func handshake(_ message: Message, config c: SessionConfig, _ actions: inout [Action]) throws(ReckerError) {
         guard case .hello(let hello) = message else {
             throw ReckerError(.badHandshake, "the first frame must be HELLO")
         }
@@ -145,7 +137,7 @@ struct SessionStateMachine {
         guard let peer else {
             throw ReckerError(.accessDenied, "reckerd could not read this client's credentials")
         }
-        guard Self.allows(uid: peer.uid, gids: peer.gids, config: c) else {
+        guard c.allows(uid: peer.uid, gids: peer.gids) else {
             actions.append(.log(.notice, "refused client uid \(peer.uid) pid \(peer.pid)"))
             throw ReckerError(.accessDenied, "uid \(peer.uid) is not in allowUsers and none of its groups is in allowGroups")
         }
@@ -156,32 +148,32 @@ struct SessionStateMachine {
         actions.append(.write(.welcome(Message.Welcome(
             version: Message.version, features: features, maxFrame: UInt32(c.maxFrame),
             maxInFlight: UInt32(c.maxInFlightPerClient), initialWindow: UInt32(c.streamWindow),
-            headerLimits: features & Message.Feature.limits != 0 ? c.pool.headerLimits : nil))))
+            headerLimits: features & Message.Feature.limits != 0 ? c.headerLimits : nil))))
     }
 
     /// The limits WELCOME announced. They hold for the connection's life: a reload that
     /// lowers them applies to connections opened after it (a 100 kB POST on an open
     /// connection failed with FLOW_CONTROL_ERROR after `streamWindow` was lowered).
-    struct Limits: Equatable {
-        let maxFrame: Int
-        let maxInFlight: Int
-        let streamWindow: Int
-        let headerLimits: HeaderLimits
+    package struct Limits: Equatable {
+        package let maxFrame: Int
+        package let maxInFlight: Int
+        package let streamWindow: Int
+        package let headerLimits: HeaderLimits
 
-        init(_ c: DaemonConfig) {
+        package init(_ c: SessionConfig) {
             maxFrame = c.maxFrame
             maxInFlight = c.maxInFlightPerClient
             streamWindow = c.streamWindow
-            headerLimits = c.pool.headerLimits
+            headerLimits = c.headerLimits
         }
     }
 
     /// Set by the handshake; before it, the config's own (nothing has been announced).
-    private(set) var announced: Limits?
+    package private(set) var announced: Limits?
 
-    private func limits(_ config: DaemonConfig) -> Limits { announced ?? Limits(config) }
+    private func limits(_ config: SessionConfig) -> Limits { announced ?? Limits(config) }
 
-    private mutating func handle(_ message: Message, transfer: TransferID, config: DaemonConfig, draining: Bool, now: UInt64,
+    private mutating func handle(_ message: Message, transfer: TransferID, config: SessionConfig, draining: Bool, now: UInt64,
                                  _ actions: inout [Action]) throws(ReckerError) {
         switch message {
         case .requestHead(let id, let head, let end):
@@ -211,7 +203,7 @@ struct SessionStateMachine {
             break
         case .statsRequest(let id, let formatByte):
             guard id != 0 else { throw ReckerError(.invalidStream, "stream 0 is the connection itself") }
-            guard let format = StatsReport.Format(rawValue: formatByte) else {
+            guard let format = StatsFormat(rawValue: formatByte) else {
                 actions.append(.write(.error(stream: id, ReckerError(.malformedFrame, "unknown stats format \(formatByte)"))))
                 return
             }
@@ -231,7 +223,7 @@ struct SessionStateMachine {
         }
     }
 
-    private mutating func startRequest(_ id: UInt32, _ head: RequestHead, end: Bool, transfer: TransferID, config: DaemonConfig,
+    private mutating func startRequest(_ id: UInt32, _ head: RequestHead, end: Bool, transfer: TransferID, config: SessionConfig,
                                        draining: Bool, now: UInt64, _ actions: inout [Action]) throws(ReckerError) {
         guard id != 0, streams[id] == nil, !statsStreams.contains(id) else {
             throw ReckerError(.invalidStream, "stream \(id) is \(id == 0 ? "the connection itself" : "already in flight")")
@@ -251,7 +243,7 @@ struct SessionStateMachine {
             actions.append(.write(.error(stream: id, error)))
             return
         }
-        let buffer = config.pool.maxResponseBuffer
+        let buffer = config.responseBuffer
         let request = EngineRequest(head: head, target: target, arrival: now, hasBody: !end, responseBuffer: buffer,
                                     client: client, user: TurnKey.of(uid: peer?.uid, connection: client))
         streams[id] = Stream(transfer: transfer, method: head.method, sendWindow: announced.streamWindow, receiveWindow: announced.streamWindow,
@@ -262,7 +254,7 @@ struct SessionStateMachine {
 
     // MARK: - engine events
 
-    mutating func responseHead(_ transfer: TransferID, _ head: ResponseHead, debug: Bool) -> [Action] {
+    package mutating func responseHead(_ transfer: TransferID, _ head: ResponseHead, debug: Bool) -> [Action] {
         guard let id = byTransfer[transfer], let s = streams[id] else { return [] }
         var actions: [Action] = [.responded(reused: head.reused)]
         if debug {
@@ -274,7 +266,7 @@ struct SessionStateMachine {
         return actions
     }
 
-    mutating func responseBody(_ transfer: TransferID, _ chunk: [UInt8], config: DaemonConfig) -> [Action] {
+    package mutating func responseBody(_ transfer: TransferID, _ chunk: [UInt8], config: SessionConfig) -> [Action] {
         guard let id = byTransfer[transfer], streams[id] != nil else { return [] }
         // Small pieces join the last one queued, so a response arriving in tiny pieces costs
         // few queue entries (each is sent from its start, or from queuedOffset if first).
@@ -288,7 +280,7 @@ struct SessionStateMachine {
         return actions
     }
 
-    mutating func responseEnd(_ transfer: TransferID, _ end: ResponseEnd, config: DaemonConfig) -> [Action] {
+    package mutating func responseEnd(_ transfer: TransferID, _ end: ResponseEnd, config: SessionConfig) -> [Action] {
         guard let id = byTransfer[transfer] else { return [] }
         streams[id]?.end = end
         var actions: [Action] = []
@@ -296,7 +288,7 @@ struct SessionStateMachine {
         return actions
     }
 
-    mutating func failed(_ transfer: TransferID, _ error: ReckerError) -> [Action] {
+    package mutating func failed(_ transfer: TransferID, _ error: ReckerError) -> [Action] {
         guard let id = byTransfer.removeValue(forKey: transfer) else { return [] }
         var actions: [Action] = []
         if let s = streams[id], error.code != .cancelled {
@@ -308,7 +300,7 @@ struct SessionStateMachine {
         return actions
     }
 
-    mutating func bodySent(_ transfer: TransferID, bytes: Int) -> [Action] {
+    package mutating func bodySent(_ transfer: TransferID, bytes: Int) -> [Action] {
         guard let id = byTransfer[transfer], var s = streams[id], !s.requestEnded || bytes > 0 else { return [] }
         s.receiveWindow += bytes
         streams[id] = s
@@ -316,7 +308,7 @@ struct SessionStateMachine {
     }
 
     /// A frame for `stream` could not be encoded: the stream ends with an error instead.
-    mutating func encodingFailed(stream id: UInt32, _ error: ReckerError) -> [Action] {
+    package mutating func encodingFailed(stream id: UInt32, _ error: ReckerError) -> [Action] {
         var actions: [Action] = [.log(.error, "cannot encode a frame for stream \(id): \(error.message)")]
         var safe = false
         if let s = streams.removeValue(forKey: id) {
@@ -332,7 +324,7 @@ struct SessionStateMachine {
     // MARK: - the connection
 
     /// The client's unread answers passed the high mark (false) or fell below the low one.
-    mutating func writabilityChanged(_ writable: Bool, config: DaemonConfig) -> [Action] {
+    package mutating func writabilityChanged(_ writable: Bool, config: SessionConfig) -> [Action] {
         self.writable = writable
         guard writable else { return [] }
         var actions: [Action] = []
@@ -341,7 +333,7 @@ struct SessionStateMachine {
     }
 
     /// A stats document, in as many STATS_RESPONSE frames as `limits.maxFrame` needs.
-    mutating func statsReady(stream id: UInt32, _ document: [UInt8], config: DaemonConfig) -> [Action] {
+    package mutating func statsReady(stream id: UInt32, _ document: [UInt8], config: SessionConfig) -> [Action] {
         guard statsStreams.remove(id) != nil, state == .open else { return [] }
         let room = limits(config).maxFrame - Frame.headerSize
         var actions: [Action] = []
@@ -356,7 +348,7 @@ struct SessionStateMachine {
 
     /// The connection fails with `error` (a connection error, a timeout): said on stream 0,
     /// then closed.
-    mutating func close(_ error: ReckerError) -> [Action] {
+    package mutating func close(_ error: ReckerError) -> [Action] {
         guard state == .awaitingHello || state == .open else { return [] }
         state = .closing
         return [.log(.info, "closing client connection: \(error.code.name): \(error.message)"), .close(error)]
@@ -366,7 +358,7 @@ struct SessionStateMachine {
 
     /// What is left of the input after the frames read so far: whether a frame has begun
     /// (its timer starts now unless it already runs) or not.
-    mutating func inputBuffered(partialFrame: Bool, now: UInt64) {
+    package mutating func inputBuffered(partialFrame: Bool, now: UInt64) {
         if !partialFrame {
             partialSince = nil
         } else if partialSince == nil {
@@ -376,7 +368,7 @@ struct SessionStateMachine {
 
     /// When `timedOut` has something to do: the end of the handshake's time, or of the
     /// time a begun frame has to finish; nil when no timer runs.
-    func deadline() -> UInt64? {
+    package func deadline() -> UInt64? {
         guard state == .awaitingHello || state == .open else { return nil }
         let handshake = state == .awaitingHello ? connectedAt &+ Self.handshakeTimeoutNs : UInt64.max
         let partial = partialSince.map { $0 &+ Self.partialFrameTimeoutNs } ?? .max
@@ -385,7 +377,7 @@ struct SessionStateMachine {
     }
 
     /// The deadline passed (a caller may come early: nothing happens before it).
-    mutating func timedOut(now: UInt64) -> [Action] {
+    package mutating func timedOut(now: UInt64) -> [Action] {
         if state == .awaitingHello && now >= connectedAt &+ Self.handshakeTimeoutNs {
             return close(ReckerError(.badHandshake, "no HELLO within \(Self.handshakeTimeoutNs / 1_000_000_000) s"))
         }
@@ -397,7 +389,7 @@ struct SessionStateMachine {
 
     /// The socket is closed, or lingers with its write side shut: every request still in
     /// flight is cancelled.
-    mutating func closed() -> [Action] {
+    package mutating func closed() -> [Action] {
         state = .closed
         let actions = streams.values.map { Action.cancel($0.transfer) }
         streams.removeAll()
@@ -407,7 +399,7 @@ struct SessionStateMachine {
     }
 
     /// Sends a stream's queued body within its window, then its end.
-    private mutating func pump(_ id: UInt32, config: DaemonConfig, _ actions: inout [Action]) {
+    private mutating func pump(_ id: UInt32, config: SessionConfig, _ actions: inout [Action]) {
         // Taken out of the dictionary while it changes, so its queue is not copied.
         guard writable, var s = streams.removeValue(forKey: id) else { return }
         let maxData = limits(config).maxFrame - Frame.headerSize

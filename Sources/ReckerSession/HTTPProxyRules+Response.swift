@@ -1,9 +1,8 @@
 import ReckerProtocol
-import ReckerSession
 
 extension HTTPProxyRules {
     /// How a response body is delimited for the client.
-    enum Framing: Equatable {
+    package enum Framing: Equatable {
         /// No body (HEAD, 1xx, 204, 304).
         case none
         case length(UInt64)
@@ -13,16 +12,16 @@ extension HTTPProxyRules {
     }
 
     /// What the client is told in a response head, and how the connection goes on.
-    struct ResponseStart {
-        var bytes: [UInt8]
-        var framing: Framing
+    package struct ResponseStart {
+        package var bytes: [UInt8]
+        package var framing: Framing
         /// The connection stays open for the next request after this response.
-        var keepAlive: Bool
+        package var keepAlive: Bool
     }
 
     /// The head sent to the client for an upstream response: hop-by-hop headers dropped,
     /// `Via` added, the body framed for this client, reckerd's facts when `annotate` is on.
-    static func responseStart(_ head: ResponseHead, method: String, clientHTTP10: Bool, clientKeepAlive: Bool,
+    package static func responseStart(_ head: ResponseHead, method: String, clientHTTP10: Bool, clientKeepAlive: Bool,
                               annotate: Bool) -> ResponseStart {
         let connectionNamed = Set(head.headers.filter { $0.name.lowercased() == "connection" }
             .flatMap { $0.value.split(separator: ",") }.map { $0.trimmingSpaces.lowercased() })
@@ -77,7 +76,7 @@ extension HTTPProxyRules {
 
     /// A response reckerd makes itself: the status, `X-Reckerd-Error`, and a plain-text body
     /// naming the error code. `close` adds `Connection: close`.
-    static func errorResponse(_ refusal: HTTPRefusal, close: Bool, method: String = "GET") -> [UInt8] {
+    package static func errorResponse(_ refusal: HTTPRefusal, close: Bool, method: String = "GET") -> [UInt8] {
         // A 2xx reckerd answers as the final recipient (OPTIONS with Max-Forwards: 0) is no
         // error: it has no body and no X-Reckerd-Error.
         let success = refusal.status < 300
@@ -94,7 +93,7 @@ extension HTTPProxyRules {
     }
 
     /// A response with a body reckerd makes itself (`/metrics`).
-    static func documentResponse(status: UInt16, contentType: String, _ body: [UInt8], method: String, close: Bool) -> [UInt8] {
+    package static func documentResponse(status: UInt16, contentType: String, _ body: [UInt8], method: String, close: Bool) -> [UInt8] {
         var out = Array("HTTP/1.1 \(status) \(reason(status: status))\r\n".utf8)
         out += "Content-Type: \(contentType)\r\nContent-Length: \(body.count)\r\n".utf8
         if close { out += "Connection: close\r\n".utf8 }
@@ -106,7 +105,7 @@ extension HTTPProxyRules {
     private static func isLineBreaking(_ b: UInt8) -> Bool { b == 0x0D || b == 0x0A || b == 0 }
 
     /// tchar (RFC 9110 §5.6.2).
-    static func isTokenByte(_ b: UInt8) -> Bool {
+    package static func isTokenByte(_ b: UInt8) -> Bool {
         switch b {
         case UInt8(ascii: "a") ... UInt8(ascii: "z"), UInt8(ascii: "A") ... UInt8(ascii: "Z"), UInt8(ascii: "0") ... UInt8(ascii: "9"):
             return true
@@ -116,18 +115,18 @@ extension HTTPProxyRules {
     }
 
     /// "0.123" for 123 µs.
-    static func milliseconds(_ micros: UInt32) -> String {
+    package static func milliseconds(_ micros: UInt32) -> String {
         let frac = String(micros % 1000)
         return "\(micros / 1000).\(String(repeating: "0", count: 3 - frac.count))\(frac)"
     }
 
     /// The upstream's reason phrase when the engine reported it, else the standard one.
-    static func reason(_ head: ResponseHead) -> String {
+    package static func reason(_ head: ResponseHead) -> String {
         if let r = head.facts?.reason, !r.isEmpty, !r.utf8.contains(where: isLineBreaking) { return r }
         return reason(status: head.status)
     }
 
-    static func reason(status: UInt16) -> String {
+    package static func reason(status: UInt16) -> String {
         switch status {
         case 100: "Continue"
         case 200: "OK"

@@ -1,4 +1,3 @@
-@testable import reckerd
 import ReckerSession
 import XCTest
 
