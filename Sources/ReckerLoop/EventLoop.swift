@@ -78,6 +78,7 @@ package final class EventLoop: @unchecked Sendable {
     /// already registered (its old owner closed it without saying so) is taken over.
     @discardableResult
     package func register(_ fd: Int32, _ interest: Events, _ ready: @escaping (Events) -> Void) throws(SystemError) -> Registration {
+        assertOnLoop()
         let token = nextToken
         nextToken += 1
         if recker_epoll_ctl(epfd, 1, fd, interest.rawValue) != 0 {
@@ -91,6 +92,7 @@ package final class EventLoop: @unchecked Sendable {
     /// Changes what `registration` waits for. A descriptor whose open file changed under the
     /// same number (closed and reopened, or `dup2`'d over) is added afresh.
     package func modify(_ registration: Registration, _ interest: Events) {
+        assertOnLoop()
         guard var h = handlers[registration.fd], h.token == registration.token else { return }
         guard h.interest != interest else { return }
         h.interest = interest
@@ -102,6 +104,7 @@ package final class EventLoop: @unchecked Sendable {
 
     /// Stops watching; a no-op when the number has a newer owner. Call before `close`.
     package func unregister(_ registration: Registration) {
+        assertOnLoop()
         guard let h = handlers[registration.fd], h.token == registration.token else { return }
         handlers[registration.fd] = nil
         _ = recker_epoll_ctl(epfd, 2, registration.fd, 0)
@@ -110,6 +113,7 @@ package final class EventLoop: @unchecked Sendable {
     /// Tells epoll again what `registration` waits for: after `dup2` put another open file
     /// under the same number, the old file's registration went with it.
     package func refresh(_ registration: Registration) {
+        assertOnLoop()
         guard let h = handlers[registration.fd], h.token == registration.token else { return }
         if recker_epoll_ctl(epfd, 3, registration.fd, h.interest.rawValue) != 0 && errno == ENOENT {
             _ = recker_epoll_ctl(epfd, 1, registration.fd, h.interest.rawValue)
@@ -126,6 +130,7 @@ package final class EventLoop: @unchecked Sendable {
     /// Runs `action` on the loop once `deadline` (MonotonicClock ns) has passed.
     @discardableResult
     package func schedule(at deadline: UInt64, _ action: @escaping () -> Void) -> TimerID {
+        assertOnLoop()
         let id = nextToken
         nextToken += 1
         timers.push(deadline: deadline, id: id)
@@ -134,6 +139,7 @@ package final class EventLoop: @unchecked Sendable {
     }
 
     package func cancel(_ timer: TimerID) {
+        assertOnLoop()
         timerActions[timer.value] = nil
     }
 
@@ -141,14 +147,23 @@ package final class EventLoop: @unchecked Sendable {
 
     /// `work` runs at the end of every pass, before the loop waits: where buffered writes go
     /// out and deferred decisions are carried out.
-    package func atEndOfEveryPass(_ work: @escaping () -> Void) { passEnd.append(work) }
+    package func atEndOfEveryPass(_ work: @escaping () -> Void) {
+        assertOnLoop()
+        passEnd.append(work)
+    }
 
     /// `work` runs once, at the end of this pass (or the next, if called from the end).
-    package func soon(_ work: @escaping () -> Void) { soon.append(work) }
+    package func soon(_ work: @escaping () -> Void) {
+        assertOnLoop()
+        soon.append(work)
+    }
 
     /// `work` runs once in the next pass, after the descriptors ready then: how a connection
     /// with more to do than its turn allows lets every other one have its turn first.
-    package func nextPass(_ work: @escaping () -> Void) { nextPassWork.append(work) }
+    package func nextPass(_ work: @escaping () -> Void) {
+        assertOnLoop()
+        nextPassWork.append(work)
+    }
 
     // MARK: - any thread
 
@@ -166,11 +181,15 @@ package final class EventLoop: @unchecked Sendable {
         owner.load(ordering: .acquiring) == UInt(pthread_self())
     }
 
-    /// Stops a debug build when loop-confined code is called from another thread (or before
-    /// the loop runs): every entry point of such code says so (swift-nio's
+    /// Stops a debug build when loop-confined code is called from a thread other than the
+    /// loop's while it runs (before it runs, and after, the one thread setting it up or
+    /// tearing it down may): every entry point of such code says so (swift-nio's
     /// `assertInEventLoop`). Release builds check nothing.
     package func assertOnLoop(file: StaticString = #file, line: UInt = #line) {
-        assert(isCurrent, "loop-confined code called off the loop's thread", file: file, line: line)
+        assert({
+            let running = owner.load(ordering: .acquiring)
+            return running == 0 || running == UInt(pthread_self())
+        }(), "loop-confined code called off the loop's thread", file: file, line: line)
     }
 
     /// Makes `run` return after the pass under way; callable from any thread.

@@ -270,6 +270,7 @@ package final class CurlEngine: @unchecked Sendable {
     /// Does `body` (a call into libcurl or a command), then what it left: finished
     /// transfers, actions decided inside callbacks, commands that came in meanwhile.
     func engineWork(_ body: () -> Void) {
+        loop.assertOnLoop()
         depth += 1
         body()
         if depth == 1 {

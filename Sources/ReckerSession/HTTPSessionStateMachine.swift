@@ -82,12 +82,20 @@ package struct HTTPSessionStateMachine {
         package var holdLimit = 0
     }
 
+    /// Where the connection is in its life.
+    package enum Phase: Equatable {
+        /// Reading requests: between two, or a request's head or body (`exchange` says which).
+        case reading
+        /// A complete request waits for its response; the parser is paused meanwhile.
+        case awaitingResponse
+        /// A refusal or a last response went out: the connection closes once it is written,
+        /// and reads nothing more. It ends here.
+        case closing
+    }
+
     package let role: Role
     package private(set) var exchange: Exchange?
-    /// A complete request waits for its response; the parser is paused meanwhile.
-    package private(set) var awaitingResponse = false
-    /// A refusal or a last response went out: the connection closes once it is written.
-    package private(set) var closing = false
+    package private(set) var phase = Phase.reading
     /// False while the client's unread output is past the high mark.
     private var writable = true
     /// Why every request on this connection is refused (access, too many connections).
@@ -106,10 +114,13 @@ package struct HTTPSessionStateMachine {
     }
 
     /// Whether the parser may be fed: no request waits for its response, and no close is due.
-    package var acceptsInput: Bool { !closing && !awaitingResponse }
+    package var acceptsInput: Bool { phase == .reading }
 
-    /// Request body bytes the engine has not sent upstream yet (reading pauses past the window).
-    package var bodyOutstanding: Int { exchange?.bodyOutstanding ?? 0 }
+    /// Whether the connection reads from its client now: not once closing, and not while
+    /// the request body in the engine is at `window` (reading resumes with `bodySent`).
+    package func readsInput(window: Int) -> Bool {
+        phase != .closing && (exchange?.bodyOutstanding ?? 0) < window
+    }
 
     // MARK: - the client
 
@@ -206,7 +217,7 @@ package struct HTTPSessionStateMachine {
     /// the response before it reads the next request.
     package mutating func requestComplete(now: UInt64) -> [Action] {
         guard exchange != nil else { return [.resumeParsing] }
-        awaitingResponse = true
+        if phase == .reading { phase = .awaitingResponse }
         exchange!.requestComplete = true
         var actions: [Action] = [.rearm]
         if var request = exchange!.held, let t = exchange!.transfer {
@@ -227,7 +238,7 @@ package struct HTTPSessionStateMachine {
     /// Answers with `refusal` and closes once it is written. A response already begun is
     /// cut short instead (closing is then the only way to tell the client).
     package mutating func refuse(_ refusal: HTTPRefusal, method: String, now: UInt64) -> [Action] {
-        guard !closing else { return [] }
+        guard phase != .closing else { return [] }
         var actions: [Action] = [.log(.info, "refused HTTP request: \(refusal.status) \(refusal.code): \(refusal.message)")]
         let began = exchange?.framing != nil
         let method = exchange?.method ?? method
@@ -252,7 +263,7 @@ package struct HTTPSessionStateMachine {
     /// The connection closes once its output is written; the client has
     /// `http.idleTimeout` from now to take it.
     private mutating func close(now: UInt64) -> [Action] {
-        closing = true
+        phase = .closing
         lastWrite = now
         return [.closeWhenWritten, .rearm]
     }
@@ -264,8 +275,8 @@ package struct HTTPSessionStateMachine {
         guard keepAlive else { return close(now: now) }
         lastActivity = now
         var actions: [Action] = [.rearm]
-        if awaitingResponse {
-            awaitingResponse = false
+        if phase == .awaitingResponse {
+            phase = .reading
             actions.append(.resumeParsing)
         }
         return actions
@@ -385,7 +396,7 @@ package struct HTTPSessionStateMachine {
     /// between reads (`limits.bodyTimeout`); idleness between requests (`http.idleTimeout`).
     /// nil while a response is awaited (the engine's timeouts hold).
     package func deadline(_ config: SessionConfig) -> UInt64? {
-        if !writable || closing { return lastWrite &+ UInt64(config.idleTimeoutMs) * 1_000_000 }
+        if !writable || phase == .closing { return lastWrite &+ UInt64(config.idleTimeoutMs) * 1_000_000 }
         if let e = exchange {
             return e.requestComplete ? nil : lastActivity &+ UInt64(config.bodyTimeoutMs) * 1_000_000
         }
@@ -396,7 +407,7 @@ package struct HTTPSessionStateMachine {
 
     /// The deadline passed (the connection checked `now >= deadline`).
     package mutating func timedOut(_ config: SessionConfig, headStarted: Bool, now: UInt64) -> [Action] {
-        if !writable || closing {
+        if !writable || phase == .closing {
             return [.log(.info, "closing an HTTP client that read nothing for \(config.idleTimeoutMs) ms (http.idleTimeout)"), .closeNow]
         }
         if let e = exchange {
@@ -413,7 +424,7 @@ package struct HTTPSessionStateMachine {
 
     /// The socket is closed: the request in flight, if any, is cancelled.
     package mutating func closed() -> [Action] {
-        closing = true
+        phase = .closing
         let inFlight = exchange.flatMap { $0.responseEnded ? nil : $0.transfer }
         exchange = nil
         return inFlight.map { [.cancel($0)] } ?? []

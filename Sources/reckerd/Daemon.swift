@@ -70,6 +70,7 @@ final class Daemon {
     /// no credentials: they are counted together as one user (`Daemon.tcpPeers`), so
     /// local users reaching the daemon by TCP cannot take more descriptors than one may.
     func adopt(_ fd: Int32, _ kind: Listener.Kind) {
+        loop.assertOnLoop()
         let peer = kind.isUnix ? PeerCredentials.of(fd, groups: !config.allowGroups.isEmpty) : nil
         let counted = kind.isUnix ? peer?.uid : kind == .metrics ? Daemon.metricsPeers : Daemon.tcpPeers
         var refusal: ReckerError?
@@ -96,6 +97,7 @@ final class Daemon {
     }
 
     func clientDisconnected(_ connection: any DaemonClient) {
+        loop.assertOnLoop()
         guard clients.removeValue(forKey: ObjectIdentifier(connection)) != nil else { return }
         clientCount.value = clients.count
         if connection.registered, let uid = connection.countedAs {

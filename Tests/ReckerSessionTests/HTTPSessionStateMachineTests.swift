@@ -43,6 +43,30 @@ final class HTTPSessionStateMachineTests: XCTestCase {
         XCTAssertEqual(actions.last, .cancel(7), "the engine call comes last")
     }
 
+    /// Reading stops while the request body in the engine is at the window and resumes as
+    /// it goes upstream; a refusal makes the connection closing for good: nothing is read,
+    /// refused or started after it.
+    func testReadingFollowsTheBodyWindowAndClosingIsFinal() {
+        var m = HTTPSessionStateMachine(role: .proxy, refusal: nil, now: 0)
+        _ = m.head(request("PUT", length: 100), transfer: 7, config: config, draining: false, now: 1, client: 1)
+        XCTAssertTrue(m.readsInput(window: 64))
+        _ = m.body([Array(repeating: 1, count: 64)])
+        XCTAssertFalse(m.readsInput(window: 64), "64 bytes in the engine: at the window")
+        XCTAssertFalse(m.bodySent(8, bytes: 64, window: 64), "another transfer's progress is not this one's")
+        XCTAssertTrue(m.bodySent(7, bytes: 1, window: 64), "63 left: below the window again, reading resumes")
+        XCTAssertFalse(m.bodySent(7, bytes: 1, window: 64), "already below: nothing more to resume")
+        XCTAssertTrue(m.readsInput(window: 64))
+        XCTAssertEqual(m.phase, .reading)
+        let refused = m.refuse(HTTPRefusal(400, "BAD_REQUEST", "no"), method: "PUT", now: 5)
+        XCTAssertTrue(refused.contains(.closeWhenWritten) && refused.contains(.cancel(7)), "\(refused)")
+        XCTAssertEqual(m.phase, .closing)
+        XCTAssertFalse(m.acceptsInput)
+        XCTAssertFalse(m.readsInput(window: 64))
+        XCTAssertEqual(m.refuse(HTTPRefusal(400, "BAD_REQUEST", "again"), method: "GET", now: 6), [], "refused once")
+        XCTAssertEqual(m.requestComplete(now: 7), [.resumeParsing], "no exchange left to complete")
+        XCTAssertEqual(m.phase, .closing, "closing is final")
+    }
+
     /// GET, its response with a length, the next request: the parser waits between.
     func testAKeptAliveRequestAndItsResponse() {
         var m = HTTPSessionStateMachine(role: .proxy, refusal: nil, now: 0)
@@ -94,7 +118,7 @@ final class HTTPSessionStateMachineTests: XCTestCase {
         XCTAssertTrue(text(failed).hasPrefix("HTTP/1.1 502 Bad Gateway\r\n"), text(failed))
         XCTAssertTrue(text(failed).hasSuffix("reckerd: CONNECT_FAILED: refused\n"))
         XCTAssertEqual(failed.last, .resumeParsing)
-        XCTAssertFalse(m.closing)
+        XCTAssertNotEqual(m.phase, .closing)
 
         _ = m.head(request(), transfer: 8, config: config, draining: false, now: 3, client: 1)
         _ = m.requestComplete(now: 3)
@@ -102,7 +126,7 @@ final class HTTPSessionStateMachineTests: XCTestCase {
         let cut = m.failed(8, ReckerError(.upstreamRecvFailed, "reset"), draining: false, now: 4)
         XCTAssertEqual(text(cut), "", "nothing more is written into a begun response")
         XCTAssertTrue(cut.contains(.closeWhenWritten))
-        XCTAssertTrue(m.closing)
+        XCTAssertEqual(m.phase, .closing)
     }
 
     /// A body request: the 100 Continue goes out before the engine starts it; the body's

@@ -15,7 +15,7 @@ final class ClientConnection: DaemonClient, ClientSocketOwner, EngineEvents {
     private var reader: FrameReader
     /// Too many connections of one user: said at start, then the connection closes.
     private let refusal: ReckerError?
-    let sink = ConnectionSink<ClientConnection>()
+    let sink: ConnectionSink<ClientConnection>
     var registered = false
     /// Whether frames already read wait for this client's next turn (`decode`).
     private var resuming = false
@@ -29,6 +29,7 @@ final class ClientConnection: DaemonClient, ClientSocketOwner, EngineEvents {
     init(fd: Int32, daemon: Daemon, peer: PeerCredentials?, client: ClientID, refusal: ReckerError?) {
         self.daemon = daemon
         socket = ClientSocket(fd: fd, daemon: daemon)
+        sink = ConnectionSink(loop: daemon.loop)
         machine = SessionStateMachine(client: client, peer: peer, now: daemon.loop.now)
         reader = FrameReader(maxLength: daemon.config.maxFrame)
         self.refusal = refusal

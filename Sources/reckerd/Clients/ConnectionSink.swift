@@ -1,3 +1,4 @@
+import ReckerLoop
 import ReckerPool
 import ReckerProtocol
 import ReckerSession
@@ -17,16 +18,38 @@ protocol EngineEvents: AnyObject {
 /// on the loop thread only.
 final class ConnectionSink<Connection: EngineEvents>: TransferSink, @unchecked Sendable {
     weak var connection: Connection?
+    private let loop: EventLoop
     private var gone = false
+
+    init(loop: EventLoop) { self.loop = loop }
 
     /// The client's connection closed: what it still had queued is never started.
     func markGone() { gone = true }
 
     var isGone: Bool { gone }
 
-    func transferHead(_ id: TransferID, _ head: ResponseHead) { connection?.engineHead(id, head) }
-    func transferBody(_ id: TransferID, _ chunk: [UInt8]) { connection?.engineBody(id, chunk) }
-    func transferEnd(_ id: TransferID, _ end: ResponseEnd) { connection?.engineEnd(id, end) }
-    func transferFailed(_ id: TransferID, _ error: ReckerError) { connection?.engineFailed(id, error) }
-    func transferBodySent(_ id: TransferID, bytes: Int) { connection?.engineBodySent(id, bytes: bytes) }
+    func transferHead(_ id: TransferID, _ head: ResponseHead) {
+        loop.assertOnLoop()
+        connection?.engineHead(id, head)
+    }
+
+    func transferBody(_ id: TransferID, _ chunk: [UInt8]) {
+        loop.assertOnLoop()
+        connection?.engineBody(id, chunk)
+    }
+
+    func transferEnd(_ id: TransferID, _ end: ResponseEnd) {
+        loop.assertOnLoop()
+        connection?.engineEnd(id, end)
+    }
+
+    func transferFailed(_ id: TransferID, _ error: ReckerError) {
+        loop.assertOnLoop()
+        connection?.engineFailed(id, error)
+    }
+
+    func transferBodySent(_ id: TransferID, bytes: Int) {
+        loop.assertOnLoop()
+        connection?.engineBodySent(id, bytes: bytes)
+    }
 }

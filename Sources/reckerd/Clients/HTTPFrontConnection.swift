@@ -17,7 +17,7 @@ final class HTTPFrontConnection: DaemonClient, ClientSocketOwner, EngineEvents {
     let client: ClientID
     var registered = false
     var countedAs: UInt32? { kind.isUnix ? peer?.uid : kind == .metrics ? Daemon.metricsPeers : Daemon.tcpPeers }
-    let sink = ConnectionSink<HTTPFrontConnection>()
+    let sink: ConnectionSink<HTTPFrontConnection>
     private var machine: HTTPSessionStateMachine
     private var reader: HTTPRequestReader
     private var input: [UInt8] = []
@@ -35,6 +35,7 @@ final class HTTPFrontConnection: DaemonClient, ClientSocketOwner, EngineEvents {
     init(fd: Int32, daemon: Daemon, kind: Listener.Kind, peer: PeerCredentials?, client: ClientID, refusal tooMany: ReckerError?) {
         self.daemon = daemon
         socket = ClientSocket(fd: fd, daemon: daemon)
+        sink = ConnectionSink(loop: daemon.loop)
         self.kind = kind
         self.peer = peer
         self.client = client
@@ -107,8 +108,7 @@ final class HTTPFrontConnection: DaemonClient, ClientSocketOwner, EngineEvents {
     // MARK: - reading and parsing
 
     var wantsInput: Bool {
-        !machine.closing && input.count - inputStart < Self.maxPendingInput
-            && machine.bodyOutstanding < daemon.config.streamWindow
+        input.count - inputStart < Self.maxPendingInput && machine.readsInput(window: daemon.config.streamWindow)
     }
 
     func received(_ bytes: ArraySlice<UInt8>) {
@@ -146,7 +146,7 @@ final class HTTPFrontConnection: DaemonClient, ClientSocketOwner, EngineEvents {
                 run(machine.head(request, transfer: daemon.engine.makeTransferID(), config: daemon.session,
                                  draining: daemon.isDraining, now: daemon.loop.now,
                                  client: client, user: TurnKey.of(uid: countedAs ?? Daemon.tcpPeers, connection: client)))
-                if socket.isClosed || machine.closing { return }
+                if socket.isClosed || !machine.acceptsInput { return }
             case .body(let piece):
                 run(machine.body([Array(piece)]))
             case .end:
