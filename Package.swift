@@ -139,7 +139,9 @@ let package = Package(
         .testTarget(name: "ReckerCLITests", dependencies: ["ReckerCLI"]),
         .testTarget(
             name: "reckerdTests",
-            dependencies: ["ReckerProtocol", "ReckerTestSupport"]
+            dependencies: ["ReckerProtocol", "ReckerTestSupport"],
+            // Read by path (CLICorpusParityTests), not a resource of the bundle.
+            exclude: ["Parity/curl-invocations.tsv"]
         ),
     ]
 )

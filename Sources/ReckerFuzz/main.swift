@@ -5,9 +5,11 @@ import ReckerSession
 import Glibc
 #endif
 
-/// The decoder fuzz target: any bytes, as a client could send them, through the frame
-/// reader, the message codec and the door's checks. Nothing may trap; every message that
-/// decodes encodes back to bytes that decode to the same message.
+/// The fuzz target: any bytes, as a client could send them, through the daemon's frame
+/// path (the frame reader into the session's machine), the message codec and the door's
+/// checks, and the HTTP front's request reader. Nothing may trap; every message that decodes
+/// encodes back to bytes that decode to the same message; the HTTP reader reads the same
+/// whole and in pieces.
 ///
 /// Built with `-sanitize=fuzzer,address -DFUZZING` (scripts/fuzz.sh), libFuzzer drives it
 /// (LLVMFuzzerRunDriver: SwiftPM owns an executable's `main`).
@@ -45,7 +47,77 @@ func httpEvents(_ bytes: [UInt8], step: Int) -> [String] {
     return out
 }
 
+/// The daemon's own frame path: the bytes as a client's, read as the daemon reads them
+/// (`FrameReader` at the session's frame limit, then announced) into its session machine,
+/// with an engine that answers every request started at once. An even first byte puts a
+/// valid HELLO in front, so the fuzzer reaches past the handshake. Nothing may trap;
+/// nothing may follow a connection error; no more requests in flight than announced.
+func session(_ bytes: [UInt8]) {
+    var config = SessionConfig()
+    config.maxFrame = 4096
+    config.maxInFlightPerClient = 8
+    config.streamWindow = 1024
+    config.responseBuffer = 2048
+    var m = SessionStateMachine(client: 1, peer: PeerCredentials(pid: 1, uid: 1000, gids: [1000]), now: 0)
+    var reader = FrameReader(maxLength: config.maxFrame)
+    if (bytes.first ?? 1) & 1 == 0, let hello = try? Message.hello(.init()).encoded { reader.append(hello) }
+    reader.append(bytes)
+    var now: UInt64 = 0
+    var transfer: TransferID = 1
+    var closing = false
+
+    func carryOut(_ actions: [SessionStateMachine.Action], _ m: inout SessionStateMachine) {
+        var work = actions
+        var steps = 0
+        while !work.isEmpty && steps < 10_000 {
+            steps += 1
+            let action = work.removeFirst()
+            switch action {
+            case .write(let message):
+                if case .failure(let error) = Result(catching: { () throws(ReckerError) in try message.encoded }) {
+                    work += m.encodingFailed(stream: message.stream, error)
+                }
+            case .start(let id, _):
+                work += m.responseHead(id, ResponseHead(status: 200, httpVersion: 11, connectionID: 1, reused: false), debug: true)
+                work += m.responseBody(id, [UInt8](repeating: 0x61, count: 3000), config: config)
+                work += m.responseEnd(id, ResponseEnd(totalMicros: 1, bodyBytes: 3000), config: config)
+            case .stats(let stream, _):
+                work += m.statsReady(stream: stream, [UInt8](repeating: 0x7B, count: 5000), config: config)
+            case .close:
+                closing = true
+            case .writeBody, .sendBody, .consumed, .cancel, .responded, .log:
+                break
+            }
+        }
+    }
+
+    for _ in 0 ..< 1000 {
+        reader.maxLength = m.announced?.maxFrame ?? config.maxFrame
+        let frame: Frame
+        do throws(ReckerError) {
+            guard let next = try reader.next() else { break }
+            frame = next
+        } catch {
+            carryOut(m.close(error), &m)
+            break
+        }
+        now += 1_000_000
+        let actions = m.receive(frame, transfer: transfer, config: config, draining: false, now: now)
+        transfer += 1
+        if closing && !actions.isEmpty { fatalError("actions after a connection error: \(actions)") }
+        carryOut(actions, &m)
+        if m.inFlight > config.maxInFlightPerClient { fatalError("\(m.inFlight) requests in flight, \(config.maxInFlightPerClient) announced") }
+        if closing { break }
+    }
+    m.inputBuffered(partialFrame: reader.buffered > 0, now: now)
+    if let deadline = m.deadline() { carryOut(m.timedOut(now: deadline), &m) }
+    _ = m.closed()
+    if m.inFlight != 0 { fatalError("requests left after close") }
+}
+
 func check(_ bytes: [UInt8]) {
+    session(bytes)
+
     // The HTTP front's reader: nothing traps, and how the bytes are cut changes nothing.
     let whole = httpEvents(bytes, step: max(1, bytes.count))
     let pieces = httpEvents(bytes, step: 1 + Int(bytes.first ?? 0) % 7)
