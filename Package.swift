@@ -129,6 +129,8 @@ let package = Package(
             exclude: ["h2_fault.py", "hostile_upstream.py"]
         ),
         .testTarget(name: "ReckerProtocolTests", dependencies: ["ReckerProtocol"]),
+        // The event loop turned by hand on a manual clock.
+        .testTarget(name: "ReckerLoopTests", dependencies: ["ReckerLoop"]),
         .testTarget(
             name: "ReckerPoolTests",
             dependencies: ["ReckerLoop", "ReckerPool", "ReckerProtocol", "ReckerSession", "ReckerTestSupport"]

@@ -26,7 +26,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DURATIONS = ROOT / "scripts" / "test-durations.tsv"
-UNIT_MODULES = ("ReckerCLITests", "ReckerPoolTests", "ReckerProtocolTests", "ReckerSessionTests")
+UNIT_MODULES = ("ReckerCLITests", "ReckerLoopTests", "ReckerPoolTests", "ReckerProtocolTests", "ReckerSessionTests")
 EXECUTED = re.compile(r"Executed (\d+) tests?, with (\d+) failures? \((\d+) unexpected\)")
 SKIPPED = re.compile(r"Test Case '([^']+)' skipped")
 FAILURE = re.compile(r"error: .*|Test Case '[^']+' failed")

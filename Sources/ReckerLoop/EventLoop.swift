@@ -53,10 +53,14 @@ package final class EventLoop: @unchecked Sendable {
     private let owner = Atomic<UInt>(0)
     private var events = [recker_event](repeating: recker_event(), count: 256)
     /// The monotonic time (ns) at the start of the current pass: one clock read per pass.
-    package private(set) var now: UInt64 = MonotonicClock.nanoseconds()
+    package private(set) var now: UInt64
+    /// Where the loop reads the time: `MonotonicClock`, or a test's `ManualClock`.
+    private let clock: @Sendable () -> UInt64
 
     /// Fails only when the system refuses an epoll instance or an eventfd.
-    package init() throws(SystemError) {
+    package init(clock: @escaping @Sendable () -> UInt64 = MonotonicClock.nanoseconds) throws(SystemError) {
+        self.clock = clock
+        now = clock()
         epfd = try SystemError.check("epoll_create1") { recker_epoll_create() }
         do {
             wakeFD = try SystemError.check("eventfd") { recker_eventfd() }
@@ -127,7 +131,7 @@ package final class EventLoop: @unchecked Sendable {
 
     // MARK: - timers (loop thread)
 
-    /// Runs `action` on the loop once `deadline` (MonotonicClock ns) has passed.
+    /// Runs `action` on the loop once `deadline` (the loop clock's ns) has passed.
     @discardableResult
     package func schedule(at deadline: UInt64, _ action: @escaping () -> Void) -> TimerID {
         assertOnLoop()
@@ -209,42 +213,57 @@ package final class EventLoop: @unchecked Sendable {
     package func run() {
         owner.store(UInt(pthread_self()), ordering: .releasing)
         defer { owner.store(0, ordering: .releasing) }
-        while true {
-            endPass()
-            let carried = nextPassWork
-            nextPassWork.removeAll(keepingCapacity: true)
-            let timeout = carried.isEmpty ? waitTimeout() : 0
-            let n = events.withUnsafeMutableBufferPointer { recker_epoll_wait(epfd, $0.baseAddress, Int32($0.count), timeout) }
-            now = MonotonicClock.nanoseconds()
-            if n < 0 && errno != EINTR {
-                // Only a broken epoll descriptor fails here; nothing could be waited on.
-                fatalError("epoll_wait: \(String(cString: strerror(errno)))")
-            }
-            var woken = false
-            for i in 0 ..< max(0, Int(n)) {
-                let e = events[i]
-                if e.fd == wakeFD {
-                    woken = true
-                    continue
-                }
-                handlers[e.fd]?.ready(Events(rawValue: e.events))
-            }
-            if woken {
-                var count: UInt64 = 0
-                _ = withUnsafeMutableBytes(of: &count) { read(wakeFD, $0.baseAddress, 8) }
-            }
-            let (jobs, stopping) = inbox.withLock { box -> ([@Sendable () -> Void], Bool) in
-                defer { box.jobs.removeAll(keepingCapacity: true) }
-                return (box.jobs, box.stopping)
-            }
-            for job in jobs { job() }
-            runDueTimers()
-            for work in carried { work() }
-            if stopping {
-                endPass()
-                return
-            }
+        while pass(wait: true) {}
+    }
+
+    /// One pass on the calling thread without waiting: what is ready now, due timers (by
+    /// the loop's clock: a `ManualClock` makes time a test's to move), work handed in, the
+    /// end of the pass. A test's way to turn a loop it owns; false once it was stopped.
+    @discardableResult
+    package func turn() -> Bool {
+        assertOnLoop()
+        return pass(wait: false)
+    }
+
+    /// One pass: the end of the last one, the wait (until the next timer with `wait`, else
+    /// none), the descriptors ready, the jobs handed in, the timers due, the work carried
+    /// over. False when `stop` was asked.
+    private func pass(wait: Bool) -> Bool {
+        endPass()
+        let carried = nextPassWork
+        nextPassWork.removeAll(keepingCapacity: true)
+        let timeout = carried.isEmpty && wait ? waitTimeout() : 0
+        let n = events.withUnsafeMutableBufferPointer { recker_epoll_wait(epfd, $0.baseAddress, Int32($0.count), timeout) }
+        now = clock()
+        if n < 0 && errno != EINTR {
+            // Only a broken epoll descriptor fails here; nothing could be waited on.
+            fatalError("epoll_wait: \(String(cString: strerror(errno)))")
         }
+        var woken = false
+        for i in 0 ..< max(0, Int(n)) {
+            let e = events[i]
+            if e.fd == wakeFD {
+                woken = true
+                continue
+            }
+            handlers[e.fd]?.ready(Events(rawValue: e.events))
+        }
+        if woken {
+            var count: UInt64 = 0
+            _ = withUnsafeMutableBytes(of: &count) { read(wakeFD, $0.baseAddress, 8) }
+        }
+        let (jobs, stopping) = inbox.withLock { box -> ([@Sendable () -> Void], Bool) in
+            defer { box.jobs.removeAll(keepingCapacity: true) }
+            return (box.jobs, box.stopping)
+        }
+        for job in jobs { job() }
+        runDueTimers()
+        for work in carried { work() }
+        if stopping {
+            endPass()
+            return false
+        }
+        return true
     }
 
     private func endPass() {
@@ -274,7 +293,7 @@ package final class EventLoop: @unchecked Sendable {
     /// the end-of-pass work, the watchdog among it, runs at least once a second).
     private func waitTimeout() -> Int32 {
         if !soon.isEmpty { return 0 }
-        let current = MonotonicClock.nanoseconds()
+        let current = clock()
         while let top = timers.peek(), timerActions[top.id] == nil { timers.pop() }
         guard let top = timers.peek() else { return 1000 }
         if top.deadline <= current { return 0 }
