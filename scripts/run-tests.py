@@ -18,7 +18,9 @@ A FILTER (a class name, `Module.Class`, or a prefix of either) runs only the mat
 import argparse
 import os
 import re
+import shutil
 import subprocess
+import tempfile
 import sys
 import threading
 import time
@@ -149,6 +151,12 @@ def main():
     if not bundle.exists():
         sys.exit(f"run-tests: {bundle} is missing; build it with `swift build --build-tests`")
     os.environ.setdefault("RECKER_BIN_DIR", str(bundle.parent))
+    # Every temporary folder of the run (daemons' sockets, nginx's fixture files, Foundation's
+    # own) goes under one of the run's, removed at its end: runs left tens of gigabytes in
+    # /tmp before. Short, as Unix socket paths live there (108 bytes at most).
+    run_tmp = tempfile.mkdtemp(prefix="rt-", dir="/tmp")
+    os.chmod(run_tmp, 0o755)
+    os.environ["TMPDIR"] = run_tmp
     jobs = jobs_for(list_tests(bundle))
     if args.filters:
         jobs = [j for j in jobs if any(j[0].startswith(f) or j[1].startswith(f) for f in args.filters)]
@@ -159,7 +167,10 @@ def main():
 
     runner = Runner(bundle, jobs, max(1, args.workers), args.timeout)
     print(f"run-tests: {len(jobs)} jobs on {runner.workers} workers", flush=True)
-    runner.run()
+    try:
+        runner.run()
+    finally:
+        shutil.rmtree(run_tmp, ignore_errors=True)
     wall = time.monotonic() - runner.started
 
     results = runner.results

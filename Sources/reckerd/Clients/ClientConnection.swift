@@ -53,8 +53,21 @@ final class ClientConnection: DaemonClient, ClientSocketOwner, EngineEvents {
         decode()
     }
 
-    /// The client is gone; a frame it had begun is simply dropped with it.
-    func inputEnded() { socket.closeNow() }
+    /// The client has left (PROTOCOL.md 1): a frame it had begun is dropped with it, its
+    /// requests end, and what was written to it before goes out before the close.
+    func inputEnded() {
+        endRequests()
+        socket.closeAfterWriting(within: daemon.loop.now &+ Self.lastOutputNs)
+    }
+
+    /// How long a closing connection's last output may take to be read (PROTOCOL.md 1).
+    static let lastOutputNs: UInt64 = 10_000_000_000
+
+    /// Every request of the connection ends now: cancelled upstream, never started if queued.
+    private func endRequests() {
+        sink.markGone()
+        for case .cancel(let id) in machine.closed() { daemon.engine.cancel(id) }
+    }
 
     /// Hands the complete frames read to the machine, at most `framesPerTurn` in one loop
     /// pass: the rest wait for the next pass, after every other connection ready then has
@@ -64,7 +77,7 @@ final class ClientConnection: DaemonClient, ClientSocketOwner, EngineEvents {
     private func decode() {
         let config = daemon.session
         var budget = Self.framesPerTurn
-        while !socket.isClosed && !socket.isLingering {
+        while !socket.isClosing {
             reader.maxLength = machine.announced?.maxFrame ?? config.maxFrame
             let frame: Frame
             do throws(ReckerError) {
@@ -78,7 +91,9 @@ final class ClientConnection: DaemonClient, ClientSocketOwner, EngineEvents {
             budget -= 1
             if budget == 0 && reader.buffered > 0 { return resumeNextPass() }
         }
-        machine.inputBuffered(partialFrame: reader.buffered > 0, now: daemon.loop.now)
+        // A frame's rest the daemon is not reading (its output is over the high water) is
+        // not late: the timer runs only while the client is read (PROTOCOL.md 1.1).
+        machine.inputBuffered(partialFrame: reader.buffered > 0 && !socket.backpressured, now: daemon.loop.now)
         socket.wake(by: machine.deadline())
     }
 
@@ -129,7 +144,8 @@ final class ClientConnection: DaemonClient, ClientSocketOwner, EngineEvents {
                 daemon.logger.log(level: Logger.Level(level), "\(text)", metadata: fields.isEmpty ? nil : fields.mapValues { .string($0) })
             case .close(let error):
                 write(.error(stream: 0, error))
-                socket.flushAndClose()
+                endRequests()
+                socket.closeAfterWriting(within: daemon.loop.now &+ Self.lastOutputNs)
             }
         }
     }
@@ -148,21 +164,22 @@ final class ClientConnection: DaemonClient, ClientSocketOwner, EngineEvents {
 
     func writabilityChanged(_ writable: Bool) {
         run(machine.writabilityChanged(writable, config: daemon.session))
-        // Frames that arrived while the output was over its high water are still in the reader.
-        if writable && !socket.isClosed { decode() }
+        if writable {
+            // Frames that arrived while the output was over its high water are still in the reader.
+            if !socket.isClosed { decode() }
+        } else {
+            // Reading stops: a frame begun waits on the daemon now, not on the client.
+            machine.inputBuffered(partialFrame: false, now: daemon.loop.now)
+        }
     }
 
-    /// After a connection error, its ERROR frame out: the client's requests end now, and
-    /// what it still sends is read and dropped (a HELLO written just after a refusal at the
+    /// After a connection error, its ERROR frame out (its requests ended with it): what the
+    /// client still sends is read and dropped (a HELLO written just after a refusal at the
     /// door then does not fail with EPIPE before the client has read why).
-    func lingerBegan() {
-        sink.markGone()
-        for case .cancel(let id) in machine.closed() { daemon.engine.cancel(id) }
-    }
+    func lingerBegan() { endRequests() }
 
     func socketClosed() {
-        sink.markGone()
-        for case .cancel(let id) in machine.closed() { daemon.engine.cancel(id) }
+        endRequests()
         daemon.clientDisconnected(self)
         sink.connection = nil
     }

@@ -43,6 +43,8 @@ final class ClientSocket {
     private(set) var isClosed = false
     /// Close (lingering) once the output is out, and read nothing more meanwhile.
     private var closeWhenWritten = false
+    /// Closes at once if the output is not out by then (`closeAfterWriting(within:)`).
+    private var drainTimer: EventLoop.TimerID?
     private var lingerTimer: EventLoop.TimerID?
     /// The owner's one timer (its machine's next deadline) and when it fires.
     private var timer: EventLoop.TimerID?
@@ -83,8 +85,8 @@ final class ClientSocket {
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
     }
 
-    /// Whether a lingering close has begun.
-    var isLingering: Bool { lingerTimer != nil }
+    /// Whether a close has begun: closed, lingering, or writing its last output.
+    var isClosing: Bool { isClosed || closeWhenWritten || lingerTimer != nil }
 
     /// Output not yet taken by the client's socket.
     var unwritten: Int { output.count - outputStart }
@@ -173,6 +175,12 @@ final class ClientSocket {
         }
         if backpressured && unwritten < Self.lowWater {
             backpressured = false
+            // What the client sent while it was not read (a CANCEL, a PING, a request) is
+            // read before its output is refilled: a response it granted a large window would
+            // otherwise cross the high water again at once, in this same call, and keep its
+            // input unread for as long as it streams (RobustnessTests, a PING during a download).
+            if wantsRead { read() }
+            if isClosed { return }
             owner?.writabilityChanged(true)
         }
         updateInterest()
@@ -215,22 +223,22 @@ final class ClientSocket {
 
     // MARK: - closing
 
-    /// Reads nothing more; once the output is out, closes lingering.
-    func closeAfterWriting() {
+    /// Reads nothing more; once the output is out, closes lingering. With `deadline`, a
+    /// client that has not taken it all by then is closed at once, without the rest.
+    func closeAfterWriting(within deadline: UInt64? = nil) {
+        guard !isClosed, lingerTimer == nil else { return }
         closeWhenWritten = true
+        if let deadline, drainTimer == nil {
+            drainTimer = daemon.loop.schedule(at: deadline) { [weak self] in
+                self?.drainTimer = nil
+                self?.closeNow()
+            }
+        }
         if !queuedForFlush {
             queuedForFlush = true
             daemon.flushAtEndOfPass(self)
         }
         updateInterest()
-    }
-
-    /// Writes what it can now; closes lingering if that was all of it, at once if not (the
-    /// client is not reading, and nothing more is owed to it).
-    func flushAndClose() {
-        closeWhenWritten = true
-        flush()
-        if !isClosed && lingerTimer == nil { closeNow() }
     }
 
     /// The write side is shut and what the client still sends is read and dropped until it
@@ -242,6 +250,8 @@ final class ClientSocket {
         owner?.lingerBegan()
         guard !isClosed else { return }
         cancelTimer()
+        if let t = drainTimer { daemon.loop.cancel(t) }
+        drainTimer = nil
         shutdown(fd, Int32(SHUT_WR))
         let loop = daemon.loop
         lingerTimer = loop.schedule(at: loop.now &+ Self.lingerNs) { [weak self] in self?.closeNow() }
@@ -261,6 +271,8 @@ final class ClientSocket {
         isClosed = true
         if let t = lingerTimer { daemon.loop.cancel(t) }
         lingerTimer = nil
+        if let t = drainTimer { daemon.loop.cancel(t) }
+        drainTimer = nil
         cancelTimer()
         if let registration { daemon.loop.unregister(registration) }
         registration = nil
