@@ -77,7 +77,7 @@ func session(_ bytes: [UInt8]) {
                 if case .failure(let error) = Result(catching: { () throws(ReckerError) in try message.encoded }) {
                     work += m.encodingFailed(stream: message.stream, error)
                 }
-            case .start(let id, _):
+            case .engine(.start(let id, _)):
                 work += m.responseHead(id, ResponseHead(status: 200, httpVersion: 11, connectionID: 1, reused: false), debug: true)
                 work += m.responseBody(id, [UInt8](repeating: 0x61, count: 3000), config: config)
                 work += m.responseEnd(id, ResponseEnd(totalMicros: 1, bodyBytes: 3000), config: config)
@@ -85,7 +85,7 @@ func session(_ bytes: [UInt8]) {
                 work += m.statsReady(stream: stream, [UInt8](repeating: 0x7B, count: 5000), config: config)
             case .close:
                 closing = true
-            case .writeBody, .sendBody, .consumed, .cancel, .responded, .log:
+            case .writeBody, .engine, .responded, .log:
                 break
             }
         }

@@ -187,6 +187,16 @@ package final class CurlEngine: @unchecked Sendable {
     /// the engine thread, the sink may hear of the request before `start` returns).
     package func makeTransferID() -> TransferID { nextTransfer.wrappingAdd(1, ordering: .relaxed).oldValue }
 
+    /// Carries out what a session asks for one of its requests; a start's results go to `sink`.
+    package func perform(_ command: EngineCommand, sink: any TransferSink) {
+        switch command {
+        case .start(let id, let request): start(id, request, sink: sink)
+        case .sendBody(let id, let data, let end): sendBody(id, data, end: end)
+        case .consumed(let id, let n): consumed(id, bytes: n)
+        case .cancel(let id): cancel(id)
+        }
+    }
+
     /// Starts a request under an id from `makeTransferID`; its results go to `sink`.
     package func start(_ id: TransferID, _ request: EngineRequest, sink: any TransferSink) {
         inFlightCount.wrappingAdd(1, ordering: .relaxed)

@@ -37,3 +37,25 @@ package struct EngineRequest: Sendable {
         self.user = user
     }
 }
+
+/// What a session asks of the engine for its requests; the connection hands it on as it is
+/// (`CurlEngine.perform`). Equal when of the same kind for the same transfer (and, but for a
+/// start's request, the same values).
+package enum EngineCommand: Equatable, Sendable {
+    /// Start a request under an id the session was given with the event that started it.
+    case start(TransferID, EngineRequest)
+    case sendBody(TransferID, [UInt8], end: Bool)
+    /// The client was sent this many more bytes of a response: the engine may read on.
+    case consumed(TransferID, Int)
+    case cancel(TransferID)
+
+    package static func == (a: EngineCommand, b: EngineCommand) -> Bool {
+        switch (a, b) {
+        case (.start(let x, _), .start(let y, _)): x == y
+        case (.sendBody(let x, let p, let e), .sendBody(let y, let q, let f)): x == y && p == q && e == f
+        case (.consumed(let x, let n), .consumed(let y, let m)): x == y && n == m
+        case (.cancel(let x), .cancel(let y)): x == y
+        default: false
+        }
+    }
+}

@@ -15,11 +15,8 @@ package struct HTTPSessionStateMachine {
     package enum Action: Equatable {
         /// Bytes for the client.
         case write([UInt8])
-        case start(TransferID, EngineRequest)
-        case sendBody(TransferID, [UInt8], end: Bool)
-        /// The client was written this many more bytes of a response: the engine may read on.
-        case consumed(TransferID, Int)
-        case cancel(TransferID)
+        /// Something for the engine to do with a request.
+        case engine(EngineCommand)
         /// Render the Prometheus document, then call `statsReady`.
         case stats
         /// A response head went out (for the per-user counts).
@@ -36,10 +33,7 @@ package struct HTTPSessionStateMachine {
         package static func == (a: Action, b: Action) -> Bool {
             switch (a, b) {
             case (.write(let x), .write(let y)): x == y
-            case (.start(let x, _), .start(let y, _)): x == y
-            case (.sendBody(let x, let p, let e), .sendBody(let y, let q, let f)): x == y && p == q && e == f
-            case (.consumed(let x, let n), .consumed(let y, let m)): x == y && n == m
-            case (.cancel(let x), .cancel(let y)): x == y
+            case (.engine(let x), .engine(let y)): x == y
             case (.responded(let x), .responded(let y)): x == y
             case (.log(let l, let s), .log(let m, let t)): l == m && s == t
             case (.stats, .stats), (.resumeParsing, .resumeParsing), (.rearm, .rearm), (.closeWhenWritten, .closeWhenWritten),
@@ -152,7 +146,7 @@ package struct HTTPSessionStateMachine {
         }
         let buffer = config.responseBuffer
         exchange = Exchange(transfer: id, method: r.method, url: up.head.url, domain: up.target.domain, clientHTTP10: r.isHTTP10,
-                            clientKeepAlive: r.keepAlive && !r.upgrade, hasBody: up.hasBody, reportEvery: max(1, buffer / 4))
+                            clientKeepAlive: r.keepAlive && !r.upgrade, hasBody: up.hasBody, reportEvery: SessionConfig.reportEvery(buffer: buffer))
         var actions: [Action] = [.rearm]
         if up.expectContinue { actions.append(.write(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8))) }
         let request = EngineRequest(head: up.head, target: up.target, arrival: now, hasBody: up.hasBody,
@@ -162,7 +156,7 @@ package struct HTTPSessionStateMachine {
             exchange!.holdLimit = min(buffer, config.streamWindow)
             return actions
         }
-        actions.append(.start(id, request))
+        actions.append(.engine(.start(id, request)))
         return actions
     }
 
@@ -207,10 +201,10 @@ package struct HTTPSessionStateMachine {
             exchange!.held = nil
             exchange!.heldBody = []
             exchange!.bodyOutstanding += first.count
-            return [.start(t, request), .sendBody(t, first, end: false)]
+            return [.engine(.start(t, request)), .engine(.sendBody(t, first, end: false))]
         }
         exchange!.bodyOutstanding += data.count
-        return [.sendBody(t, data, end: false)]
+        return [.engine(.sendBody(t, data, end: false))]
     }
 
     /// The request is read whole: its body's end goes upstream, and the parser waits for
@@ -227,11 +221,11 @@ package struct HTTPSessionStateMachine {
             exchange!.held = nil
             exchange!.heldBody = []
             exchange!.bodyOutstanding += body.count
-            actions.append(.start(t, request))
-            actions.append(.sendBody(t, body, end: true))
+            actions.append(.engine(.start(t, request)))
+            actions.append(.engine(.sendBody(t, body, end: true)))
             return actions
         }
-        if exchange!.hasBody, let t = exchange!.transfer { actions.append(.sendBody(t, [], end: true)) }
+        if exchange!.hasBody, let t = exchange!.transfer { actions.append(.engine(.sendBody(t, [], end: true))) }
         return actions
     }
 
@@ -246,7 +240,7 @@ package struct HTTPSessionStateMachine {
         exchange = nil
         if !began { actions.append(.write(HTTPProxyRules.errorResponse(refusal, close: true, method: method))) }
         actions += close(now: now)
-        if let t = inFlight { actions.append(.cancel(t)) }
+        if let t = inFlight { actions.append(.engine(.cancel(t))) }
         return actions
     }
 
@@ -292,7 +286,7 @@ package struct HTTPSessionStateMachine {
             // for): passed on, the client would take what follows for another protocol.
             let error = ReckerError(.upstreamProtocol, "the upstream's final answer was \(head.status), an interim status; reckerd asked for no protocol switch",
                                     mayHaveReachedUpstream: true, retrySafe: false)
-            return failed(id, error, draining: draining, now: now) + [.cancel(id)]
+            return failed(id, error, draining: draining, now: now) + [.engine(.cancel(id))]
         }
         let start = HTTPProxyRules.responseStart(head, method: e.method, clientHTTP10: e.clientHTTP10,
                                                  clientKeepAlive: e.clientKeepAlive && !draining, annotate: annotate)
@@ -384,7 +378,7 @@ package struct HTTPSessionStateMachine {
             e.unreported = 0
         }
         exchange = e
-        if let n = report, let t = e.transfer { actions.append(.consumed(t, n)) }
+        if let n = report, let t = e.transfer { actions.append(.engine(.consumed(t, n))) }
         return actions
     }
 
@@ -427,6 +421,6 @@ package struct HTTPSessionStateMachine {
         phase = .closing
         let inFlight = exchange.flatMap { $0.responseEnded ? nil : $0.transfer }
         exchange = nil
-        return inFlight.map { [.cancel($0)] } ?? []
+        return inFlight.map { [.engine(.cancel($0))] } ?? []
     }
 }

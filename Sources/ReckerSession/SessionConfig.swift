@@ -26,6 +26,15 @@ package struct SessionConfig: Equatable, Sendable {
 
     package init() {}
 
+    /// How many response bytes a session passes to its client before it tells the engine,
+    /// which resumes a paused response at half its buffer and takes a client that told it
+    /// nothing for 2 s, while other requests wait for its connection, for a stalled one
+    /// (TransferPolicy.stalledReaderGrace): a quarter of the buffer, and at most 64 KiB, so
+    /// a client reading slowly is heard from about as often as it reads
+    /// (IsolationTests.testASlowReaderThatReadsIsNotTakenForAStalledOne: one reading
+    /// 192 KiB a second went 2 s unheard between quarters of 256 KiB, and lost its response).
+    package static func reportEvery(buffer: Int) -> Int { max(1, min(buffer / 4, 64 * 1024)) }
+
     /// Whether a peer with these credentials may use the daemon.
     package func allows(uid: UInt32, gids: [UInt32]) -> Bool {
         if allowUsers.isEmpty && allowGroups.isEmpty { return true }

@@ -11,12 +11,8 @@ package struct SessionStateMachine {
         case write(Message)
         /// Write a RESPONSE_BODY frame of `chunk[range]` (no copy until the output buffer).
         case writeBody(stream: UInt32, chunk: [UInt8], range: Range<Int>)
-        /// Hand a request to the engine under the transfer id the frame came with.
-        case start(TransferID, EngineRequest)
-        case sendBody(TransferID, [UInt8], end: Bool)
-        /// The client was sent this many more bytes of a response: the engine may read on.
-        case consumed(TransferID, Int)
-        case cancel(TransferID)
+        /// Something for the engine to do with a request.
+        case engine(EngineCommand)
         /// Render the stats in this format, then call `statsReady`.
         case stats(stream: UInt32, StatsFormat)
         /// A response head went to this client (for the per-user counts).
@@ -42,7 +38,7 @@ package struct SessionStateMachine {
         package var url: String
         package var domain: String
         /// Body bytes sent to the client but not yet reported to the engine, and how many
-        /// make a report: a quarter of the response buffer this request was started with.
+        /// make a report (`SessionConfig.reportEvery`).
         package var unreported = 0
         package var reportEvery: Int
     }
@@ -185,7 +181,7 @@ package struct SessionStateMachine {
                 throw ReckerError(.flowControlError, "stream \(id) sent \(-s.receiveWindow) body bytes beyond its window")
             }
             s.requestEnded = end
-            actions.append(.sendBody(s.transfer, data, end: end))
+            actions.append(.engine(.sendBody(s.transfer, data, end: end)))
             streams[id] = s
         case .windowUpdate(let id, let increment):
             guard var s = streams[id] else { return }
@@ -196,7 +192,7 @@ package struct SessionStateMachine {
             streams[id] = s
             pump(id, config: config, &actions)
         case .cancel(let id):
-            if let t = streams[id]?.transfer { actions.append(.cancel(t)) }
+            if let t = streams[id]?.transfer { actions.append(.engine(.cancel(t))) }
         case .ping(let opaque):
             actions.append(.write(.pong(opaque)))
         case .pong:
@@ -247,9 +243,9 @@ package struct SessionStateMachine {
         let request = EngineRequest(head: head, target: target, arrival: now, hasBody: !end, responseBuffer: buffer,
                                     client: client, user: TurnKey.of(uid: peer?.uid, connection: client))
         streams[id] = Stream(transfer: transfer, method: head.method, sendWindow: announced.streamWindow, receiveWindow: announced.streamWindow,
-                             requestEnded: end, url: head.url, domain: target.domain, reportEvery: max(1, buffer / 4))
+                             requestEnded: end, url: head.url, domain: target.domain, reportEvery: SessionConfig.reportEvery(buffer: buffer))
         byTransfer[transfer] = id
-        actions.append(.start(transfer, request))
+        actions.append(.engine(.start(transfer, request)))
     }
 
     // MARK: - engine events
@@ -313,7 +309,7 @@ package struct SessionStateMachine {
         var safe = false
         if let s = streams.removeValue(forKey: id) {
             byTransfer[s.transfer] = nil
-            actions.append(.cancel(s.transfer))
+            actions.append(.engine(.cancel(s.transfer)))
             safe = RequestValidator.isSafeMethod(s.method)
         }
         actions.append(.write(.error(stream: id, ReckerError(.upstreamProtocol, "the response could not be encoded: \(error.message)",
@@ -391,7 +387,7 @@ package struct SessionStateMachine {
     /// flight is cancelled.
     package mutating func closed() -> [Action] {
         state = .closed
-        let actions = streams.values.map { Action.cancel($0.transfer) }
+        let actions = streams.values.map { Action.engine(.cancel($0.transfer)) }
         streams.removeAll()
         byTransfer.removeAll()
         statsStreams.removeAll()
@@ -415,12 +411,11 @@ package struct SessionStateMachine {
                 s.queuedOffset = 0
             }
         }
-        // The engine holds at most `responseBuffer` bytes of a response and resumes reading at
-        // half that, so reporting progress in quarters keeps it flowing with one report per
-        // quarter instead of one per chunk; a finished transfer needs no report at all.
+        // Progress goes to the engine every `reportEvery` bytes (SessionConfig), not per
+        // chunk; a finished transfer needs no report at all.
         s.unreported += sent
         if s.end == nil && s.unreported >= s.reportEvery {
-            actions.append(.consumed(s.transfer, s.unreported))
+            actions.append(.engine(.consumed(s.transfer, s.unreported)))
             s.unreported = 0
         }
         if s.queued.isEmpty, let end = s.end {

@@ -40,7 +40,7 @@ final class HTTPSessionStateMachineTests: XCTestCase {
         let actions = m.responseHead(7, head(101, [("Upgrade", "evil")]), annotate: false, draining: false, debug: false, now: 3)
         XCTAssertTrue(text(actions).hasPrefix("HTTP/1.1 502 "), text(actions))
         XCTAssertFalse(text(actions).contains("evil"))
-        XCTAssertEqual(actions.last, .cancel(7), "the engine call comes last")
+        XCTAssertEqual(actions.last, .engine(.cancel(7)), "the engine call comes last")
     }
 
     /// Reading stops while the request body in the engine is at the window and resumes as
@@ -58,7 +58,7 @@ final class HTTPSessionStateMachineTests: XCTestCase {
         XCTAssertTrue(m.readsInput(window: 64))
         XCTAssertEqual(m.phase, .reading)
         let refused = m.refuse(HTTPRefusal(400, "BAD_REQUEST", "no"), method: "PUT", now: 5)
-        XCTAssertTrue(refused.contains(.closeWhenWritten) && refused.contains(.cancel(7)), "\(refused)")
+        XCTAssertTrue(refused.contains(.closeWhenWritten) && refused.contains(.engine(.cancel(7))), "\(refused)")
         XCTAssertEqual(m.phase, .closing)
         XCTAssertFalse(m.acceptsInput)
         XCTAssertFalse(m.readsInput(window: 64))
@@ -72,7 +72,7 @@ final class HTTPSessionStateMachineTests: XCTestCase {
         var m = HTTPSessionStateMachine(role: .proxy, refusal: nil, now: 0)
         let started = m.head(request(), transfer: 7, config: config, draining: false, now: 1, client: 1)
         XCTAssertEqual(started.first, .rearm)
-        guard case .start(7, let req) = started.last else { return XCTFail("\(started)") }
+        guard case .engine(.start(7, let req)) = started.last else { return XCTFail("\(started)") }
         XCTAssertEqual(req.head.url, "http://a.example/x")
         XCTAssertEqual(m.requestComplete(now: 2), [.rearm], "no body, so no body end for the engine")
         XCTAssertFalse(m.acceptsInput, "the next request waits for this response")
@@ -102,7 +102,7 @@ final class HTTPSessionStateMachineTests: XCTestCase {
         XCTAssertEqual(m.responseBody(7, [UInt8](repeating: 0x62, count: 10), now: 6), [])
         let resumed = m.writabilityChanged(true, now: 7)
         XCTAssertEqual(text(resumed), "a\r\naaaaaaaaaa\r\na\r\nbbbbbbbbbb\r\n")
-        XCTAssertEqual(resumed.last, .consumed(7, 20), "a quarter of the 64-byte buffer reached: reported, last")
+        XCTAssertEqual(resumed.last, .engine(.consumed(7, 20)), "a quarter of the 64-byte buffer reached: reported, last")
         let end = m.responseEnd(7, now: 8)
         XCTAssertEqual(text(end), "0\r\n\r\n")
         XCTAssertEqual(end.last, .resumeParsing)
@@ -136,15 +136,15 @@ final class HTTPSessionStateMachineTests: XCTestCase {
         let started = m.head(request("POST", headers: [("Host", "a.example"), ("Expect", "100-continue")], length: 3), transfer: 7,
                              config: config, draining: false, now: 1, client: 1)
         XCTAssertEqual(text(started), "HTTP/1.1 100 Continue\r\n\r\n")
-        guard case .start = started.last else { return XCTFail("\(started)") }
-        XCTAssertEqual(m.body([Array("ab".utf8), Array("c".utf8)]), [.sendBody(7, Array("abc".utf8), end: false)])
-        XCTAssertEqual(m.requestComplete(now: 2).last, .sendBody(7, [], end: true))
+        guard case .engine(.start) = started.last else { return XCTFail("\(started)") }
+        XCTAssertEqual(m.body([Array("ab".utf8), Array("c".utf8)]), [.engine(.sendBody(7, Array("abc".utf8), end: false))])
+        XCTAssertEqual(m.requestComplete(now: 2).last, .engine(.sendBody(7, [], end: true)))
 
         var n = HTTPSessionStateMachine(role: .proxy, refusal: nil, now: 0)
         _ = n.head(request("POST", chunked: true), transfer: 9, config: config, draining: false, now: 1, client: 1)
         let refused = n.refuse(HTTPRefusal(400, "BAD_REQUEST", "bad chunk"), method: "POST", now: 2)
         XCTAssertTrue(text(refused).hasPrefix("HTTP/1.1 400 "))
-        XCTAssertEqual(refused.last, .cancel(9))
+        XCTAssertEqual(refused.last, .engine(.cancel(9)))
         XCTAssertNil(n.exchange, "a cancel reported back finds nothing")
         XCTAssertEqual(n.failed(9, ReckerError(.cancelled, "cancelled"), draining: false, now: 3), [])
     }
@@ -156,7 +156,7 @@ final class HTTPSessionStateMachineTests: XCTestCase {
         let r = denied.head(request(), transfer: 1, config: config, draining: false, now: 1, client: 1)
         XCTAssertTrue(text(r).hasPrefix("HTTP/1.1 403 Forbidden\r\n"))
         XCTAssertTrue(r.contains(.closeWhenWritten))
-        XCTAssertFalse(r.contains { if case .start = $0 { true } else { false } })
+        XCTAssertFalse(r.contains { if case .engine(.start) = $0 { true } else { false } })
 
         var off = HTTPSessionStateMachine(role: .proxy, refusal: nil, now: 0)
         var c = config
@@ -185,7 +185,7 @@ final class HTTPSessionStateMachineTests: XCTestCase {
         XCTAssertEqual(b.deadline(config), 20 + UInt64(config.bodyTimeoutMs) * 1_000_000)
         let stalled = b.timedOut(config, headStarted: false, now: 1 << 40)
         XCTAssertTrue(text(stalled).hasPrefix("HTTP/1.1 408 "))
-        XCTAssertEqual(stalled.last, .cancel(4))
+        XCTAssertEqual(stalled.last, .engine(.cancel(4)))
     }
 
     /// The metrics role: GET /metrics asks for the document and answers it, kept alive.

@@ -35,7 +35,7 @@ final class SessionStateMachineTests: XCTestCase {
     func request(_ m: inout SessionStateMachine, _ id: UInt32, transfer: TransferID, end: Bool = true, config: SessionConfig = SessionConfig()) -> Bool {
         let actions = m.receive(frame(.requestHead(stream: id, RequestHead(url: "http://127.0.0.1:9/x"), endRequest: end)),
                                 transfer: transfer, config: config, draining: false, now: 1)
-        return actions.contains { if case .start(transfer, _) = $0 { true } else { false } }
+        return actions.contains { if case .engine(.start(transfer, _)) = $0 { true } else { false } }
     }
 
     func testTheFirstFrameMustBeHello() {
@@ -59,9 +59,9 @@ final class SessionStateMachineTests: XCTestCase {
         var m = open()
         let head = m.receive(frame(.requestHead(stream: 1, RequestHead(method: "PUT", url: "http://127.0.0.1:9/x", bodyLength: 3), endRequest: false)),
                              transfer: 77, config: SessionConfig(), draining: false, now: 1)
-        guard case .start(77, _) = head.first else { return XCTFail("\(head)") }
+        guard case .engine(.start(77, _)) = head.first else { return XCTFail("\(head)") }
         let sent = m.receive(frame(.requestBody(stream: 1, [1, 2, 3], endRequest: true)), transfer: 78, config: SessionConfig(), draining: false, now: 2)
-        guard case .sendBody(77, [1, 2, 3], end: true) = sent.first else { return XCTFail("\(sent)") }
+        guard case .engine(.sendBody(77, [1, 2, 3], end: true)) = sent.first else { return XCTFail("\(sent)") }
     }
 
     /// No HELLO within the handshake's time closes the connection BAD_HANDSHAKE; after it
@@ -136,9 +136,22 @@ final class SessionStateMachineTests: XCTestCase {
         var m = open(config)
         request(&m, 1, transfer: 9, config: config)
         let first = m.responseBody(9, Array(repeating: 0, count: 99), config: config)
-        XCTAssertFalse(first.contains { if case .consumed = $0 { true } else { false } })
+        XCTAssertFalse(first.contains { if case .engine(.consumed) = $0 { true } else { false } })
         let second = m.responseBody(9, [0], config: config)
-        XCTAssertTrue(second.contains { if case .consumed(9, 100) = $0 { true } else { false } }, "\(second)")
+        XCTAssertTrue(second.contains { if case .engine(.consumed(9, 100)) = $0 { true } else { false } }, "\(second)")
+    }
+
+    /// With the default 1 MiB buffer the engine hears of progress every 64 KiB, not every
+    /// quarter: a client reading slowly is not taken for a stalled one between reports.
+    func testProgressIsReportedAtLeastEvery64KiB() {
+        var config = SessionConfig()
+        config.streamWindow = 1 << 20
+        var m = open(config)
+        request(&m, 1, transfer: 9, config: config)
+        XCTAssertFalse(m.responseBody(9, Array(repeating: 0, count: 65535), config: config)
+            .contains { if case .engine(.consumed) = $0 { true } else { false } })
+        XCTAssertTrue(m.responseBody(9, [0], config: config)
+            .contains { if case .engine(.consumed(9, 65536)) = $0 { true } else { false } })
     }
 
     func testStatsRequestsAreLimitedPerConnectionAndHoldTheirStream() {
@@ -175,7 +188,7 @@ final class SessionStateMachineTests: XCTestCase {
         for id: UInt32 in [1, 3, 5] {
             request(&m, id, transfer: TransferID(id) * 10)
         }
-        let cancels = m.closed().compactMap { a -> TransferID? in if case .cancel(let t) = a { t } else { nil } }
+        let cancels = m.closed().compactMap { a -> TransferID? in if case .engine(.cancel(let t)) = a { t } else { nil } }
         XCTAssertEqual(Set(cancels), [10, 30, 50])
         XCTAssertEqual(m.state, .closed)
         XCTAssertTrue(m.receive(frame(.ping([0, 0, 0, 0, 0, 0, 0, 1])), transfer: 0, config: SessionConfig(), draining: false, now: 9).isEmpty, "nothing after close")

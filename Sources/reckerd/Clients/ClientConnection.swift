@@ -66,7 +66,7 @@ final class ClientConnection: DaemonClient, ClientSocketOwner, EngineEvents {
     /// Every request of the connection ends now: cancelled upstream, never started if queued.
     private func endRequests() {
         sink.markGone()
-        for case .cancel(let id) in machine.closed() { daemon.engine.cancel(id) }
+        for case .engine(let command) in machine.closed() { daemon.engine.perform(command, sink: sink) }
     }
 
     /// Hands the complete frames read to the machine, at most `framesPerTurn` in one loop
@@ -125,14 +125,8 @@ final class ClientConnection: DaemonClient, ClientSocketOwner, EngineEvents {
                 write(message)
             case .writeBody(let stream, let chunk, let range):
                 socket.write { output in Frame.appendResponseBody(stream: stream, chunk[range], to: &output) }
-            case .start(let id, let request):
-                daemon.engine.start(id, request, sink: sink)
-            case .sendBody(let id, let data, let end):
-                daemon.engine.sendBody(id, data, end: end)
-            case .consumed(let id, let n):
-                daemon.engine.consumed(id, bytes: n)
-            case .cancel(let id):
-                daemon.engine.cancel(id)
+            case .engine(let command):
+                daemon.engine.perform(command, sink: sink)
             case .stats(let stream, let format):
                 daemon.statsReport(format, for: .of(uid: machine.peer?.uid, daemonUID: daemon.uid)) { [weak self] document in
                     guard let self, !socket.isClosed else { return }

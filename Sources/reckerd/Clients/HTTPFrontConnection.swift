@@ -75,14 +75,8 @@ final class HTTPFrontConnection: DaemonClient, ClientSocketOwner, EngineEvents {
             switch action {
             case .write(let bytes):
                 socket.write(bytes)
-            case .start(let id, let request):
-                daemon.engine.start(id, request, sink: sink)
-            case .sendBody(let id, let data, let end):
-                daemon.engine.sendBody(id, data, end: end)
-            case .consumed(let id, let n):
-                daemon.engine.consumed(id, bytes: n)
-            case .cancel(let id):
-                daemon.engine.cancel(id)
+            case .engine(let command):
+                daemon.engine.perform(command, sink: sink)
             case .stats:
                 // The scrape endpoint the config turned on is for monitoring: every uid's counts.
                 daemon.statsReport(.prometheus, for: .everyone) { [weak self] document in
@@ -214,7 +208,7 @@ final class HTTPFrontConnection: DaemonClient, ClientSocketOwner, EngineEvents {
     func socketClosed() {
         let cancels = machine.closed()
         sink.markGone()
-        for case .cancel(let id) in cancels { daemon.engine.cancel(id) }
+        for case .engine(let command) in cancels { daemon.engine.perform(command, sink: sink) }
         daemon.clientDisconnected(self)
         sink.connection = nil
     }
