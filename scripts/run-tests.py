@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DURATIONS = ROOT / "scripts" / "test-durations.tsv"
 UNIT_MODULES = ("ReckerCLITests", "ReckerLoopTests", "ReckerPoolTests", "ReckerProtocolTests", "ReckerSessionTests")
 EXECUTED = re.compile(r"Executed (\d+) tests?, with (\d+) failures? \((\d+) unexpected\)")
+HUNG = re.compile(r"^error: reckerd \(pid \d+\) did not exit", re.M)
 SKIPPED = re.compile(r"Test Case '([^']+)' skipped")
 FAILURE = re.compile(r"error: .*|Test Case '[^']+' failed")
 
@@ -112,7 +113,8 @@ class Runner:
         # The last "Executed" line is the whole selection's.
         tests, failures = (int(executed[-1].group(1)), int(executed[-1].group(2))) if executed else (0, 0)
         skipped = SKIPPED.findall(text)
-        ok = status == 0 and failures == 0 and tests > 0
+        # A daemon that would not stop is a failure even when every assertion held.
+        ok = status == 0 and failures == 0 and tests > 0 and not HUNG.search(text)
         with self.lock:
             self.results[name] = dict(ok=ok, tests=tests, failures=failures, seconds=seconds,
                                       status=status, skipped=skipped, log=log, text=text)
@@ -142,7 +144,7 @@ class Runner:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workers", type=int, default=int(os.environ.get("RECKER_TEST_WORKERS", "4")))
-    parser.add_argument("--timeout", type=float, default=600, help="seconds one class may take")
+    parser.add_argument("--timeout", type=float, default=300, help="seconds one class may take")
     parser.add_argument("--record", action="store_true", help="rewrite scripts/test-durations.tsv")
     parser.add_argument("filters", nargs="*")
     args = parser.parse_args()

@@ -277,8 +277,14 @@ package final class EventLoop: @unchecked Sendable {
         } while !soon.isEmpty && rounds < 4
     }
 
+    /// Runs the timers due by this pass's time. A timer set meanwhile (by one of them) waits
+    /// for the next pass even if it is due already, so a pass always ends: libcurl asking
+    /// for a timeout of 0 on every call (seen with no upstream connection left, a daemon
+    /// spinning here with a client's frames and its SIGTERM unread) costs a pass each time,
+    /// with descriptors and signals in between, not the whole loop (EventLoopTests).
     private func runDueTimers() {
-        while let top = timers.peek(), top.deadline <= now {
+        let setBefore = nextToken
+        while let top = timers.peek(), top.deadline <= now, top.id < setBefore {
             timers.pop()
             if let action = timerActions.removeValue(forKey: top.id) { action() }
         }

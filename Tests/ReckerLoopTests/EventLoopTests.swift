@@ -32,9 +32,9 @@ final class EventLoopTests: XCTestCase {
         XCTAssertEqual(loop.now, t0 + 11 * second, "the loop's time is the clock's, read once per pass")
     }
 
-    /// A timer set by a timer for a time already past fires in the same pass; one set for
-    /// later waits for the clock.
-    func testATimerSetFromATimer() throws {
+    /// A timer set by a timer fires in a later pass, even when it is due already, so a
+    /// pass always ends; one set for later waits for the clock.
+    func testATimerSetFromATimerWaitsForTheNextPass() throws {
         let clock = ManualClock()
         let loop = try EventLoop(clock: clock.read)
         var fired: [Int] = []
@@ -45,10 +45,41 @@ final class EventLoopTests: XCTestCase {
         }
         clock.advance(by: 5)
         loop.turn()
-        XCTAssertEqual(fired, [1, 2])
+        XCTAssertEqual(fired, [1])
+        loop.turn()
+        XCTAssertEqual(fired, [1, 2], "due already: the next pass")
         clock.advance(by: 5)
         loop.turn()
         XCTAssertEqual(fired, [1, 2, 3])
+    }
+
+    /// A timer that sets itself again for now on every run (libcurl asking for a timeout of
+    /// 0 each time) does not hold the loop: each pass runs it once, and a job handed in and
+    /// a descriptor that became readable are served in the same turns.
+    func testATimerThatAlwaysWantsNowDoesNotHoldTheLoop() throws {
+        let loop = try EventLoop(clock: ManualClock().read)
+        var runs = 0
+        func again() {
+            loop.schedule(at: loop.now) {
+                runs += 1
+                again()
+            }
+        }
+        again()
+        var pair: [Int32] = [0, 0]
+        XCTAssertEqual(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0, &pair), 0)
+        defer { close(pair[0]); close(pair[1]) }
+        var readable = 0
+        _ = try loop.register(pair[0], .readable) { _ in readable += 1 }
+        XCTAssertEqual(write(pair[1], "x", 1), 1)
+        let flag = LockedFlag()
+        loop.execute { flag.set() }
+        loop.turn()
+        XCTAssertEqual(runs, 1, "once per pass")
+        XCTAssertTrue(flag.value)
+        XCTAssertEqual(readable, 1)
+        loop.turn()
+        XCTAssertEqual(runs, 2)
     }
 
     /// Work asked for during a pass (here by a timer): `soon` runs at the end of that pass,

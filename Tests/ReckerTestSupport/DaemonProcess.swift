@@ -43,11 +43,16 @@ public final class DaemonProcess: @unchecked Sendable {
         }
     }
 
+    /// Stopped with SIGTERM; a daemon that has not exited 10 s later is killed and said to
+    /// have hung (a test must not wait for it for ever: one spinning daemon held a whole run).
     deinit {
-        if process.isRunning {
-            process.terminate()
-            process.waitUntilExit()
+        guard process.isRunning else { return }
+        process.terminate()
+        if !TestEnvironment.eventually(10, { !process.isRunning }) {
+            FileHandle.standardError.write(Data("error: reckerd (pid \(process.processIdentifier)) did not exit within 10 s of SIGTERM: killed\n".utf8))
+            kill(process.processIdentifier, SIGKILL)
         }
+        process.waitUntilExit()
     }
 
     public var pid: Int32 { process.processIdentifier }
