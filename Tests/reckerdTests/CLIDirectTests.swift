@@ -20,9 +20,11 @@ final class CLIDirectTests: XCTestCase {
         let daemon = try DaemonProcess(config: Fixtures.config(nginx))
         let https = nginx.url("/hello.txt", https: true)
         func connection(_ args: [String]) throws -> Int? {
+            let before = nginx.log().count
             let r = try daemon.recker(["-sS", "-o", "/dev/null", "-w", "%{pooled}"] + args + [https])
             XCTAssertEqual(r.text, "1", "pooled: \(r.stderr)")
-            return nginx.log().last?.connection
+            // nginx logs a request just after its response went out.
+            return nginx.waitForLog(count: before + 1).last?.connection
         }
         let insecure = try connection(["-k"])
         let verifying = try connection([])
