@@ -137,11 +137,15 @@ final class ClientSocket {
         wrote()
     }
 
+    /// The output goes out at the end of this loop pass, with everything written meanwhile.
+    private func flushAtEndOfPass() {
+        guard !queuedForFlush else { return }
+        queuedForFlush = true
+        daemon.flushAtEndOfPass(self)
+    }
+
     private func wrote() {
-        if !queuedForFlush {
-            queuedForFlush = true
-            daemon.flushAtEndOfPass(self)
-        }
+        flushAtEndOfPass()
         if !backpressured && unwritten > Self.highWater {
             backpressured = true
             updateInterest()
@@ -215,6 +219,11 @@ final class ClientSocket {
         owner?.deadlineReached(now: daemon.loop.now)
     }
 
+    private func cancelDrainTimer() {
+        if let t = drainTimer { daemon.loop.cancel(t) }
+        drainTimer = nil
+    }
+
     private func cancelTimer() {
         if let t = timer { daemon.loop.cancel(t) }
         timer = nil
@@ -234,10 +243,7 @@ final class ClientSocket {
                 self?.closeNow()
             }
         }
-        if !queuedForFlush {
-            queuedForFlush = true
-            daemon.flushAtEndOfPass(self)
-        }
+        flushAtEndOfPass()
         updateInterest()
     }
 
@@ -250,8 +256,7 @@ final class ClientSocket {
         owner?.lingerBegan()
         guard !isClosed else { return }
         cancelTimer()
-        if let t = drainTimer { daemon.loop.cancel(t) }
-        drainTimer = nil
+        cancelDrainTimer()
         shutdown(fd, Int32(SHUT_WR))
         let loop = daemon.loop
         lingerTimer = loop.schedule(at: loop.now &+ Self.lingerNs) { [weak self] in self?.closeNow() }
@@ -271,8 +276,7 @@ final class ClientSocket {
         isClosed = true
         if let t = lingerTimer { daemon.loop.cancel(t) }
         lingerTimer = nil
-        if let t = drainTimer { daemon.loop.cancel(t) }
-        drainTimer = nil
+        cancelDrainTimer()
         cancelTimer()
         if let registration { daemon.loop.unregister(registration) }
         registration = nil
