@@ -259,6 +259,9 @@ final class Daemon {
             }
             engineStopping = true
             engine.shutdown()
+            // The engine finishes stopping at its own end of this pass, after this one:
+            // look again then, not at the next pass, which an idle daemon waits a second for.
+            loop.soon { [unowned self] in continueStopping() }
         }
         guard engine.isStopped else { return }
         // What the engine's end handed the clients goes out before their sockets close.

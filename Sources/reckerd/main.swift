@@ -141,6 +141,7 @@ enum Reckerd {
         Systemd.notify("READY=1\nSTATUS=listening\nMAINPID=\(getpid())")
         daemon.heartbeat.ready.store(true, ordering: .relaxed)
         loop.run()
+        Systemd.flush(within: 2)
         logger.info("reckerd stopped")
         exit(0)
     }

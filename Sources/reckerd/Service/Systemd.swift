@@ -27,6 +27,16 @@ enum Systemd {
         }
     }
 
+    /// Waits until the notifications already sent have left, at most `seconds`: the process
+    /// must not exit with `STOPPING=1` still on the queue (exit ends the queue's thread, and
+    /// the manager would never hear it; ServiceTests.testSocketActivationNotifyAndWatchdog
+    /// missed it under load). Bounded, because a send blocks while the manager's socket is full.
+    static func flush(within seconds: Int) {
+        let done = DispatchSemaphore(value: 0)
+        queue.async { done.signal() }
+        _ = done.wait(timeout: .now() + .seconds(seconds))
+    }
+
     private static let queue = DispatchQueue(label: "reckerd.sd-notify")
     private static let sending = Mutex(false)
 
