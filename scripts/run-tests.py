@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DURATIONS = ROOT / "scripts" / "test-durations.tsv"
 UNIT_MODULES = ("ReckerCLITests", "ReckerLoopTests", "ReckerPoolTests", "ReckerProtocolTests", "ReckerSessionTests")
 EXECUTED = re.compile(r"Executed (\d+) tests?, with (\d+) failures? \((\d+) unexpected\)")
-HUNG = re.compile(r"^error: reckerd \(pid \d+\) did not exit", re.M)
+HUNG = re.compile(r"^error: reckerd \(pid \d+\) (did not exit|spun)", re.M)
 SKIPPED = re.compile(r"Test Case '([^']+)' skipped")
 FAILURE = re.compile(r"error: .*|Test Case '[^']+' failed")
 
@@ -113,7 +113,8 @@ class Runner:
         # The last "Executed" line is the whole selection's.
         tests, failures = (int(executed[-1].group(1)), int(executed[-1].group(2))) if executed else (0, 0)
         skipped = SKIPPED.findall(text)
-        # A daemon that would not stop is a failure even when every assertion held.
+        # A daemon that would not stop, or whose libcurl stormed, is a failure even when every
+        # assertion held.
         ok = status == 0 and failures == 0 and tests > 0 and not HUNG.search(text)
         with self.lock:
             self.results[name] = dict(ok=ok, tests=tests, failures=failures, seconds=seconds,

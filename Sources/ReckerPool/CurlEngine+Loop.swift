@@ -48,19 +48,27 @@ extension CurlEngine {
         }
     }
 
-    /// libcurl's timer callback: call back in `timeoutMs` (-1: never).
+    /// libcurl's timer callback: call back in `timeoutMs` (-1: never), unless it storms
+    /// (`TimerStorm`).
     private func setCurlTimer(_ timeoutMs: Int) {
         if let t = curlTimer { loop.cancel(t) }
         curlTimer = nil
-        guard timeoutMs >= 0 else { return }
-        let deadline = loop.now &+ UInt64(timeoutMs) * 1_000_000
-        curlTimer = loop.schedule(at: deadline) { [unowned self] in
+        let (delay, warnNow) = timerStorm.request(timeoutMs, duringTimeout: inCurlTimeout)
+        if warnNow {
+            warn("libcurl asked to be called again at once \(timerStorm.length) times in a row with nothing else happening: "
+                + "calling it back every millisecond while this lasts (\(holding))")
+        }
+        guard let delay else { return }
+        curlTimer = loop.schedule(at: loop.now &+ delay * 1_000_000) { [unowned self] in
             curlTimer = nil
+            inCurlTimeout = true
             act(on: CURL_SOCKET_TIMEOUT, 0)
+            inCurlTimeout = false
         }
     }
 
     private func socketReady(_ fd: Int32, _ events: EventLoop.Events) {
+        timerStorm.socketEvent()
         if parkedSockets.contains(fd) {
             // libcurl does not watch it (an idle connection the upstream wrote to or closed):
             // it finds out when it next looks at the connection; an idle HTTP/1 one is closed.

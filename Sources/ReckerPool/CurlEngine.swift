@@ -26,6 +26,9 @@ package final class CurlEngine: @unchecked Sendable {
     /// Sockets libcurl no longer watches whose registration is kept (`watch`).
     var parkedSockets: Set<Int32> = []
     var curlTimer: EventLoop.TimerID?
+    /// libcurl's timer requests, watched for a storm; whether libcurl is running its timeouts.
+    var timerStorm = TimerStorm()
+    var inCurlTimeout = false
     /// Engine calls nest (a sink's reaction to an answer may cancel another request): the
     /// commands that arrive while the engine is at work wait here for it to finish.
     private var depth = 0
@@ -258,6 +261,13 @@ package final class CurlEngine: @unchecked Sendable {
         }
     }
 
+    /// What the engine holds, for a warning about libcurl's own state.
+    var holding: String {
+        "\(transfers.count) transfers running, \(waiting.count) waiting, \(draining.count) draining, "
+            + "\(openConnections) upstream connections open, \(retired.count) closed but not let go by libcurl, "
+            + "prune transfer \(pruning ? "running" : "not running")"
+    }
+
     /// True once `shutdown` has closed everything (engine thread).
     package var isStopped: Bool { cleanedUp }
 
@@ -444,12 +454,12 @@ package final class CurlEngine: @unchecked Sendable {
         case .consumed(let id, let n):
             guard let t = transfers[id] ?? draining[id] else { return }
             t.outstanding -= n
-            t.lastRead = loop.now
+            t.progress.lastRead = loop.now
             deliverSpilled(t)
             let spilled = t.spill?.pending ?? 0
             let room = spilled > 0 ? spilled <= options.maxSpillBytes / 2 : t.outstanding <= t.responseBuffer / 2
-            if t.recvPaused && !t.finished && room {
-                t.recvPaused = false
+            if t.progress.recvPaused && !t.finished && room {
+                t.progress.pauseReceiving(false, now: loop.now)
                 curl_easy_pause(t.easy.raw, t.pauseMask)
             }
         case .cancel(let id):
@@ -513,9 +523,9 @@ package final class CurlEngine: @unchecked Sendable {
         }
         if !chunk.isEmpty { t.uploadQueue.append(chunk) }
         if end { t.uploadEnded = true }
-        if t.sendPaused {
-            t.sendPaused = false
-            t.lastActivity = loop.now
+        if t.progress.sendPaused {
+            t.progress.sendPaused = false
+            t.progress.lastActivity = loop.now
             curl_easy_pause(t.easy.raw, t.pauseMask)
         }
     }
@@ -616,7 +626,7 @@ package final class CurlEngine: @unchecked Sendable {
         dnsShares.attach(easy, domain: request.target.domain, now: loop.now)
         transfers[id] = t
         t.startedAt = loop.now
-        t.lastActivity = loop.now
+        t.progress.lastActivity = loop.now
         let queued = elapsed(since: request.arrival) / 1000
         record(request.target.domain) { $0.queueTime.record(queued) }
         let rc = curl_multi_add_handle(multi.raw, easy.raw)
@@ -772,19 +782,9 @@ package final class CurlEngine: @unchecked Sendable {
     private func endStalledUploads() {
         let now = loop.now
         for t in Array(transfers.values) where !t.finished {
-            var p = TransferPolicy.Progress(method: t.request.head.method)
-            p.isWarmUp = t.isWarmUp
-            p.connected = t.connection != nil
-            p.recvPaused = t.recvPaused
-            p.recvPausedSince = t.recvPausedSince
-            p.lastRead = t.lastRead
-            p.spillRefused = t.spillRefused
-            p.sendPaused = t.sendPaused
-            p.sendPausedSince = t.sendPausedSince
-            p.lastActivity = t.lastActivity
             let target = t.request.target
             let readTimeout = options.agent(forDomain: target.domain, host: target.host).readTimeoutMs
-            if let error = TransferPolicy.stall(p, now: now, bodyTimeoutMs: options.bodyTimeoutMs, readTimeoutMs: readTimeout,
+            if let error = TransferPolicy.stall(t.progress, now: now, bodyTimeoutMs: options.bodyTimeoutMs, readTimeoutMs: readTimeout,
                                                 othersWait: { pool.queued(domain: target.domain) > 0 }) {
                 finish(t, error: error)
             }
@@ -819,12 +819,12 @@ package final class CurlEngine: @unchecked Sendable {
         let spilled = t.spill?.pending ?? 0
         if spilled == 0 && pool.queued(domain: t.request.target.domain) == 0 { return false }
         let user = spilledByUser[t.spillOwner] ?? 0
-        t.spillRefused = options.maxSpillBytes == 0 ? "spilling is off (limits.spillMax 0)"
+        t.progress.spillRefused = options.maxSpillBytes == 0 ? "spilling is off (limits.spillMax 0)"
             : spilled + data.count > options.maxSpillBytes ? "its spill file is full (limits.spillMax, \(options.maxSpillBytes) bytes)"
             : user + data.count > options.maxSpillUserBytes ? "this user's spill files are full (limits.spillUserMax, \(options.maxSpillUserBytes) bytes)"
             : spilledTotal + data.count > options.maxSpillTotalBytes ? "all spill files are full (limits.spillTotalMax, \(options.maxSpillTotalBytes) bytes)"
             : nil
-        guard t.spillRefused == nil else { return false }
+        guard t.progress.spillRefused == nil else { return false }
         if t.spill == nil {
             guard let file = SpillFile(directory: options.spillDirectory) else {
                 warn("cannot spill a response to \(options.spillDirectory): \(String(cString: strerror(errno))); its connection stays held")
@@ -864,8 +864,8 @@ package final class CurlEngine: @unchecked Sendable {
     private func spillPausedResponses(toFree domain: String) {
         guard options.maxSpillBytes > 0 else { return }
         let key = options.poolKey(forDomain: domain)
-        for t in transfers.values where t.recvPaused && !t.isWarmUp && options.poolKey(forDomain: t.request.target.domain) == key {
-            t.recvPaused = false
+        for t in transfers.values where t.progress.recvPaused && !t.isWarmUp && options.poolKey(forDomain: t.request.target.domain) == key {
+            t.progress.pauseReceiving(false, now: loop.now)
             curl_easy_pause(t.easy.raw, t.pauseMask)
         }
     }
