@@ -45,8 +45,10 @@ final class Transfer {
     }
     var headSent = false
     var startedAt: UInt64 = 0
-    /// When a byte last moved between libcurl and this transfer (head, body either way).
-    var lastActivity: UInt64 = 0
+    /// What the stall rules judge (`TransferPolicy.stall`): pauses either way, the client's
+    /// last read, the last byte that moved between libcurl and this transfer (head, body
+    /// either way), why no spill file takes its bytes.
+    var progress: TransferPolicy.Progress
 
     /// Request body chunks from the client not yet taken by libcurl.
     var uploadQueue: [[UInt8]] = []
@@ -62,9 +64,6 @@ final class Transfer {
     var uploadHighWater = 0
     var uploadEnded = false
     var uploadReceived: UInt64 = 0
-    var sendPaused = false
-    /// Since when libcurl waits for request body the client has not sent.
-    var sendPausedSince: UInt64 = 0
 
     /// What the client is not ready for while others wait for the connection: written here
     /// so the upstream connection can go back to the pool (`CurlEngine.spill`).
@@ -75,26 +74,13 @@ final class Transfer {
     /// most that may be (the request's own limit, or the engine's when it started).
     var outstanding = 0
     let responseBuffer: Int
-    var recvPaused = false {
-        didSet {
-            if recvPaused && !oldValue { recvPausedSince = engine.loop.now }
-            // The wait on the client ends: the upstream's clock (agent.readTimeout) starts over.
-            if !recvPaused && oldValue { lastActivity = engine.loop.now }
-        }
-    }
-    /// When reading from the upstream last paused because the client read nothing more.
-    var recvPausedSince: UInt64 = 0
-    /// Why the last bytes could not go to a spill file when someone waited for this
-    /// transfer's connection (a budget full, spilling off), or nil.
-    var spillRefused: String?
-    /// When the client last took bytes of this response (its WINDOW_UPDATE, or the HTTP
-    /// front's write): a client that reads, however slowly, is not a stalled one.
-    var lastRead: UInt64 = 0
     /// Whose spill budget this transfer draws on: the request's user, else its client.
     var spillOwner: ClientID { request.user ?? request.client }
     var bodyBytes: UInt64 = 0
     /// The connection this request went out on, once libcurl has picked it.
-    var connection: ConnectionID?
+    var connection: ConnectionID? {
+        didSet { progress.connected = connection != nil }
+    }
     /// Why the destination policy refused an address this transfer would have connected to.
     var deniedDestination: String?
     /// errno of a `socket()` that failed for this transfer: reckerd's own limits, not the
@@ -134,7 +120,10 @@ final class Transfer {
     var restarts = 0
     var freshConnection = false
     /// A request the engine made itself to open a warm connection; no client waits for it.
-    var isWarmUp = false
+    var isWarmUp: Bool {
+        get { progress.isWarmUp }
+        set { progress.isWarmUp = newValue }
+    }
     var finished = false
     /// libcurl writes its detailed error text here (CURLOPT_ERRORBUFFER).
     let errorBuffer = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
@@ -145,6 +134,7 @@ final class Transfer {
         self.sink = sink
         self.easy = easy
         self.engine = engine
+        progress = TransferPolicy.Progress(method: request.head.method)
         responseBuffer = request.responseBuffer ?? engine.options.maxResponseBuffer
         errorBuffer.initialize(repeating: 0)
     }
@@ -153,7 +143,7 @@ final class Transfer {
 
     /// The pause bits libcurl should hold now.
     var pauseMask: Int32 {
-        (recvPaused ? Int32(CURLPAUSE_RECV) : 0) | (sendPaused ? Int32(CURLPAUSE_SEND) : 0)
+        (progress.recvPaused ? Int32(CURLPAUSE_RECV) : 0) | (progress.sendPaused ? Int32(CURLPAUSE_SEND) : 0)
     }
 
     // MARK: callbacks, called by libcurl on the engine thread
@@ -161,7 +151,7 @@ final class Transfer {
     /// Takes one header line; false (the transfer then fails) when the head is refused
     /// (`ResponseHeadReader`), which `headRefused` then says why.
     func onHeader(_ line: UnsafeBufferPointer<UInt8>) -> Bool {
-        lastActivity = engine.loop.now
+        progress.lastActivity = engine.loop.now
         switch responseHead.read(line) {
         case .status:
             sawResponse = true
@@ -195,12 +185,12 @@ final class Transfer {
             headRefused = why
             return 0
         }
-        lastActivity = engine.loop.now
+        progress.lastActivity = engine.loop.now
         if outstanding >= responseBuffer || (spill?.pending ?? 0) > 0 {
             // What was taken before goes first; the spill file holds only what follows it.
             deliverBody()
             guard engine.spill(self, data) else {
-                recvPaused = true
+                progress.pauseReceiving(true, now: engine.loop.now)
                 return Int(CURL_WRITEFUNC_PAUSE)
             }
             return data.count
@@ -256,7 +246,7 @@ final class Transfer {
             }
         }
         if written > 0 {
-            lastActivity = engine.loop.now
+            progress.lastActivity = engine.loop.now
             uploadRead += written
             if uploadRead > uploadHighWater {
                 sink.transferBodySent(id, bytes: uploadRead - uploadHighWater)
@@ -265,8 +255,8 @@ final class Transfer {
             return written
         }
         if uploadEnded { return 0 }
-        sendPaused = true
-        sendPausedSince = engine.loop.now
+        progress.sendPaused = true
+        progress.sendPausedSince = engine.loop.now
         return Int(CURL_READFUNC_PAUSE)
     }
 

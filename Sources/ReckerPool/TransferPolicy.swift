@@ -185,10 +185,12 @@ enum TransferPolicy {
 
     // MARK: - stalls
 
-    /// How far a running transfer has moved, and since when (the loop's nanoseconds).
+    /// How far a running transfer has moved, and since when (the loop's nanoseconds): kept
+    /// by the transfer itself (`Transfer.progress`), judged here.
     struct Progress {
-        var method: String
+        let method: String
         var isWarmUp = false
+        /// libcurl has picked its connection.
         var connected = false
         /// Its client takes none of the response (libcurl's receiving is paused) since.
         var recvPaused = false
@@ -204,6 +206,14 @@ enum TransferPolicy {
         var lastActivity: UInt64 = 0
 
         init(method: String) { self.method = method }
+
+        /// Receiving pauses because the client read nothing more, or resumes: a pause starts
+        /// its clock; its end starts the upstream's over (agent.readTimeout).
+        mutating func pauseReceiving(_ paused: Bool, now: UInt64) {
+            if paused && !recvPaused { recvPausedSince = now }
+            if !paused && recvPaused { lastActivity = now }
+            recvPaused = paused
+        }
     }
 
     /// How long a client that reads nothing may hold a connection another request waits

@@ -162,4 +162,17 @@ final class TransferPolicyTests: XCTestCase {
         XCTAssertNil(stall(20 * second) { $0.lastActivity = 0; $0.recvPaused = true; $0.recvPausedSince = 19 * second },
                      "the client is the one that stands still")
     }
+
+    func testAPauseStartsItsClockAndItsEndStartsTheUpstreamsOver() {
+        var p = TransferPolicy.Progress(method: "GET")
+        p.connected = true
+        p.pauseReceiving(true, now: 10 * second)
+        p.pauseReceiving(true, now: 12 * second)
+        XCTAssertEqual(p.recvPausedSince, 10 * second, "a pause that goes on keeps its start")
+        XCTAssertNotNil(TransferPolicy.stall(p, now: 40 * second, bodyTimeoutMs: 30_000, readTimeoutMs: 15_000, othersWait: { false }))
+        p.pauseReceiving(false, now: 39 * second)
+        XCTAssertEqual(p.lastActivity, 39 * second)
+        XCTAssertNil(TransferPolicy.stall(p, now: 40 * second, bodyTimeoutMs: 30_000, readTimeoutMs: 15_000, othersWait: { false }),
+                     "the upstream's clock starts when the client's wait ends")
+    }
 }
