@@ -63,6 +63,7 @@ bench: release
 	/usr/bin/python3 bench/soak.py
 	/usr/bin/python3 bench/http_front.py --append docs/BENCHMARKS.md
 	/usr/bin/python3 bench/domain_rounds.py .build/release
+	/usr/bin/python3 bench/client_churn.py .build/release
 	scripts/fuzz.sh 600
 	$(SWIFT) build --build-tests
 	RECKER_LIVE_FUZZ_SECONDS=300 RECKER_BIN_DIR="$$($(SWIFT) build --show-bin-path)" \

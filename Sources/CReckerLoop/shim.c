@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "CReckerLoop.h"
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -76,3 +77,8 @@ int recker_signal_to_fd(int sig, int fd) {
 }
 
 void recker_set_thread_name(const char *name) { (void)pthread_setname_np(pthread_self(), name); }
+
+size_t recker_heap_in_use(void) {
+    struct mallinfo2 m = mallinfo2();
+    return m.uordblks + m.hblkhd;
+}

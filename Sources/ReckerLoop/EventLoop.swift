@@ -54,6 +54,9 @@ package final class EventLoop: @unchecked Sendable {
     private var events = [recker_event](repeating: recker_event(), count: 256)
     /// The monotonic time (ns) at the start of the current pass: one clock read per pass.
     package private(set) var now: UInt64
+    /// Passes made so far, each a wake-up (stats' `loop_wakeups`: a spin shows as a count
+    /// that climbs with nothing to do).
+    package private(set) var passes: UInt64 = 0
     /// Where the loop reads the time: `MonotonicClock`, or a test's `ManualClock`.
     private let clock: @Sendable () -> UInt64
 
@@ -230,6 +233,7 @@ package final class EventLoop: @unchecked Sendable {
     /// over. False when `stop` was asked.
     private func pass(wait: Bool) -> Bool {
         endPass()
+        passes &+= 1
         let carried = nextPassWork
         nextPassWork.removeAll(keepingCapacity: true)
         let timeout = carried.isEmpty && wait ? waitTimeout() : 0

@@ -165,7 +165,7 @@ final class Daemon {
         let waiting = pendingStats
         pendingStats = []
         let report = StatsReport(stats: engine.snapshotNow(), uptime: Double(loop.now - startedAt) / 1e9,
-                                 clients: clients.count, users: users)
+                                 clients: clients.count, loopWakeups: loop.passes, heapBytes: ProcessMemory.heapInUse, users: users)
         let kinds = Set(waiting.map(\.0))
         let loop = self.loop
         let me = LoopBound((daemon: self, waiting: waiting))

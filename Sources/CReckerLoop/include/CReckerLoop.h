@@ -1,6 +1,7 @@
 #ifndef CRECKERLOOP_H
 #define CRECKERLOOP_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -35,6 +36,9 @@ int recker_accept(int fd);
 
 /* SO_PEERCRED of a connected Unix socket. */
 int recker_peer_credentials(int fd, int32_t *pid, uint32_t *uid, uint32_t *gid);
+
+/* Bytes of the heap in use now: glibc's mallinfo2, arena (uordblks) plus mmapped (hblkhd). */
+size_t recker_heap_in_use(void);
 
 /* SO_PEERGROUPS: up to `max` supplementary groups; returns their number, or -1. */
 int recker_peer_groups(int fd, uint32_t *groups, int max);

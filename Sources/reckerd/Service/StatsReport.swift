@@ -8,6 +8,9 @@ struct StatsReport: Sendable {
     let stats: PoolStats
     let uptime: Double
     let clients: Int
+    /// The event loop's passes since the start, and the heap in use now (PROTOCOL.md 2.12).
+    let loopWakeups: UInt64
+    let heapBytes: Int
     let users: [UInt32: UserCounts]
 
     /// Responses per client uid, and how many of them went out on a reused connection.
@@ -35,7 +38,8 @@ struct StatsReport: Sendable {
     /// This report as `viewer` may see it.
     func seen(by viewer: Viewer) -> StatsReport {
         guard case .only(let uid) = viewer else { return self }
-        return StatsReport(stats: stats, uptime: uptime, clients: clients, users: users.filter { $0.key == uid })
+        return StatsReport(stats: stats, uptime: uptime, clients: clients, loopWakeups: loopWakeups, heapBytes: heapBytes,
+                           users: users.filter { $0.key == uid })
     }
 
     func render(_ format: Format) -> [UInt8] {
@@ -77,6 +81,8 @@ struct StatsReport: Sendable {
         doc.append(("libcurl", .string(Libcurl.version)))
         doc.append(("uptime_s", Self.json((uptime * 1000).rounded() / 1000)))
         doc.append(("clients", .int(clients)))
+        doc.append(("loop_wakeups", .int(Int(clamping: loopWakeups))))
+        doc.append(("heap_bytes", .int(heapBytes)))
         doc.append(("domains", .object(stats.domains.keys.sorted().map { ($0, .object(Self.fields(stats.domains[$0]!))) })))
         doc.append(("users", .object(users.keys.sorted().map { uid in
             (String(uid), .object([("requests_total", .int(users[uid]!.requests)), ("reused", .int(users[uid]!.reused))]))
@@ -105,6 +111,9 @@ struct StatsReport: Sendable {
         out += "# HELP reckerd_uptime_seconds Seconds since the daemon started.\n# TYPE reckerd_uptime_seconds gauge\n"
         out += "reckerd_uptime_seconds \(Self.number(uptime))\n"
         out += "# HELP reckerd_clients Client connections open now.\n# TYPE reckerd_clients gauge\nreckerd_clients \(clients)\n"
+        out += "# HELP reckerd_loop_wakeups_total Times the event loop woke; climbing fast while idle means a spin.\n"
+        out += "# TYPE reckerd_loop_wakeups_total counter\nreckerd_loop_wakeups_total \(loopWakeups)\n"
+        out += "# HELP reckerd_heap_bytes Heap bytes in use now (glibc mallinfo2).\n# TYPE reckerd_heap_bytes gauge\nreckerd_heap_bytes \(heapBytes)\n"
         family("reckerd_requests_total", "counter", "Requests sent upstream or refused by the pool.") { Double($0.requestsTotal) }
         family("reckerd_requests_in_flight", "gauge", "Requests running upstream now.") { Double($0.requestsInFlight) }
         family("reckerd_requests_queued", "gauge", "Requests waiting for a connection now.") { Double($0.requestsQueued) }
