@@ -71,6 +71,19 @@ public final class DaemonProcess: @unchecked Sendable {
         String(decoding: collected?.finish().1 ?? Data(), as: UTF8.self)
     }
 
+    /// Sends SIGHUP and waits (up to 10 s) until the daemon has said that it reloaded or
+    /// refused to (it logs either at info and above); false if it said neither.
+    @discardableResult
+    public func reload() -> Bool {
+        func said() -> Int {
+            let text = String(decoding: collected?.soFar().1 ?? Data(), as: UTF8.self)
+            return text.components(separatedBy: "config reloaded").count + text.components(separatedBy: "reload refused").count
+        }
+        let before = said()
+        kill(process.processIdentifier, SIGHUP)
+        return TestEnvironment.eventually(10) { said() > before }
+    }
+
     /// Sends a signal and waits (bounded) for the exit; returns the exit status.
     @discardableResult
     public func stop(signal: Int32 = SIGTERM, seconds: Double = 30) -> Int32? {

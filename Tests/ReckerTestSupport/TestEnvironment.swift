@@ -153,13 +153,24 @@ final class OutputCollector: @unchecked Sendable {
             guard let pipe else { continue }
             group.enter()
             DispatchQueue.global().async {
-                let data = pipe.fileHandleForReading.readDataToEndOfFile()
-                self.lock.lock()
-                if isOut { self.out = data } else { self.err = data }
-                self.lock.unlock()
+                // In pieces as they come, so what was written so far can be read (`soFar`).
+                while true {
+                    let data = pipe.fileHandleForReading.availableData
+                    if data.isEmpty { break }
+                    self.lock.lock()
+                    if isOut { self.out += data } else { self.err += data }
+                    self.lock.unlock()
+                }
                 self.group.leave()
             }
         }
+    }
+
+    /// What the process has written so far.
+    func soFar() -> (Data, Data) {
+        lock.lock()
+        defer { lock.unlock() }
+        return (out, err)
     }
 
     func finish() -> (Data, Data) {

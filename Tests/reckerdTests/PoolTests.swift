@@ -204,8 +204,7 @@ final class PoolTests: XCTestCase {
         let daemon = try DaemonProcess(config: #"{ "agent": { "keepAliveTimeout": 500 } }"#)
         XCTAssertEqual(try daemon.recker(["-sS", server.url("/delay/1")]).text, "ok")
         XCTAssertEqual(server.openConnections, 1)
-        usleep(1_500_000)
-        XCTAssertEqual(server.closedConnections, 1, "the upstream saw the close")
+        XCTAssertTrue(TestEnvironment.eventually(5) { server.closedConnections == 1 }, "the upstream saw the close")
         let s = try daemon.stats()
         XCTAssertEqual(s["connections_open"] as? Int, 0)
         XCTAssertEqual(s["connections_created"] as? Int, 1)
@@ -238,10 +237,10 @@ final class PoolTests: XCTestCase {
         _ = await client.batch(requests(40) { nginx.url("/n/\($0 % 50).txt", https: $0 % 2 == 0) }, concurrency: 12)
         _ = try await client.send(ReckerRequest(method: "POST", url: nginx.url("/n/1.txt"), body: Array("x".utf8)))
         let log = nginx.waitForLog(count: 47)
-        usleep(200_000)
-        let s = try daemon.stats()
-        XCTAssertEqual(s["requests_total"] as? Int, nginx.log().count)
-        XCTAssertEqual(s["connections_created"] as? Int, Set(log.map(\.connection)).count)
+        XCTAssertTrue(try TestEnvironment.eventually(5) {
+            let s = try daemon.stats()
+            return s["requests_total"] as? Int == log.count && s["connections_created"] as? Int == Set(log.map(\.connection)).count
+        }, "stats: \(String(describing: try? daemon.stats())), nginx: \(log.count) requests on \(Set(log.map(\.connection)).count) connections")
     }
 
     func testWarmConnectionsAreOpenAtStartAndUsedByTheFirstRequest() throws {

@@ -157,8 +157,7 @@ final class ResourceTests: XCTestCase {
         var tv = timeval(tv_sec: 10, tv_usec: 0)
         setsockopt(c.socket.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         try Fixtures.config(nginx, extra: #""limits": { "responseBuffer": 65536 }"#).write(toFile: daemon.configPath, atomically: true, encoding: .utf8)
-        kill(daemon.pid, SIGHUP)
-        usleep(500_000)
+        XCTAssertTrue(daemon.reload())
         for stream in UInt32(1) ... 2 {
             try c.send(.requestHead(stream: stream, RequestHead(url: nginx.url("/size/8388608")), endRequest: true))
             var received = 0

@@ -107,22 +107,19 @@ final class ServiceTests: XCTestCase {
         // Another domain changes: this one keeps its connection.
         try Fixtures.config(nginx, extra: #""domains": { "other.test": { "connections": 3 } }"#)
             .write(toFile: daemon.configPath, atomically: true, encoding: .utf8)
-        kill(daemon.pid, SIGHUP)
-        usleep(300_000)
+        XCTAssertTrue(daemon.reload())
         XCTAssertEqual(try fetch(), first, "unchanged domain: nginx saw the same connection")
 
         // A broken config is refused; the daemon keeps serving on the old one.
         try #"{ "agent": { "connections": "many" } }"#.write(toFile: daemon.configPath, atomically: true, encoding: .utf8)
-        kill(daemon.pid, SIGHUP)
-        usleep(300_000)
+        XCTAssertTrue(daemon.reload())
         XCTAssertEqual(try fetch(), first)
         XCTAssertTrue(daemon.process.isRunning)
 
         // This domain changes: its connection drains and a new one opens.
         try Fixtures.config(nginx, extra: #""domains": { "localhost": { "connections": 3 } }"#)
             .write(toFile: daemon.configPath, atomically: true, encoding: .utf8)
-        kill(daemon.pid, SIGHUP)
-        usleep(300_000)
+        XCTAssertTrue(daemon.reload())
         XCTAssertNotEqual(try fetch(), first, "changed domain: a new connection")
         XCTAssertEqual(daemon.stop(), 0)
         XCTAssertTrue(daemon.stderr.contains("reload refused"), daemon.stderr)
