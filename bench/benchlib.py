@@ -1,7 +1,11 @@
-"""Helpers the benchmark scripts share (bench.py, soak.py): processes they start and stop,
-ports and sockets they wait for. Everything stays on 127.0.0.1."""
+"""Helpers the benchmark scripts share (bench.py, soak.py, domain_rounds.py,
+client_churn.py): processes they start and stop, ports and sockets they wait for, a daemon's
+RSS. Everything stays on 127.0.0.1."""
+import json
+import os
 import socket
 import subprocess
+import tempfile
 import time
 
 # Every process spawn() starts, for the scripts to stop at the end.
@@ -56,3 +60,23 @@ def wait_unix(path, seconds=20):
         except OSError:
             time.sleep(0.05)
     raise RuntimeError(f"nothing listens on {path}")
+
+
+def start_daemon(bin_dir, config, prefix):
+    """reckerd from `bin_dir` with `config` (a dict) in a new temporary folder, on its own
+    socket, waited for: (process, socket path)."""
+    work = tempfile.mkdtemp(prefix=prefix)
+    path = os.path.join(work, "config.json")
+    with open(path, "w") as f:
+        json.dump(config, f)
+    sock = os.path.join(work, "r.sock")
+    daemon = spawn([os.path.join(bin_dir, "reckerd"), "--config", path, "--socket", sock])
+    wait_unix(sock)
+    return daemon, sock
+
+
+def rss_kib(pid):
+    for line in open("/proc/%d/status" % pid):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0

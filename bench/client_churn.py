@@ -7,26 +7,14 @@ the system sees live here: RSS growth under 1 MiB, idle CPU under 1 %.
 
 usage: bench/client_churn.py BIN_DIR   (BIN_DIR holds reckerd)
 """
-import json, os, subprocess, sys, tempfile, threading, time
+import os, sys, threading, time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "clients", "python"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import recker  # noqa: E402
+from benchlib import rss_kib, start_daemon, stop_children  # noqa: E402
 
-bin_dir = sys.argv[1]
-work = tempfile.mkdtemp(prefix="reckerd-churn-")
-config = os.path.join(work, "config.json")
-with open(config, "w") as f:
-    json.dump({}, f)
-sock = os.path.join(work, "r.sock")
-daemon = subprocess.Popen([os.path.join(bin_dir, "reckerd"), "--config", config, "--socket", sock],
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-def rss_kib():
-    for line in open("/proc/%d/status" % daemon.pid):
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
+daemon, sock = start_daemon(sys.argv[1], {}, "reckerd-churn-")
 
 
 def cpu_s():
@@ -55,18 +43,14 @@ def churn(count, threads=4):
 
 
 try:
-    for _ in range(100):
-        if os.path.exists(sock):
-            break
-        time.sleep(0.05)
     failed = churn(4000)
     time.sleep(0.5)
-    before = rss_kib()
+    before = rss_kib(daemon.pid)
     started = time.monotonic()
     failed += churn(30000)
     took = time.monotonic() - started
     time.sleep(0.5)
-    after = rss_kib()
+    after = rss_kib(daemon.pid)
     time.sleep(1)
     cpu_before = cpu_s()
     time.sleep(10)
@@ -78,5 +62,4 @@ try:
     print("idle: %.2f s of CPU in 10 s (budget < 0.1 s): %s" % (idle, "MET" if idle_ok else "MISSED"))
     sys.exit(0 if rss_ok and idle_ok else 1)
 finally:
-    daemon.terminate()
-    daemon.wait(timeout=30)
+    stop_children(30)

@@ -9,10 +9,12 @@ forgotten them all. The budget: the least growth of a round after the first two 
 
 usage: bench/domain_rounds.py BIN_DIR [ROUNDS]   (BIN_DIR holds reckerd)
 """
-import json, os, socket, subprocess, sys, tempfile, time
+import os, socket, sys, time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "clients", "python"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import recker  # noqa: E402
+from benchlib import rss_kib, start_daemon, stop_children  # noqa: E402
 
 bin_dir = sys.argv[1]
 rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 5
@@ -20,27 +22,10 @@ rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 5
 probe = socket.socket()
 probe.bind(("127.0.0.1", 0))
 port = probe.getsockname()[1]  # kept bound, never listening: every connect is refused
-work = tempfile.mkdtemp(prefix="reckerd-rounds-")
-config = os.path.join(work, "config.json")
-with open(config, "w") as f:
-    json.dump({"limits": {"maxDomains": 100, "forgetIdleDomainsAfter": 4000, "dnsCacheTimeout": 1}}, f)
-sock = os.path.join(work, "r.sock")
-daemon = subprocess.Popen([os.path.join(bin_dir, "reckerd"), "--config", config, "--socket", sock],
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-def rss_kib():
-    for line in open("/proc/%d/status" % daemon.pid):
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
-
+daemon, sock = start_daemon(bin_dir, {"limits": {"maxDomains": 100, "forgetIdleDomainsAfter": 4000, "dnsCacheTimeout": 1}},
+                            "reckerd-rounds-")
 
 try:
-    for _ in range(100):
-        if os.path.exists(sock):
-            break
-        time.sleep(0.05)
     with recker.Client(sock) as c:
         def batch(start, n):
             for i in range(start, start + n):
@@ -64,7 +49,7 @@ try:
             batch(5000 + r * 2500, 2500)
             if not forgotten():
                 sys.exit("domain_rounds: the daemon did not forget idle domains within 15 s")
-            sizes.append(rss_kib())
+            sizes.append(rss_kib(daemon.pid))
             print("round %d: RSS %d KiB" % (r + 1, sizes[-1]), flush=True)
     growth = [b - a for a, b in zip(sizes[1:], sizes[2:])]
     least = min(growth) if growth else 0
@@ -73,5 +58,4 @@ try:
           % (growth, least, verdict))
     sys.exit(0 if verdict == "MET" else 1)
 finally:
-    daemon.terminate()
-    daemon.wait(timeout=30)
+    stop_children(30)

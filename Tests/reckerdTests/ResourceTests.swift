@@ -60,18 +60,29 @@ final class ResourceTests: XCTestCase {
     /// descriptors end where they began.
     func testThirtyThousandClientsLeaveNoMemoryBehind() throws {
         let daemon = try DaemonProcess()
-        XCTAssertEqual(Self.churn(daemon.socketPath, count: 4000), 0)
+        try Self.assertChurnLeavesNothing(daemon, "30,000 client connections", warmUp: 4000, count: 30000) {
+            Self.churn(daemon.socketPath, count: $0)
+        }
+    }
+
+    /// `churn(count)` (returning its failures) `warmUp` times, then `count` times: the heap
+    /// ends within `heapSlack` of where the second began, the descriptors no higher.
+    static func assertChurnLeavesNothing(_ daemon: DaemonProcess, _ what: String, warmUp: Int, count: Int,
+                                         file: StaticString = #filePath, line: UInt = #line, _ churn: (Int) -> Int) throws {
+        XCTAssertEqual(churn(warmUp), 0, file: file, line: line)
         let fds = TestEnvironment.fdCount(pid: daemon.pid)
-        let before = try Self.heapAndWakeups(daemon).heap
-        XCTAssertEqual(Self.churn(daemon.socketPath, count: 30000), 0)
-        XCTAssertTrue(try TestEnvironment.eventually(5) { try daemon.stats()["clients"] as? Int == 1 }, "only the stats client itself is connected")
-        let after = try Self.heapAndWakeups(daemon).heap
-        print("30,000 client connections: heap \(before) -> \(after) bytes")
-        XCTAssertGreaterThan(before, 0)
-        XCTAssertLessThanOrEqual(after - before, Self.heapSlack, "the heap grew by \(after - before) bytes")
+        let before = try heapAndWakeups(daemon).heap
+        XCTAssertEqual(churn(count), 0, file: file, line: line)
+        XCTAssertTrue(try TestEnvironment.eventually(5) { try daemon.stats()["clients"] as? Int == 1 },
+                      "only the stats client itself is connected", file: file, line: line)
+        let after = try heapAndWakeups(daemon).heap
+        print("\(what): heap \(before) -> \(after) bytes")
+        XCTAssertGreaterThan(before, 0, file: file, line: line)
+        XCTAssertLessThanOrEqual(after - before, heapSlack, "the heap grew by \(after - before) bytes", file: file, line: line)
         // At most: the count before may hold a warm-up client whose close was not yet read.
         XCTAssertTrue(TestEnvironment.eventually(5) { TestEnvironment.fdCount(pid: daemon.pid) <= fds },
-                      "descriptors back to where they were: \(TestEnvironment.fdCount(pid: daemon.pid)), \(fds) before")
+                      "descriptors back to where they were: \(TestEnvironment.fdCount(pid: daemon.pid)), \(fds) before",
+                      file: file, line: line)
     }
 
     /// The most wake-ups an idle daemon makes in 3 s: its one-second tick, the pool's and
@@ -105,18 +116,7 @@ final class ResourceTests: XCTestCase {
             }
             return failures.withLock { $0 }
         }
-        XCTAssertEqual(churn(2000), 0)
-        let fds = TestEnvironment.fdCount(pid: daemon.pid)
-        let before = try Self.heapAndWakeups(daemon).heap
-        XCTAssertEqual(churn(10000), 0)
-        XCTAssertTrue(try TestEnvironment.eventually(5) { try daemon.stats()["clients"] as? Int == 1 }, "only the stats client itself is connected")
-        let after = try Self.heapAndWakeups(daemon).heap
-        print("10,000 HTTP front clients: heap \(before) -> \(after) bytes")
-        XCTAssertGreaterThan(before, 0)
-        XCTAssertLessThanOrEqual(after - before, Self.heapSlack, "the heap grew by \(after - before) bytes")
-        // At most: the count before may hold a warm-up client whose close was not yet read.
-        XCTAssertTrue(TestEnvironment.eventually(5) { TestEnvironment.fdCount(pid: daemon.pid) <= fds },
-                      "descriptors back to where they were: \(TestEnvironment.fdCount(pid: daemon.pid)), \(fds) before")
+        try Self.assertChurnLeavesNothing(daemon, "10,000 HTTP front clients", warmUp: 2000, count: 10000, churn)
     }
 
     /// With warm targets kept open, the HTTP front and /metrics listening, a front client
