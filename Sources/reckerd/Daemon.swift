@@ -44,7 +44,7 @@ final class Daemon {
         startedAt = loop.now
         let count = ClientCount()
         let heartbeat = Heartbeat { inFlight, open in
-            "\(count.value) clients, \(inFlight) requests in flight, \(open) upstream connections open"
+            "\(count.value) clients, \(inFlight) requests running or queued, \(open) upstream connections open"
         }
         self.heartbeat = heartbeat
         engine = try CurlEngine(options: config.pool, loop: loop, warn: { logger.warning("\($0)") }) { inFlight, open in
@@ -190,10 +190,16 @@ final class Daemon {
     /// one, once when that time is up, so a storm of signals costs at most ten reloads a
     /// second (each reads and checks the config and its CA files, ~25 ms with extra CAs).
     func requestReload(_ notify: @escaping (String) -> Void) {
-        guard reloadTimer == nil else { return }
+        guard reloadTimer == nil, !isDraining else {
+            if isDraining { logger.notice("reload ignored: the daemon is stopping") }
+            return
+        }
         let due = lastReload == 0 ? loop.now : lastReload &+ Self.reloadSpacingNs
         let run = { [unowned self] in
             reloadTimer = nil
+            // A stop that came while this reload waited its turn: a stopping daemon does not
+            // reload, nor tell systemd READY=1 after STOPPING=1.
+            guard !isDraining else { return }
             lastReload = loop.now
             notify("RELOADING=1")
             reload()
@@ -201,6 +207,17 @@ final class Daemon {
         }
         if due <= loop.now { return run() }
         reloadTimer = loop.schedule(at: due, run)
+    }
+
+    /// Wakes the loop every `seconds` for good, so the heartbeat at the end of a pass is on
+    /// time when the watchdog wants pings more often than the loop's own longest sleep (1 s)
+    /// allows: systemd's WatchdogSec=1 wants one every half second.
+    func wake(every seconds: Double) {
+        let ns = UInt64(seconds * 1e9)
+        func next() {
+            loop.schedule(at: loop.now &+ ns) { next() }
+        }
+        next()
     }
 
     private var lastReload: UInt64 = 0

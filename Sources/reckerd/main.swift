@@ -140,6 +140,10 @@ enum Reckerd {
         logger.info("reckerd listening", metadata: ["socket": "\(path ?? "fd \(inherited!) from systemd")", "pid": "\(getpid())"])
         Systemd.notify("READY=1\nSTATUS=listening\nMAINPID=\(getpid())")
         daemon.heartbeat.ready.store(true, ordering: .relaxed)
+        // A ping is due `interval` after the last, and goes out at the first pass after that:
+        // passes at most half an interval apart keep every gap under 1.5 intervals, within
+        // WATCHDOG_USEC (2 intervals). The loop passes at least once a second by itself.
+        if let interval = Systemd.watchdogInterval, interval < 2 { daemon.wake(every: interval / 2) }
         loop.run()
         Systemd.flush(within: 2)
         logger.info("reckerd stopped")

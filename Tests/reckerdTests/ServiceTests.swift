@@ -94,6 +94,53 @@ final class ServiceTests: XCTestCase {
         XCTAssertTrue(log.contains("ignored"), "says that the configured socket is ignored: \(log)")
     }
 
+    /// systemd's WatchdogSec=1 (WATCHDOG_USEC 1,000,000) kills a service whose pings are a
+    /// second apart: they come every half interval, however short the interval (they came
+    /// once a second at best, the loop's longest sleep).
+    func testWatchdogPingsComeAtHalfTheIntervalEvenBelowASecond() throws {
+        let dir = try TestEnvironment.makeTempDir("watchdog")
+        let notify = try NotifyListener(dir: dir)
+        let daemon = try DaemonProcess(environment: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "500000", "PATH": "/usr/bin:/bin"])
+        let messages = notify.collect(seconds: 3) { _ in false }
+        let pings = messages.filter { $0.contains("WATCHDOG=1") }.count
+        print("WATCHDOG_USEC 500000: \(pings) pings in 3 s")
+        // Every 0.25 s is 12 in 3 s; once a second was 3.
+        XCTAssertGreaterThanOrEqual(pings, 6, messages.joined(separator: "|"))
+        XCTAssertEqual(daemon.stop(), 0)
+    }
+
+    /// A SIGHUP while the daemon drains to stop is not a reload: no RELOADING=1 or READY=1
+    /// after STOPPING=1 (systemd would take the stopping service for ready again).
+    func testAReloadAskedWhileStoppingIsIgnored() throws {
+        let server = try FaultServer()
+        let dir = try TestEnvironment.makeTempDir("stop-reload")
+        let notify = try NotifyListener(dir: dir)
+        let daemon = try DaemonProcess(environment: ["NOTIFY_SOCKET": notify.path, "PATH": "/usr/bin:/bin"])
+        XCTAssertFalse(notify.collect(seconds: 5) { $0.contains { $0.contains("READY=1") } }.isEmpty)
+        // A request in flight keeps the drain going while the SIGHUP arrives.
+        let c = try ReckerConnection(socketPath: daemon.socketPath)
+        try c.send(.requestHead(stream: 1, RequestHead(url: server.url("/delay/1500")), endRequest: true))
+        XCTAssertTrue(TestEnvironment.eventually(5) { server.connections == 1 })
+        kill(daemon.pid, SIGTERM)
+        let stopping = notify.collect(seconds: 5) { $0.contains { $0.contains("STOPPING=1") } }
+        XCTAssertTrue(stopping.joined().contains("STOPPING=1"), stopping.joined(separator: "|"))
+        kill(daemon.pid, SIGHUP)
+        var body: [UInt8] = []
+        loop: for _ in 0 ..< 10 {
+            switch try c.receive() {
+            case .responseBody(_, let data): body += data
+            case .responseEnd, .error: break loop
+            default: continue
+            }
+        }
+        XCTAssertEqual(String(decoding: body, as: UTF8.self), "ok", "the request in flight finished")
+        XCTAssertNotNil(daemon.stop(signal: SIGTERM, seconds: 10))
+        let after = stopping.drop { !$0.contains("STOPPING=1") } + notify.collect(seconds: 0.5) { _ in false }
+        XCTAssertFalse(after.contains { $0.contains("READY=1") || $0.contains("RELOADING=1") }, after.joined(separator: "|"))
+        XCTAssertTrue(daemon.stderr.contains("reload ignored: the daemon is stopping"), daemon.stderr)
+        XCTAssertFalse(daemon.stderr.contains("config reloaded"), daemon.stderr)
+    }
+
     func testReloadKeepsUnchangedDomainsWarmAndRefusesBrokenConfigs() throws {
         let nginx = try Nginx(files: Fixtures.files)
         let daemon = try DaemonProcess(config: Fixtures.config(nginx))
