@@ -179,7 +179,8 @@ package final class CurlEngine: @unchecked Sendable {
 
     // MARK: - the interface other threads use
 
-    /// Starts a request; its results go to `sink`.
+    /// Starts a request; its results go to `sink`, maybe before this returns its id: a sink
+    /// that looks its requests up by id wants `makeTransferID` and `start(_:_:sink:)`.
     package func start(_ request: EngineRequest, sink: any TransferSink) -> TransferID {
         let id = makeTransferID()
         start(id, request, sink: sink)

@@ -75,12 +75,15 @@ final class DirectChannel: MessageChannel, TransferSink, @unchecked Sendable {
         case .requestHead(let id, let head, let end):
             do {
                 let target = try RequestValidator.validate(head)
-                let t = engine.start(EngineRequest(head: head, target: target, arrival: MonotonicClock.nanoseconds(), hasBody: !end),
-                                     sink: self)
+                // The stream is known by its transfer before the engine starts it: the engine
+                // thread may answer before `start` returns (a request lost its answer so, one
+                // run in a few hundred under load, and recker waited for ever).
+                let t = engine.makeTransferID()
                 lock.lock()
                 streams[id] = t
                 byTransfer[t] = id
                 lock.unlock()
+                engine.start(t, EngineRequest(head: head, target: target, arrival: MonotonicClock.nanoseconds(), hasBody: !end), sink: self)
             } catch {
                 deliver(.error(stream: id, error))
             }

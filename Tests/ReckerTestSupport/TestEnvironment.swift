@@ -101,9 +101,15 @@ public enum TestEnvironment {
         let deadline = Date().addingTimeInterval(timeout)
         while p.isRunning && Date() < deadline { usleep(2000) }
         if p.isRunning {
+            // Where it hangs, before it is gone: every thread's stack (gdb, bounded), and
+            // what it wrote so far.
+            let stacks = (try? run("/usr/bin/timeout", ["30", "/usr/bin/gdb", "-p", "\(p.processIdentifier)", "-batch", "-ex", "thread apply all bt"],
+                                   timeout: 40).text) ?? "(no stacks: gdb failed)"
+            let soFar = String(decoding: collected.soFar().1, as: UTF8.self)
             p.terminate()
             p.waitUntilExit()
-            throw NSError(domain: "TestEnvironment", code: 1, userInfo: [NSLocalizedDescriptionKey: "\(path) \(args) ran over \(timeout) s"])
+            throw NSError(domain: "TestEnvironment", code: 1, userInfo: [NSLocalizedDescriptionKey:
+                "\(path) \(args) ran over \(timeout) s; its stderr so far: \(soFar)\nits threads:\n\(stacks)"])
         }
         p.waitUntilExit()
         let (o, e) = collected.finish()
