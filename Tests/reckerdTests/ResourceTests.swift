@@ -328,11 +328,12 @@ final class ResourceTests: XCTestCase {
         }
         defer { stop.store(true, ordering: .relaxed) }
         let other = try ReckerConnection(socketPath: daemon.socketPath)
-        usleep(300_000)
+        // The floods are under way (documents come back) before the bystander asks.
+        XCTAssertTrue(TestEnvironment.eventually(20) { answered.load(ordering: .relaxed) >= 8 }, "the floods were answered")
+        let before = answered.load(ordering: .relaxed)
         let slowest = try Self.slowestOf20GETs(on: other, url: nginx.url("/hello.txt"))
         stop.store(true, ordering: .relaxed)
-        print("the slowest of 20 GETs during 4 floods of 1,000-domain Prometheus documents: \(Int(slowest * 1_000_000)) us, \(answered.load(ordering: .relaxed)) documents served meanwhile")
-        XCTAssertGreaterThan(answered.load(ordering: .relaxed), 4, "the floods were answered")
+        print("the slowest of 20 GETs during 4 floods of 1,000-domain Prometheus documents: \(Int(slowest * 1_000_000)) us, \(answered.load(ordering: .relaxed) - before) documents served meanwhile")
         XCTAssertLessThan(slowest, 0.15)
         XCTAssertTrue(daemon.process.isRunning)
     }

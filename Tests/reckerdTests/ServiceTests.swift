@@ -40,6 +40,19 @@ final class ServiceTests: XCTestCase {
         }
     }
 
+    /// The body of the one response `c` waits for (at most 10 frames).
+    static func body(from c: ReckerConnection) throws -> [UInt8] {
+        var body: [UInt8] = []
+        for _ in 0 ..< 10 {
+            switch try c.receive() {
+            case .responseBody(_, let data): body += data
+            case .responseEnd, .error: return body
+            default: continue
+            }
+        }
+        return body
+    }
+
     func testSocketActivationNotifyAndWatchdog() throws {
         let dir = try TestEnvironment.makeTempDir("activate")
         let nginx = try Nginx(files: Fixtures.files)
@@ -63,14 +76,7 @@ final class ServiceTests: XCTestCase {
         // client: Foundation's Process does not reap a second child while this one runs.)
         let c = try ReckerConnection(socketPath: sock)
         try c.send(.requestHead(stream: 1, RequestHead(url: nginx.url("/hello.txt")), endRequest: true))
-        var body: [UInt8] = []
-        loop: for _ in 0 ..< 10 {
-            switch try c.receive() {
-            case .responseBody(_, let data): body += data
-            case .responseEnd, .error: break loop
-            default: continue
-            }
-        }
+        let body = try Self.body(from: c)
         c.close()
         XCTAssertEqual(String(decoding: body, as: UTF8.self), "hello from nginx\n")
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("ignored.sock").path))
@@ -125,14 +131,7 @@ final class ServiceTests: XCTestCase {
         let stopping = notify.collect(seconds: 5) { $0.contains { $0.contains("STOPPING=1") } }
         XCTAssertTrue(stopping.joined().contains("STOPPING=1"), stopping.joined(separator: "|"))
         kill(daemon.pid, SIGHUP)
-        var body: [UInt8] = []
-        loop: for _ in 0 ..< 10 {
-            switch try c.receive() {
-            case .responseBody(_, let data): body += data
-            case .responseEnd, .error: break loop
-            default: continue
-            }
-        }
+        let body = try Self.body(from: c)
         XCTAssertEqual(String(decoding: body, as: UTF8.self), "ok", "the request in flight finished")
         XCTAssertNotNil(daemon.stop(signal: SIGTERM, seconds: 10))
         let after = stopping.drop { !$0.contains("STOPPING=1") } + notify.collect(seconds: 0.5) { _ in false }
