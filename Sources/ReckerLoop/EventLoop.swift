@@ -150,6 +150,13 @@ package final class EventLoop: @unchecked Sendable {
         timerActions[timer.value] = nil
     }
 
+    /// Cancels the timer `timer` holds, if any, and empties it: the one step every owner of
+    /// an optional timer takes.
+    package func cancel(_ timer: inout TimerID?) {
+        if let t = timer { cancel(t) }
+        timer = nil
+    }
+
     // MARK: - work for later in this pass (loop thread)
 
     /// `work` runs at the end of every pass, before the loop waits: where buffered writes go

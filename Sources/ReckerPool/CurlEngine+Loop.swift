@@ -51,8 +51,7 @@ extension CurlEngine {
     /// libcurl's timer callback: call back in `timeoutMs` (-1: never), unless it storms
     /// (`TimerStorm`).
     private func setCurlTimer(_ timeoutMs: Int) {
-        if let t = curlTimer { loop.cancel(t) }
-        curlTimer = nil
+        loop.cancel(&curlTimer)
         let (delay, warnNow) = timerStorm.request(timeoutMs, duringTimeout: inCurlTimeout)
         if warnNow {
             warn("libcurl asked to be called again at once \(timerStorm.length) times in a row with nothing else happening: "

@@ -400,13 +400,13 @@ package final class CurlEngine: @unchecked Sendable {
         }
         if stopping && transfers.isEmpty && waiting.isEmpty && draining.isEmpty {
             cleanedUp = true
-            if let t = curlTimer { loop.cancel(t) }
+            loop.cancel(&curlTimer)
             if let t = poolTimer { loop.cancel(t.id) }
             for easy in spareHandles { easy.cleanup() }
             spareHandles = []
             for list in processLists { curl_slist_free_all(list) }
             processLists = []
-            if let t = pruneTimer { loop.cancel(t) }
+            loop.cancel(&pruneTimer)
             if let h = pruneHandle {
                 if pruning { curl_multi_remove_handle(multi.raw, h.raw) }
                 h.cleanup()

@@ -190,10 +190,11 @@ final class Daemon {
     /// one, once when that time is up, so a storm of signals costs at most ten reloads a
     /// second (each reads and checks the config and its CA files, ~25 ms with extra CAs).
     func requestReload(_ notify: @escaping (String) -> Void) {
-        guard reloadTimer == nil, !isDraining else {
-            if isDraining { logger.notice("reload ignored: the daemon is stopping") }
+        guard !isDraining else {
+            logger.notice("reload ignored: the daemon is stopping")
             return
         }
+        guard reloadTimer == nil else { return }
         let due = lastReload == 0 ? loop.now : lastReload &+ Self.reloadSpacingNs
         let run = { [unowned self] in
             reloadTimer = nil
@@ -286,7 +287,7 @@ final class Daemon {
         toFlush = []
         for c in Array(clients.values) { c.closeNow() }
         stopDeadline = nil
-        if let t = stopTimer { loop.cancel(t) }
+        loop.cancel(&stopTimer)
         onStopped?()
         onStopped = nil
     }

@@ -207,7 +207,7 @@ final class ClientSocket {
     func wake(by deadline: UInt64?) {
         guard let deadline, !isClosed, lingerTimer == nil else { return }
         if timer != nil && timerAt <= deadline { return }
-        if let t = timer { daemon.loop.cancel(t) }
+        daemon.loop.cancel(&timer)
         timerAt = deadline
         timer = daemon.loop.schedule(at: deadline) { [weak self] in self?.timerFired() }
     }
@@ -219,14 +219,8 @@ final class ClientSocket {
         owner?.deadlineReached(now: daemon.loop.now)
     }
 
-    private func cancelDrainTimer() {
-        if let t = drainTimer { daemon.loop.cancel(t) }
-        drainTimer = nil
-    }
-
     private func cancelTimer() {
-        if let t = timer { daemon.loop.cancel(t) }
-        timer = nil
+        daemon.loop.cancel(&timer)
         timerAt = .max
     }
 
@@ -256,7 +250,7 @@ final class ClientSocket {
         owner?.lingerBegan()
         guard !isClosed else { return }
         cancelTimer()
-        cancelDrainTimer()
+        daemon.loop.cancel(&drainTimer)
         shutdown(fd, Int32(SHUT_WR))
         let loop = daemon.loop
         lingerTimer = loop.schedule(at: loop.now &+ Self.lingerNs) { [weak self] in self?.closeNow() }
@@ -274,9 +268,8 @@ final class ClientSocket {
     func closeNow() {
         guard !isClosed else { return }
         isClosed = true
-        if let t = lingerTimer { daemon.loop.cancel(t) }
-        lingerTimer = nil
-        cancelDrainTimer()
+        daemon.loop.cancel(&lingerTimer)
+        daemon.loop.cancel(&drainTimer)
         cancelTimer()
         if let registration { daemon.loop.unregister(registration) }
         registration = nil
