@@ -525,8 +525,7 @@ package final class CurlEngine: @unchecked Sendable {
         if !chunk.isEmpty { t.uploadQueue.append(chunk) }
         if end { t.uploadEnded = true }
         if t.progress.sendPaused {
-            t.progress.sendPaused = false
-            t.progress.lastActivity = loop.now
+            t.progress.pauseSending(false, now: loop.now)
             curl_easy_pause(t.easy.raw, t.pauseMask)
         }
     }

@@ -255,8 +255,7 @@ final class Transfer {
             return written
         }
         if uploadEnded { return 0 }
-        progress.sendPaused = true
-        progress.sendPausedSince = engine.loop.now
+        progress.pauseSending(true, now: engine.loop.now)
         return Int(CURL_READFUNC_PAUSE)
     }
 

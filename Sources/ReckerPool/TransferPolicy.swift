@@ -214,6 +214,14 @@ enum TransferPolicy {
             if !paused && recvPaused { lastActivity = now }
             recvPaused = paused
         }
+
+        /// Sending pauses because libcurl waits for body the client has not sent, or resumes
+        /// as some arrives: a pause starts its clock; its end is the upstream's clock's start.
+        mutating func pauseSending(_ paused: Bool, now: UInt64) {
+            if paused && !sendPaused { sendPausedSince = now }
+            if !paused && sendPaused { lastActivity = now }
+            sendPaused = paused
+        }
     }
 
     /// How long a client that reads nothing may hold a connection another request waits

@@ -174,5 +174,12 @@ final class TransferPolicyTests: XCTestCase {
         XCTAssertEqual(p.lastActivity, 39 * second)
         XCTAssertNil(TransferPolicy.stall(p, now: 40 * second, bodyTimeoutMs: 30_000, readTimeoutMs: 15_000, othersWait: { false }),
                      "the upstream's clock starts when the client's wait ends")
+        p.pauseSending(true, now: 41 * second)
+        p.pauseSending(true, now: 42 * second)
+        XCTAssertEqual(p.sendPausedSince, 41 * second, "a pause that goes on keeps its start")
+        XCTAssertNotNil(TransferPolicy.stall(p, now: 71 * second, bodyTimeoutMs: 30_000, readTimeoutMs: 15_000, othersWait: { false }))
+        p.pauseSending(false, now: 70 * second)
+        XCTAssertEqual(p.lastActivity, 70 * second)
+        XCTAssertNil(TransferPolicy.stall(p, now: 71 * second, bodyTimeoutMs: 30_000, readTimeoutMs: 15_000, othersWait: { false }))
     }
 }
