@@ -53,10 +53,7 @@ extension CurlEngine {
     private func setCurlTimer(_ timeoutMs: Int) {
         loop.cancel(&curlTimer)
         let (delay, warnNow) = timerStorm.request(timeoutMs, duringTimeout: inCurlTimeout)
-        if warnNow {
-            warn("libcurl asked to be called again at once \(timerStorm.length) times in a row with nothing else happening: "
-                + "calling it back every millisecond while this lasts (\(holding))")
-        }
+        if warnNow { warn(timerStorm.warning(holding: holding)) }
         guard let delay else { return }
         curlTimer = loop.schedule(at: loop.now &+ delay * 1_000_000) { [unowned self] in
             curlTimer = nil

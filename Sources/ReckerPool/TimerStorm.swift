@@ -28,6 +28,12 @@ package struct TimerStorm: Sendable {
         return (run >= length ? 1 : 0, run == length)
     }
 
+    /// The warning the engine logs once a storm reaches its length, with what it holds.
+    package func warning(holding: String) -> String {
+        "libcurl asked to be called again at once \(length) times in a row with nothing else happening: "
+            + "calling it back every millisecond while this lasts (\(holding))"
+    }
+
     /// Something happened on a socket: whatever follows is not the same storm.
     package mutating func socketEvent() {
         run = 0

@@ -1,3 +1,4 @@
+import ReckerTestSupport
 import XCTest
 @testable import ReckerPool
 
@@ -13,6 +14,8 @@ final class TimerStormTests: XCTestCase {
         }
         XCTAssertEqual(delays, [0, 0, 0, 0, 1, 1, 1, 1])
         XCTAssertEqual(warnings, 1)
+        // The test harness finds a storm in a daemon's log by these words.
+        XCTAssertTrue(storm.warning(holding: "x").hasPrefix(DaemonProcess.storm))
     }
 
     func testWhatBreaksTheRunStartsItAgain() {
